@@ -1,0 +1,218 @@
+"""Official LaMP files: questions (``{id, input, profile}``) and outputs (``{task, golds}``).
+
+A LaMP *question* is not a user: several questions of one person share (nearly) the same profile.
+Questions are grouped into users by the ``user_id`` field where the file has one; otherwise two
+questions belong to the same user when their profiles overlap by at least ``OVERLAP`` of the smaller
+profile (items compared by content, since item ids are prefixed with the question id). Grouping is
+transitive (union-find). Each question stays attached to its user in ``user.extra["questions"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bump_profiles.data.schema import Interaction, User, sort_by_date
+from bump_profiles.errors import DataError
+
+OVERLAP = 0.5
+TASKS = ("LaMP_1", "LaMP_2_movies", "LaMP_2_news", "LaMP_3", "LaMP_4", "LaMP_5", "LaMP_6", "LaMP_7")
+# Text fields of a profile item per task; the label field (if any) is kept as the interaction's label.
+ITEM_FIELDS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "LaMP_1": (("title", "abstract"), None),
+    "LaMP_2_movies": (("description",), "tag"),
+    "LaMP_2_news": (("title", "text"), "category"),
+    "LaMP_3": (("text",), "score"),
+    "LaMP_4": (("title", "text"), None),
+    "LaMP_5": (("title", "abstract"), None),
+    "LaMP_6": (("title", "text"), None),
+    "LaMP_7": (("text",), None),
+}
+_INPUT_HINTS = [  # (task, regex on the question input) to tell tasks with the same item fields apart
+    ("LaMP_1", r"which reference is related"),
+    ("LaMP_5", r"title for the following abstract"),
+    ("LaMP_4", r"headline for the following article"),
+    ("LaMP_6", r"subject for the following email"),
+]
+
+
+@dataclass
+class LampData:
+    """Users built from one questions file, with how many questions became how many users."""
+
+    task: str
+    path: str
+    users: list[User]
+    n_questions: int
+
+    def question_user(self) -> dict[str, str]:
+        """Question id -> user id."""
+        return {q["id"]: u.id for u in self.users for q in u.extra["questions"]}
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file, with a DataError naming the file, line and column when it is malformed."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror or exc}", path=path) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text (byte {exc.start})", path=path) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path=path) from exc
+
+
+def detect_task(questions: list[dict], path: str | Path) -> str:
+    """The LaMP task of a questions file: from its path (``LaMP_2_news``...), else from its fields."""
+    name = str(path)
+    for task in sorted(TASKS, key=len, reverse=True):
+        if task in name:
+            return task
+    sample = next((q for q in questions if isinstance(q, dict) and q.get("profile")), None)
+    if sample is None:
+        raise DataError("cannot tell the LaMP task: no question with a profile", path=path)
+    keys = set(sample["profile"][0])
+    if "category" in keys:
+        return "LaMP_2_news"
+    if "tag" in keys:
+        return "LaMP_2_movies"
+    if "score" in keys:
+        return "LaMP_3"
+    text = str(sample.get("input", "")).lower()
+    for task, pattern in _INPUT_HINTS:
+        if re.search(pattern, text):
+            return task
+    if keys >= {"title", "abstract"}:
+        return "LaMP_1"
+    if keys >= {"title", "text"}:
+        return "LaMP_4"
+    if "text" in keys:
+        return "LaMP_7"
+    raise DataError(f"cannot tell the LaMP task from profile fields {sorted(keys)}", path=path)
+
+
+def load_lamp_outputs(path: str | Path) -> dict[str, str]:
+    """Gold outputs by question id from an official ``*_outputs.json``."""
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("golds"), list):
+        raise DataError("expected an object with a 'golds' list", path=path)
+    golds: dict[str, str] = {}
+    for n, row in enumerate(data["golds"]):
+        if not isinstance(row, dict) or "id" not in row or "output" not in row:
+            raise DataError("each gold needs 'id' and 'output'", path=path, record=n)
+        golds[str(row["id"])] = str(row["output"])
+    return golds
+
+
+def load_lamp_questions(path: str | Path, *, task: str | None = None, outputs: str | Path | None = None) -> LampData:
+    """Users from an official LaMP questions file (tasks 1 to 7, user- or time-based splits)."""
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise DataError("expected a JSON list of questions", path=path)
+    task = task or detect_task(data, path)
+    if task not in ITEM_FIELDS:
+        raise DataError(f"unknown LaMP task '{task}' (known: {', '.join(TASKS)})", path=path)
+    golds = load_lamp_outputs(outputs) if outputs else {}
+    parsed = [_parse_question(q, n, task, path) for n, q in enumerate(data)]
+    for q, _ in parsed:
+        if q["id"] in golds:
+            q["output"] = golds[q["id"]]
+    groups = _group_questions(parsed, data)
+    users = []
+    for members in groups:
+        items: dict[str, Interaction] = {}
+        for i in members:
+            for it in parsed[i][1]:
+                items.setdefault(_content_key(it), it)
+        first = parsed[members[0]][0]
+        uid = str(data[members[0]].get("user_id", f"{task}-{first['id']}"))
+        users.append(User(id=uid, interactions=sort_by_date(list(items.values())),
+                          extra={"task": task, "questions": [parsed[i][0] for i in members]}))
+    return LampData(task=task, path=str(path), users=users, n_questions=len(parsed))
+
+
+def _parse_question(q: Any, n: int, task: str, path: str | Path) -> tuple[dict, list[Interaction]]:
+    if not isinstance(q, dict):
+        raise DataError("a question must be a JSON object", path=path, record=n)
+    record = f"{n} (id {q.get('id', '?')})"
+    for key in ("id", "input", "profile"):
+        if key not in q:
+            raise DataError(f"question has no '{key}'", path=path, record=record, field=key)
+    if not isinstance(q["profile"], list):
+        raise DataError("'profile' must be a list of items", path=path, record=record, field="profile")
+    text_fields, label_field = ITEM_FIELDS[task]
+    items = []
+    for m, item in enumerate(q["profile"]):
+        where = f"{record} profile item {m}"
+        if not isinstance(item, dict):
+            raise DataError("a profile item must be a JSON object", path=path, record=where)
+        fields = {}
+        for f in text_fields:
+            value = item.get(f)
+            if value is not None and not isinstance(value, str):
+                raise DataError(f"'{f}' must be text, got {type(value).__name__}", path=path, record=where, field=f)
+            if value and value.strip():
+                fields[f] = value
+        if not fields:
+            raise DataError(f"interaction has no text (expected {' or '.join(text_fields)})", path=path, record=where)
+        label = item.get(label_field) if label_field else None
+        score = None
+        if task == "LaMP_3" and label is not None:
+            try:
+                score = float(label)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"'score' must be a number, got {label!r}", path=path, record=where, field="score") from exc
+        items.append(Interaction(
+            id=str(item.get("id", f"{q['id']}-{m}")), fields=fields, source=task,
+            label=None if label is None else str(label), score=score,
+            date=str(item["date"]) if item.get("date") is not None else None, raw=item,
+        ))
+    question = {"id": str(q["id"]), "input": str(q["input"])}
+    return question, items
+
+
+def _content_key(it: Interaction) -> str:
+    return "\x1f".join(f"{k}={' '.join(v.split())}" for k, v in sorted(it.fields.items())) + f"|{it.label}|{it.date}"
+
+
+def _group_questions(parsed: list[tuple[dict, list[Interaction]]], data: list[dict]) -> list[list[int]]:
+    """Question indices grouped into users: by ``user_id`` if present, else by profile overlap."""
+    if all("user_id" in q for q in data):
+        by_user: dict[str, list[int]] = {}
+        for i, q in enumerate(data):
+            by_user.setdefault(str(q["user_id"]), []).append(i)
+        return list(by_user.values())
+    parent = list(range(len(parsed)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    keys = [{_content_key(it) for it in items} for _, items in parsed]
+    owner: dict[str, list[int]] = {}
+    for i, ks in enumerate(keys):
+        for k in ks:
+            owner.setdefault(k, []).append(i)
+    shared: dict[tuple[int, int], int] = {}
+    for holders in owner.values():
+        for a in range(len(holders)):
+            for b in range(a + 1, len(holders)):
+                pair = (holders[a], holders[b])
+                shared[pair] = shared.get(pair, 0) + 1
+    for (i, j), n in shared.items():
+        if n >= OVERLAP * min(len(keys[i]), len(keys[j])):
+            parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(parsed)):
+        groups.setdefault(find(i), []).append(i)
+    return sorted(groups.values())

