@@ -31,3 +31,7 @@ class ConfigError(BumpError, ValueError):
 
 class ModelError(BumpError, RuntimeError):
     """A model or bundled model package that cannot be loaded."""
+
+
+class RemoteError(BumpError, RuntimeError):
+    """A remote endpoint that kept failing after retries, or answered with something unusable."""

@@ -8,12 +8,15 @@ kept as metadata in ``Interaction.raw``. User lines: ``{"user_id", "interactions
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bump_profiles.data.schema import Interaction, User, sort_by_date
+from bump_profiles.data.schema import Interaction, User, sort_by_date, tidy
 from bump_profiles.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
@@ -46,8 +49,18 @@ def load_jsonl(path: str | Path) -> list[User]:
     if not rows:
         raise DataError("no records", path=path)
     if "interactions" in rows[0][1]:
-        return _users_from_user_lines(rows, path)
-    return _users_from_interaction_lines(rows, path)
+        users = _users_from_user_lines(rows, path)
+    else:
+        users = _users_from_interaction_lines(rows, path)
+    dropped = truncated = 0
+    for user in users:
+        user.interactions, d, t = tidy(user.interactions)
+        dropped, truncated = dropped + d, truncated + t
+    if dropped:
+        log.warning("%s: dropped %d duplicate interactions (same user, text and timestamp)", path, dropped)
+    if truncated:
+        log.warning("%s: cut %d interactions longer than the per-interaction character limit", path, truncated)
+    return users
 
 
 def _interaction(obj: dict, where: str, path: str | Path, user_id: str, n: int) -> Interaction:

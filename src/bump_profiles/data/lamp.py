@@ -10,13 +10,16 @@ transitive (union-find). Each question stays attached to its user in ``user.extr
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bump_profiles.data.schema import Interaction, User, sort_by_date
+from bump_profiles.data.schema import Interaction, User, sort_by_date, tidy
 from bump_profiles.errors import DataError
+
+log = logging.getLogger(__name__)
 
 OVERLAP = 0.5
 TASKS = ("LaMP_1", "LaMP_2_movies", "LaMP_2_news", "LaMP_3", "LaMP_4", "LaMP_5", "LaMP_6", "LaMP_7")
@@ -127,6 +130,7 @@ def load_lamp_questions(path: str | Path, *, task: str | None = None, outputs: s
             q["output"] = golds[q["id"]]
     groups = _group_questions(parsed, data)
     users = []
+    truncated = 0
     for members in groups:
         items: dict[str, Interaction] = {}
         for i in members:
@@ -134,8 +138,13 @@ def load_lamp_questions(path: str | Path, *, task: str | None = None, outputs: s
                 items.setdefault(_content_key(it), it)
         first = parsed[members[0]][0]
         uid = str(data[members[0]].get("user_id", f"{task}-{first['id']}"))
-        users.append(User(id=uid, interactions=sort_by_date(list(items.values())),
+        kept, _, cut = tidy(list(items.values()))
+        truncated += cut
+        users.append(User(id=uid, interactions=sort_by_date(kept),
                           extra={"task": task, "questions": [parsed[i][0] for i in members]}))
+    if truncated:
+        log.warning("%s: cut %d profile items longer than the per-interaction character limit", path, truncated)
+    log.info("%s: %d questions -> %d users", path, len(parsed), len(users))
     return LampData(task=task, path=str(path), users=users, n_questions=len(parsed))
 
 

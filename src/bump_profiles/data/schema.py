@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -45,6 +45,30 @@ class User:
 
     def __len__(self) -> int:
         return len(self.interactions)
+
+
+MAX_CHARS = 20_000  # longer interaction texts are cut at load time (reported), so one record cannot flood a prompt
+
+
+def tidy(interactions: list[Interaction], *, max_chars: int = MAX_CHARS) -> tuple[list[Interaction], int, int]:
+    """Drop exact duplicates (same text and date) and cut huge texts to ``max_chars``.
+
+    Returns the kept interactions and how many were dropped and truncated, for the loader to report.
+    """
+    seen: set[tuple[str, str | None]] = set()
+    kept: list[Interaction] = []
+    dropped = truncated = 0
+    for it in interactions:
+        key = (" ".join(" ".join(it.fields.values()).split()), it.date)
+        if key in seen:
+            dropped += 1
+            continue
+        seen.add(key)
+        if any(len(v) > max_chars for v in it.fields.values()):
+            truncated += 1
+            it = replace(it, fields={k: v[:max_chars] for k, v in it.fields.items()})
+        kept.append(it)
+    return kept, dropped, truncated
 
 
 def date_key(value: str) -> float:

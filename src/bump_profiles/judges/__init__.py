@@ -1,0 +1,99 @@
+"""Judges: one interface that fills a whole query x document score matrix at once.
+
+A judge scores how relevant each document is to each query; higher is more relevant. The two
+directions of the BUMP reward use it in turn:
+
+- direction ``"A"``: queries are profiles, documents are interactions (which items fit this profile?);
+- direction ``"B"``: queries are interactions, documents are profiles (which profile wrote this item?).
+
+A ``symmetric`` judge defines one matrix for both: ``score(profiles, items, "A").T`` is also its
+direction-B matrix, so the reward scores the batch once. Calibration (double-centring) is applied
+by the ranking code, not here: judges return raw scores.
+
+Kinds (``JudgeConfig.kind``): ``embedding`` (cosine of sentence embeddings, the CPU default),
+``likelihood`` (PMI under a causal LM) and ``yesno`` (the paper's pointwise LLM judge).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from bump_profiles.errors import ConfigError
+
+DIRECTIONS = ("A", "B")
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """Fills a ``[len(queries), len(documents)]`` float64 matrix of relevance scores."""
+
+    symmetric: bool
+
+    def score(self, queries: Sequence[str], documents: Sequence[str], direction: str) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """Where a judge kind lives and which model it loads when none is named."""
+
+    module: str  # a module under bump_profiles.judges with ``from_config(config, model=, tokenizer=)``
+    default_model: str
+    help: str
+
+
+JUDGES: dict[str, JudgeSpec] = {
+    "embedding": JudgeSpec("embedding", "minilm", "cosine of sentence-transformers embeddings; symmetric, cheapest"),
+    "likelihood": JudgeSpec("likelihood", "smollm2-135m", "PMI: mean log p(item | profile) - mean log p(item); symmetric"),
+    "yesno": JudgeSpec("yesno", "smollm2-135m", "logit(yes) - logit(no) of a causal LM asked per pair and direction"),
+}
+DTYPES = ("float32", "bfloat16", "float16")
+CALIBRATIONS = ("center", "none")
+
+
+@dataclass
+class JudgeConfig:
+    """Which judge scores the batch, with which model and how it batches."""
+
+    kind: str = "embedding"  # "embedding" | "likelihood" | "yesno"
+    model: str | None = None  # hub id, local path or bundled short name; None -> the kind's default
+    dtype: str = "float32"  # LLM judges: "float32" | "bfloat16" (about 2.3x faster on a recent CPU)
+    batch_tokens: int = 4096  # LLM judges: padded tokens per forward batch
+    calibration: str = "center"  # "center" | "none"; applied by the ranking code, not by the judge
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.kind not in JUDGES:
+            raise ConfigError(f"unknown judge kind '{self.kind}': known kinds are {', '.join(JUDGES)}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"unknown judge dtype '{self.dtype}': use one of {', '.join(DTYPES)}")
+        if self.calibration not in CALIBRATIONS:
+            raise ConfigError(f"unknown calibration '{self.calibration}': use one of {', '.join(CALIBRATIONS)}")
+        if self.batch_tokens < 1:
+            raise ConfigError(f"judge batch_tokens must be positive, got {self.batch_tokens}")
+
+    @property
+    def model_name(self) -> str:
+        """The model to load: the configured one or the kind's default."""
+        return self.model or JUDGES[self.kind].default_model
+
+
+def make_judge(config: JudgeConfig, *, model: Any = None, tokenizer: Any = None) -> Judge:
+    """Build the configured judge; ``model``/``tokenizer`` inject ready objects (tests, sharing a model)."""
+    if config.kind not in JUDGES:  # a config mutated after construction
+        raise ConfigError(f"unknown judge kind '{config.kind}': known kinds are {', '.join(JUDGES)}")
+    module = importlib.import_module(f"bump_profiles.judges.{JUDGES[config.kind].module}")
+    return module.from_config(config, model=model, tokenizer=tokenizer)
+
+
+def check_direction(direction: str) -> None:
+    """Direction is "A" (profiles query items) or "B" (items query profiles)."""
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"judge direction must be 'A' or 'B', got {direction!r}")
+
+
+__all__ = ["CALIBRATIONS", "DIRECTIONS", "DTYPES", "JUDGES", "Judge", "JudgeConfig", "JudgeSpec", "check_direction", "make_judge"]

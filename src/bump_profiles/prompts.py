@@ -1,0 +1,49 @@
+"""Prompt templates: the profile generator's prompt and the judges' prompts, in one place.
+
+Templates are plain ``str.format`` strings so that a config can override them; the fields each one
+uses are listed beside it. Chat-template application happens where the tokenizer is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bump_profiles.data.render import render_history
+from bump_profiles.data.schema import Interaction
+
+# Fields: {history}, {max_words}
+PROFILE_INSTRUCTION = (
+    "Here is what a user did, most recent first:\n{history}\n\n"
+    "Write a concise profile of this user in at most {max_words} words: their interests, preferences "
+    "and style, in your own words. Do not list or copy the items above. Write only the profile."
+)
+
+# Judge prompts. Direction A: the query is a profile, the document an interaction.
+# Direction B: the query is an interaction, the document a profile. Fields: {query}, {document}.
+YESNO_A = (
+    "User profile: {query}\n\nInteraction: {document}\n\n"
+    "Does this interaction fit the user described by the profile? Answer yes or no."
+)
+YESNO_B = (
+    "Interaction: {query}\n\nUser profile: {document}\n\n"
+    "Does this profile describe the user who produced the interaction? Answer yes or no."
+)
+# The likelihood judge scores log p(document | query) against log p(document | neutral prefix).
+LIKELIHOOD_CONTEXT = "User profile: {query}\nSomething this user wrote or did: "
+LIKELIHOOD_NEUTRAL = "Something a user wrote or did: "
+
+
+@dataclass
+class ProfilePrompt:
+    """How the generator's prompt is built from a user's history."""
+
+    template: str = PROFILE_INSTRUCTION
+    max_words: int = 60
+    history_items: int | None = 20
+    history_tokens: int | None = 400
+
+    def messages(self, history: Sequence[Interaction], count_tokens: Callable[[str], int] | None = None) -> list[dict[str, str]]:
+        """Chat messages for one user: the history, most recent first, within the budgets."""
+        text = render_history(history, max_items=self.history_items, max_tokens=self.history_tokens, count_tokens=count_tokens)
+        return [{"role": "user", "content": self.template.format(history=text, max_words=self.max_words)}]
