@@ -79,9 +79,10 @@ def detect_task(questions: list[dict], path: str | Path) -> str:
     for task in sorted(TASKS, key=len, reverse=True):
         if task in name:
             return task
-    sample = next((q for q in questions if isinstance(q, dict) and q.get("profile")), None)
+    sample = next((q for q in questions if isinstance(q, dict) and isinstance(q.get("profile"), list)
+                   and q["profile"] and isinstance(q["profile"][0], dict)), None)
     if sample is None:
-        raise DataError("cannot tell the LaMP task: no question with a profile", path=path)
+        raise DataError("cannot tell the LaMP task: no question with a profile of items", path=path)
     keys = set(sample["profile"][0])
     if "category" in keys:
         return "LaMP_2_news"
