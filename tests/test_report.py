@@ -1,0 +1,46 @@
+"""Reports show what a run wrote, and only that."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from bump_profiles.cli import main
+from bump_profiles.report import write_report
+
+
+def _run_dir(tmp_path):
+    run = tmp_path / "run"
+    (run / "train").mkdir(parents=True)
+    rows = [{"step": s, "reward": 0.5 + 0.01 * s, "ndcg_a": 0.6, "ndcg_b": 0.4 + 0.02 * s, "profile_tokens": 40 + s} for s in range(1, 6)]
+    (run / "train" / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken")
+    (run / "intrinsic.json").write_text(json.dumps({"judge": "embedding", "rows": [
+        {"name": "zero-shot profile", "ndcg_a": 0.71, "ndcg_b": 0.69},
+        {"name": "BUMP profile", "ndcg_a": 0.812345, "ndcg_b": 0.77}], "random": {"ndcg_a": 0.4, "ndcg_b": 0.42}}))
+    (run / "downstream.json").write_text(json.dumps({"task": "synthetic", "rows": [{"method": "none", "accuracy": 0.5, "users": 8}]}))
+    for name, text in (("profiles_before.jsonl", "likes things"), ("profiles_after.jsonl", "loves telescopes")):
+        (run / name).write_text(json.dumps({"user_id": "u1", "profile": text}) + "\n")
+    (run / "run.json").write_text(json.dumps({"seed": 3, "command": "bump-profiles demo", "versions": {"torch": "2.13.0"}}))
+    return run
+
+
+def test_report_holds_the_runs_numbers_and_inlines_plots(tmp_path):
+    run = _run_dir(tmp_path)
+    md_path, html_path = write_report(run)
+    md, page = md_path.read_text(), html_path.read_text()
+    assert "0.812" in md and "| none | 0.500 | 8 |" in md
+    assert "likes things" in md and "loves telescopes" in md
+    for name in ("reward", "length", "intrinsic"):
+        png = (run / "plots" / f"{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG")
+        assert base64.b64encode(png).decode()[:200] in page
+    assert "plots/" not in page.split("<body>")[1]  # self-contained: no file references left
+
+
+def test_report_leaves_out_sections_without_data(tmp_path, capsys):
+    run = tmp_path / "empty"
+    run.mkdir()
+    assert main(["report", str(run)]) == 0
+    md = (run / "report.md").read_text()
+    assert "Training" not in md and "Downstream" not in md
+    assert main(["report", str(tmp_path / "missing")]) == 2
