@@ -1,0 +1,193 @@
+"""GRPO training end to end on a tiny random model: weights change, metrics are written, checkpoints
+resume, Ctrl-C saves and stops, run directories are protected; plus the dataset and the task reward."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from transformers import TrainerCallback
+
+from bump_profiles.config import load_config, to_yaml
+from bump_profiles.errors import ConfigError
+from bump_profiles.models import save_tiny, tiny_causal_lm, tiny_tokenizer
+from bump_profiles.prompts import ProfilePrompt
+from bump_profiles.task_reward import TaskReward
+from bump_profiles.train import build_dataset, eval_user_ids, prepare_data, prepare_run_dir, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class BigramJudge:
+    """A deterministic judge for tests: cosine of character-bigram counts (varies with any text)."""
+
+    symmetric = True
+
+    @staticmethod
+    def _vec(text: str) -> Counter:
+        return Counter(text[i : i + 2] for i in range(len(text) - 1))
+
+    def score(self, queries, documents, direction):
+        def cos(a: Counter, b: Counter) -> float:
+            dot = sum(v * b[k] for k, v in a.items())
+            return dot / (math.sqrt(sum(v * v for v in a.values()) * sum(v * v for v in b.values())) or 1.0)
+
+        q = [self._vec(t) for t in queries]
+        d = [self._vec(t) for t in documents]
+        return np.array([[cos(a, b) for b in d] for a in q], dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return save_tiny(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def tiny_config(model: Path, run: Path, *extra: str):
+    return load_config(REPO / "configs" / "test-tiny.yaml", [f"policy.model={model}", f"output_dir={run}", *extra])
+
+
+class ParamWatch(TrainerCallback):
+    """Records the trainable parameters at the start and end of training."""
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self.after = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def read_metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_dataset_rows_hide_the_heldout_items():
+    config = load_config(REPO / "configs" / "test-tiny.yaml")
+    data = prepare_data(config)
+    ds = build_dataset(data.train, ProfilePrompt(history_tokens=200), with_task=True)
+    assert len(ds) == len(data.train) == 10 and len(data.eval) == 2
+    row = ds[0]
+    assert set(row) == {"prompt", "user_id", "heldout", "history", "task_inputs", "task_outputs"}
+    assert len(row["heldout"]) == 2 and row["task_outputs"][0] in ("[1]", "[2]")
+    assert all(text not in row["prompt"][0]["content"] for text in row["heldout"])
+    assert not {s.user.id for s in data.train} & {s.user.id for s in data.eval}
+
+
+def test_eval_users_fraction_or_count_and_seeded():
+    config = load_config(None, ["data.synthetic.users=20"])
+    users = [s.user for s in prepare_data(config).train]
+    assert len(eval_user_ids(users, 0.25, seed=1)) == 4
+    assert len(eval_user_ids(users, 3, seed=1)) == 3
+    assert eval_user_ids(users, 3, seed=1) == eval_user_ids(users, 3, seed=1) != eval_user_ids(users, 3, seed=2)
+
+
+def test_train_two_steps_changes_weights_and_writes_metrics(tiny_model, tmp_path):
+    run = tmp_path / "run"
+    watch = ParamWatch()
+    result = train(tiny_config(tiny_model, run), judge=BigramJudge(), callbacks=[watch])
+    assert result.global_step == 2 and not result.interrupted
+    changed = [n for n in watch.before if not np.allclose(watch.before[n], watch.after[n])]
+    assert watch.before and changed == list(watch.before), "every LoRA parameter should have moved"
+    rows = read_metrics(run)
+    assert [r["step"] for r in rows] == [1, 2]
+    for r in rows:
+        assert 0 <= r["reward"] <= 1 and 0 <= r["ndcg_a"] <= 1 and 0 <= r["ndcg_b"] <= 1
+        assert r["distinct_users"] >= 2 and r["profile_tokens"] > 0 and r["step_time"] > 0 and "kl" in r
+    final = run / "final"
+    assert (final / "adapter_model.safetensors").exists() and (final / "tokenizer.json").exists()
+    assert (run / "config.yaml").exists() and (final / "config.yaml").exists()
+    users = json.loads((run / "users.json").read_text())
+    assert len(users["train"]) == 10 and len(users["eval"]) == 2
+
+    # Resume from the last checkpoint and train one more step.
+    result = train(tiny_config(tiny_model, run, "grpo.max_steps=3"), judge=BigramJudge(), resume=True)
+    assert result.global_step == 3
+    assert [r["step"] for r in read_metrics(run)] == [1, 2, 3]
+
+
+class CtrlC(TrainerCallback):
+    """Sends SIGINT to this process while the first step runs."""
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_checkpoints_then_resume_finishes(tiny_model, tmp_path):
+    run = tmp_path / "run"
+    result = train(tiny_config(tiny_model, run, "grpo.save_steps=10"), judge=BigramJudge(), callbacks=[CtrlC()])
+    assert result.interrupted and result.global_step == 1
+    assert (run / "checkpoint-1").is_dir() and not (run / "final").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is removed again
+    result = train(tiny_config(tiny_model, run, "grpo.save_steps=10"), judge=BigramJudge(), resume=True)
+    assert result.global_step == 2 and not result.interrupted and (run / "final").is_dir()
+
+
+def test_run_directory_is_protected(tiny_model, tmp_path):
+    run = tmp_path / "run"
+    config = tiny_config(tiny_model, run)
+    run.mkdir()
+    (run / "config.yaml").write_text("previous run\n")
+    with pytest.raises(ConfigError, match="already holds a run"):
+        prepare_run_dir(config, resume=False, overwrite=False)
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        prepare_run_dir(config, resume=True, overwrite=False)
+    assert prepare_run_dir(config, resume=False, overwrite=True) is None
+    assert not (run / "config.yaml").exists()
+
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match="not a run directory"):
+        prepare_run_dir(tiny_config(tiny_model, other), resume=False, overwrite=True)
+    assert (other / "thesis.tex").exists()
+
+
+def test_resume_refuses_a_changed_config(tiny_model, tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoint-1").mkdir(parents=True)
+    (run / "config.yaml").write_text(to_yaml(tiny_config(tiny_model, run)))
+    assert prepare_run_dir(tiny_config(tiny_model, run, "grpo.max_steps=5"), resume=True, overwrite=False)
+    with pytest.raises(ConfigError, match="reward.users_per_call"):
+        prepare_run_dir(tiny_config(tiny_model, run, "reward.users_per_call=4", "grpo.micro_batch_size=4"),
+                        resume=True, overwrite=False)
+
+
+def test_task_reward_scores_gold_likelihood():
+    tok = tiny_tokenizer()
+    reward = TaskReward(tiny_causal_lm(tok, seed=1), tok)
+    logged = {}
+    out = reward(
+        prompts=[None, None],
+        completions=[[{"role": "assistant", "content": "likes chess"}], "likes baking"],
+        task_inputs=[["Which item? [1] or [2]"], ["Which item? [1] or [2]", "Again? [1] or [2]"]],
+        task_outputs=[["[1]"], ["[2]", "[1]"]],
+        log_metric=lambda k, v: logged.setdefault(k, v),
+    )
+    assert len(out) == 2 and all(v < 0 and math.isfinite(v) for v in out)
+    assert logged["task_loglik"] == pytest.approx(sum(out) / 2)
+
+
+def test_bump_plus_task_trains(tiny_model, tmp_path):
+    tok = tiny_tokenizer()
+    result = train(tiny_config(tiny_model, tmp_path / "run", "reward.kind=bump+task", "grpo.max_steps=1"),
+                   judge=BigramJudge(), reader=(tiny_causal_lm(tok, seed=1), tok))
+    row = read_metrics(tmp_path / "run")[0]
+    assert result.global_step == 1 and "rewards/task/mean" in row["trl"] and "rewards/bump/mean" in row["trl"]
+
+
+@pytest.mark.slow
+def test_cli_trains_with_the_real_embedding_judge(tiny_model, tmp_path, capsys):
+    from bump_profiles.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--config", str(REPO / "configs" / "test-tiny.yaml"), "--set", f"policy.model={tiny_model}",
+            "--set", f"output_dir={run}", "--set", "grpo.max_steps=1"]
+    assert main(argv) == 0
+    assert len(read_metrics(run)) == 1
+    assert main(argv) == 2 and "already holds a run" in capsys.readouterr().err
