@@ -1,0 +1,99 @@
+"""LaMP's official metrics, computed the way the benchmark's ``eval/evaluation.py`` computes them.
+
+- Classification (LaMP_1, LaMP_2): accuracy and macro-F1 over the task's whole label list. A
+  prediction outside the list counts as wrong; a label that is neither gold nor predicted anywhere
+  still enters the macro average with F1 = 0 (sklearn's ``labels=`` with ``zero_division=0``).
+- Rating (LaMP_3): MAE and RMSE; an unparseable prediction becomes whichever of 1 and 5 is farther
+  from the gold.
+- Generation (LaMP_4 to LaMP_7): mean ROUGE-1 and ROUGE-L F-measures (rouge-score, no stemming),
+  each gold a single reference.
+
+Predictions and golds are stripped first, as the official script does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from bump_profiles.errors import DataError
+from bump_profiles.lamp.tasks import TaskSpec
+
+
+def classification_metrics(
+    golds: Sequence[str], preds: Sequence[str], labels: Sequence[str], *, ids: Sequence[str] | None = None
+) -> dict[str, float]:
+    """``accuracy`` and macro ``f1`` over ``labels``; every gold must be one of them (``ids`` name them in errors)."""
+    index = {label: i for i, label in enumerate(labels)}
+    gold_ids = []
+    for n, g in enumerate(golds):
+        if g.strip() not in index:
+            raise DataError(f"gold '{g}' is not one of the task's labels", record=ids[n] if ids else n)
+        gold_ids.append(index[g.strip()])
+    pred_ids = [index.get(p.strip(), -1) for p in preds]
+    pairs = list(zip(gold_ids, pred_ids, strict=True))
+    f1s = []
+    for c in range(len(labels)):
+        tp = sum(g == c and p == c for g, p in pairs)
+        fp = sum(g != c and p == c for g, p in pairs)
+        fn = sum(g == c and p != c for g, p in pairs)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    return {"accuracy": sum(g == p for g, p in pairs) / len(pairs), "f1": sum(f1s) / len(f1s)}
+
+
+def parse_rating(pred: str, gold: float) -> float:
+    """A predicted rating as a number; unparseable ones become the farther of 1 and 5 from ``gold``."""
+    try:
+        return float(pred.strip())
+    except ValueError:
+        return 1.0 if abs(1.0 - gold) > abs(5.0 - gold) else 5.0
+
+
+def rating_metrics(golds: Sequence[str], preds: Sequence[str], *, ids: Sequence[str] | None = None) -> dict[str, float]:
+    """``MAE`` and ``RMSE`` of predicted ratings."""
+    gold_values = []
+    for n, g in enumerate(golds):
+        try:
+            gold_values.append(float(g))
+        except ValueError as exc:
+            raise DataError(f"gold rating '{g}' is not a number", record=ids[n] if ids else n) from exc
+    errors = [parse_rating(p, g) - g for g, p in zip(gold_values, preds, strict=True)]
+    return {
+        "MAE": sum(abs(e) for e in errors) / len(errors),
+        "RMSE": math.sqrt(sum(e * e for e in errors) / len(errors)),
+    }
+
+
+def generation_metrics(golds: Sequence[str], preds: Sequence[str]) -> dict[str, float]:
+    """Mean ``rouge-1`` and ``rouge-L`` F-measures, one reference per prediction."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=False)
+    scores = [scorer.score(g.strip(), p.strip()) for g, p in zip(golds, preds, strict=True)]
+    return {
+        "rouge-1": sum(s["rouge1"].fmeasure for s in scores) / len(scores),
+        "rouge-L": sum(s["rougeL"].fmeasure for s in scores) / len(scores),
+    }
+
+
+def score(task: TaskSpec, golds: Mapping[str, str], preds: Mapping[str, str]) -> dict[str, float]:
+    """The task's official metrics over question ids; the two id sets must be equal."""
+    missing, extra = sorted(set(golds) - set(preds)), sorted(set(preds) - set(golds))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} gold id(s) have no prediction (e.g. {', '.join(missing[:3])})")
+        if extra:
+            parts.append(f"{len(extra)} predicted id(s) have no gold (e.g. {', '.join(extra[:3])})")
+        raise DataError("ids differ between golds and predictions: " + "; ".join(parts))
+    if not golds:
+        raise DataError("no questions to score")
+    ids = sorted(golds)
+    gold_list, pred_list = [golds[i] for i in ids], [preds[i] for i in ids]
+    if task.kind == "classification":
+        return classification_metrics(gold_list, pred_list, task.labels, ids=ids)
+    if task.kind == "rating":
+        return rating_metrics(gold_list, pred_list, ids=ids)
+    return generation_metrics(gold_list, pred_list)
