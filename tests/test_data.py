@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from bump_profiles.data import load_jsonl, load_lamp_questions, load_users, render_history, split_users, to_dataset
+from bump_profiles.data import (
+    load_jsonl,
+    load_lamp_questions,
+    load_users,
+    render_history,
+    split_users,
+    to_dataset,
+)
 from bump_profiles.data.schema import Interaction, User, sort_by_date
 from bump_profiles.data.synthetic import TOPICS, interests_profile, make_task, make_users
 
@@ -127,7 +134,7 @@ def test_synthetic_users_deterministic_and_task_depends_on_interests():
             assert it.label in user.extra["interests"]
             assert any(w in it.text for w in vocab)
         assert user.extra["interests"][0] in interests_profile(user)
-    for row, user in zip(make_task(a, seed=3), a):
+    for row, user in zip(make_task(a, seed=3), a, strict=True):
         chosen = row["input"].split(f"{row['output']}: ")[1].split('"')[1].split()
         own = {w for t in user.extra["interests"] for w in TOPICS[t]}
         assert set(chosen) <= own  # the gold candidate is about one of the user's interests

@@ -18,7 +18,7 @@ def _one_step_changes_weights(model, tok) -> None:
     loss = model(**batch, labels=batch["input_ids"]).loss
     loss.backward()
     opt.step()
-    changed = sum(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    changed = sum(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
     assert changed == len(before), f"only {changed} of {len(before)} tensors changed"
 
 
@@ -67,7 +67,7 @@ def test_bundled_smollm2_converts_once_generates_and_trains(tmp_path, monkeypatc
     batch = tok(["I love telescopes"], return_tensors="pt")
     model(**batch, labels=batch["input_ids"]).loss.backward()
     torch.optim.SGD(trainable, lr=0.1).step()
-    assert all(not torch.equal(b, p) for b, p in zip(before, trainable))
+    assert all(not torch.equal(b, p) for b, p in zip(before, trainable, strict=True))
 
 
 @pytest.mark.slow

@@ -1,0 +1,34 @@
+"""The budget-matched history really has the profile's token count."""
+
+from __future__ import annotations
+
+from bump_profiles.baselines import budget_history, reference_profiles
+from bump_profiles.data import split_users
+from bump_profiles.data.synthetic import make_users
+from bump_profiles.models import tiny_tokenizer
+
+
+def test_budget_history_matches_the_profile_length_within_one_interaction():
+    tok = tiny_tokenizer()
+
+    def count(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    splits = split_users(make_users(6, seed=2), 2).users
+    budgets = {s.user.id: 10 + 7 * i for i, s in enumerate(splits)}
+    cut = budget_history(splits, budgets, count)
+    for s in splits:
+        longest_item = max(count(it.text) for it in s.history)
+        n = count(cut[s.user.id])
+        assert budgets[s.user.id] - longest_item <= n <= budgets[s.user.id] + 1, (n, budgets[s.user.id])
+        assert s.history[-1].text.startswith(cut[s.user.id].split("\n")[0])  # most recent first
+
+
+def test_reference_profiles_for_synthetic_users_include_the_truth():
+    splits = split_users(make_users(3, seed=0), 2).users
+    profiles = {s.user.id: "likes many things " * (i + 1) for i, s in enumerate(splits)}
+    refs = reference_profiles(splits, profiles)
+    assert set(refs) == {"history@budget", "full history", "true interests"}
+    for s in splits:
+        assert len(refs["history@budget"][s.user.id].split()) <= len(profiles[s.user.id].split())
+        assert s.user.extra["interests"][0] in refs["true interests"][s.user.id]
