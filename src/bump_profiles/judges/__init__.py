@@ -50,6 +50,7 @@ JUDGES: dict[str, JudgeSpec] = {
     "embedding": JudgeSpec("embedding", "minilm", "cosine of sentence-transformers embeddings; symmetric, cheapest"),
     "likelihood": JudgeSpec("likelihood", "smollm2-135m", "PMI: mean log p(item | profile) - mean log p(item); symmetric"),
     "yesno": JudgeSpec("yesno", "smollm2-135m", "logit(yes) - logit(no) of a causal LM asked per pair and direction"),
+    "copymask": JudgeSpec("copymask", "minilm", "embedding judge blind to spans of 4+ words copied from the histories; evaluation"),
 }
 DTYPES = ("float32", "bfloat16", "float16")
 CALIBRATIONS = ("center", "none")

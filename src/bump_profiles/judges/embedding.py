@@ -28,9 +28,9 @@ class EmbeddingJudge:
 
     def score(self, queries: Sequence[str], documents: Sequence[str], direction: str) -> np.ndarray:
         check_direction(direction)
-        texts = list(dict.fromkeys([*queries, *documents]))  # each distinct text once, order kept
         if not queries or not documents:
             return np.zeros((len(queries), len(documents)), dtype=np.float64)
+        texts = list(dict.fromkeys([*queries, *documents]))  # each distinct text once, order kept
         vectors = self.model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         ).astype(np.float64)

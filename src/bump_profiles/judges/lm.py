@@ -1,0 +1,160 @@
+"""Machinery shared by the causal-LM judges (``yesno``, ``likelihood``).
+
+A judge prompt is ``prefix + text + tail``, where the prefix holds everything before the per-pair
+text (chat header, instructions, the text that comes first, usually the query) and is the same for
+every pair that shares its first text. So the LLM judges run the prefix once, keep its KV cache, and
+run the other side's texts in batches on top of it (the cache is expanded across the batch as a
+view, not copied per row).
+
+Padding inside a batch sits between the prefix and each document; the attention mask hides it and
+explicit position ids keep each document's positions contiguous after the prefix, so every row
+sees exactly the tokens a one-pair-at-a-time forward would see. Batches are sorted by length
+(longest first) and filled up to a padded-token budget.
+
+Tokenisation: the prompt is tokenised as two pieces, prefix and ``gap + document + tail``, where
+``gap`` is the whitespace just before the document (moved off the prefix so that BPE tokenisers,
+which attach a space to the following word, see it where they would in the joint text). Both the
+efficient and the naive paths use exactly these ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bump_profiles.judges import JudgeConfig
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# Stands for the per-pair text while a prompt is rendered, so the prompt can be cut around it.
+DOCUMENT_MARK = "\ue000BUMP-DOCUMENT\ue000"
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    """A rendered prompt cut around its document: ``prefix + gap + document + tail``."""
+
+    prefix: str
+    gap: str
+    tail: str
+
+
+def cut_prompt(rendered: str) -> PromptParts:
+    """Split a prompt rendered with ``DOCUMENT_MARK`` in place of the document."""
+    start = rendered.index(DOCUMENT_MARK)
+    before, tail = rendered[:start], rendered[start + len(DOCUMENT_MARK) :]
+    prefix = before.rstrip()
+    return PromptParts(prefix=prefix, gap=before[len(prefix) :], tail=tail)
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, text: str, *, special: bool = False) -> list[int]:
+    """Token ids of ``text``; ``special`` adds the tokenizer's own BOS/EOS (plain-text prompts only)."""
+    return list(tokenizer(text, add_special_tokens=special)["input_ids"])
+
+
+def token_batches(lengths: Sequence[int], budget: int, *, fixed: int = 0) -> list[list[int]]:
+    """Indices grouped longest first so that ``rows * (fixed + longest) <= budget`` (at least one row each).
+
+    ``fixed`` is the shared prefix length every row attends to.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * (fixed + lengths[batches[-1][0]]) <= budget:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+@dataclass
+class Prefix:
+    """The KV cache of one prompt prefix, and its last-position logits (they predict the next token)."""
+
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+    length: int
+    last_logits: torch.Tensor  # [vocab]
+
+    def expanded_cache(self, rows: int, config: Any) -> Any:
+        """A fresh cache holding this prefix for ``rows`` rows (views until the batch appends to it)."""
+        from transformers import DynamicCache
+
+        data = [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in self.layers]
+        return DynamicCache(ddp_cache_data=data, config=config)
+
+
+def model_device(model: PreTrainedModel) -> torch.device:
+    return next(model.parameters()).device
+
+
+def run_prefix(model: PreTrainedModel, ids: Sequence[int]) -> Prefix:
+    """Run a prefix once and keep its cache for the batches that continue it."""
+    import torch
+
+    out = model(input_ids=torch.tensor([list(ids)], device=model_device(model)), use_cache=True, logits_to_keep=1)
+    layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+    return Prefix(layers=layers, length=len(ids), last_logits=out.logits[0, -1])
+
+
+def run_batch(
+    model: PreTrainedModel,
+    seqs: Sequence[Sequence[int]],
+    pad_id: int,
+    *,
+    prefix: Prefix | None = None,
+    pad_left: bool = True,
+    logits_to_keep: int = 1,
+) -> torch.Tensor:
+    """Logits ``[rows, kept, vocab]`` of a padded batch, optionally continuing a shared prefix.
+
+    Left padding puts every row's last token in the last column (read it with ``logits_to_keep=1``);
+    right padding keeps token j of every row in column j (read all with ``logits_to_keep=0``).
+    """
+    import torch
+
+    rows, width = len(seqs), max(len(s) for s in seqs)
+    ids = torch.full((rows, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((rows, width), dtype=torch.long)
+    for i, seq in enumerate(seqs):
+        cols = slice(width - len(seq), width) if pad_left else slice(0, len(seq))
+        ids[i, cols] = torch.tensor(list(seq), dtype=torch.long)
+        mask[i, cols] = 1
+    offset = 0 if prefix is None else prefix.length
+    position_ids = offset + (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = None
+    if prefix is not None:
+        mask = torch.cat([torch.ones((rows, offset), dtype=mask.dtype), mask], dim=1)
+        cache = prefix.expanded_cache(rows, model.config)
+    device = model_device(model)
+    out = model(
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        position_ids=position_ids.to(device),
+        past_key_values=cache,
+        use_cache=cache is not None,
+        logits_to_keep=logits_to_keep,
+    )
+    return out.logits
+
+
+def load_lm(config: JudgeConfig, model: Any, tokenizer: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The configured causal LM and tokenizer, unless ready ones are injected; the model in eval mode."""
+    from bump_profiles.models import load_causal_lm, load_tokenizer
+
+    if tokenizer is None:
+        tokenizer = load_tokenizer(config.model_name)
+    if model is None:
+        model = load_causal_lm(config.model_name, dtype=config.dtype, device=config.device)
+    model.eval()
+    return model, tokenizer
+
+
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """Any id works for padding (the mask hides it); prefer the tokenizer's own."""
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return 0

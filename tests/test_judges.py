@@ -1,0 +1,270 @@
+"""Judges: config and registry, batching helpers, and each judge's scores (efficient == naive)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bump_profiles.errors import ConfigError
+from bump_profiles.judges import JUDGES, Judge, JudgeConfig, check_direction, make_judge
+from bump_profiles.judges import lm as judge_lm
+from bump_profiles.judges.embedding import EmbeddingJudge
+from bump_profiles.judges.lm import DOCUMENT_MARK, cut_prompt, encode, token_batches
+from bump_profiles.judges.yesno import NO_WORDS, YES_WORDS, YesNoJudge, answer_token_ids, render
+from bump_profiles.models import save_tiny, tiny_causal_lm, tiny_tokenizer
+from bump_profiles.prompts import YESNO_A
+
+PROFILES = ["likes telescope and galaxy a lot", "bakes sourdough", "plays chess openings, gambit and endgame in blitz"]
+ITEMS = [
+    "comet",
+    "Reviewed a guide on oven and flour; loved the part on yeast.",
+    "chess opening gambit endgame bishop knight checkmate rook",
+    "Shared photos of nebula with orbit, mostly eclipse.",
+]
+BIG, SMALL = 100_000, 1  # one padded batch per prefix / one row per batch
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A tiny random Llama with weights large enough that scores differ clearly between pairs."""
+    tok = tiny_tokenizer()
+    model = tiny_causal_lm(tok, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
+    return model.eval(), tok
+
+
+# --- config and registry ---------------------------------------------------------------------------
+
+
+def test_unknown_kind_lists_known_kinds():
+    with pytest.raises(ConfigError, match="known kinds are " + ", ".join(JUDGES)):
+        JudgeConfig(kind="cross-encoder")
+    config = JudgeConfig()
+    config.kind = "nope"
+    with pytest.raises(ConfigError, match="known kinds"):
+        make_judge(config)
+
+
+@pytest.mark.parametrize("field, value", [("dtype", "int8"), ("calibration", "zscore"), ("batch_tokens", 0)])
+def test_bad_config_values_are_config_errors(field, value):
+    with pytest.raises(ConfigError, match=field.split("_")[0]):
+        JudgeConfig(**{field: value})
+
+
+def test_default_models_per_kind():
+    assert {kind: JudgeConfig(kind=kind).model_name for kind in JUDGES} == {
+        "embedding": "minilm",
+        "likelihood": "smollm2-135m",
+        "yesno": "smollm2-135m",
+        "copymask": "minilm",
+    }
+    assert JudgeConfig(kind="yesno", model="/some/path").model_name == "/some/path"
+
+
+def test_direction_must_be_a_or_b():
+    check_direction("A")
+    check_direction("B")
+    with pytest.raises(ConfigError, match="direction"):
+        check_direction("AB")
+
+
+# --- batching helpers ------------------------------------------------------------------------------
+
+
+def test_token_batches_cover_every_index_longest_first_within_budget():
+    lengths = [5, 9, 1, 7, 7, 3, 12]
+    batches = token_batches(lengths, budget=24, fixed=2)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths, reverse=True)
+    for batch in batches:
+        # the first row is the longest and sets the padded width
+        assert len(batch) == 1 or len(batch) * (2 + lengths[batch[0]]) <= 24
+    # 12 alone (2 * 14 > 24); 9 and 7 fit (2 * 11 = 22); then 7, 5 (2 * 9 = 18; a third: 27 > 24) ...
+    assert [[lengths[i] for i in b] for b in batches] == [[12], [9, 7], [7, 5], [3, 1]]
+
+
+def test_cut_prompt_moves_the_gap_to_the_document():
+    parts = cut_prompt(f"Profile: x\n\nInteraction: {DOCUMENT_MARK}\n\nAnswer?")
+    assert (parts.prefix, parts.gap, parts.tail) == ("Profile: x\n\nInteraction:", " ", "\n\nAnswer?")
+
+
+# --- embedding judge -------------------------------------------------------------------------------
+
+
+class CountingEncoder:
+    """A sentence-transformers stand-in: bag-of-letters vectors, recording what it was asked to encode."""
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts, *, batch_size, normalize_embeddings, convert_to_numpy, show_progress_bar):
+        self.calls.append(list(texts))
+        vectors = np.zeros((len(texts), 26), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for ch in text.lower():
+                if "a" <= ch <= "z":
+                    vectors[i, ord(ch) - 97] += 1
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_embedding_judge_is_cosine_encodes_each_text_once_and_is_symmetric():
+    encoder = CountingEncoder()
+    judge = make_judge(JudgeConfig(kind="embedding"), model=encoder)
+    assert isinstance(judge, EmbeddingJudge) and isinstance(judge, Judge) and judge.symmetric
+    queries = ["ab", "ba", "zz"]
+    documents = ["ab", "ab", "a"]
+    matrix = judge.score(queries, documents, "A")
+    assert encoder.calls == [["ab", "ba", "zz", "a"]]  # "ab" three times, "ba" once: distinct texts only
+    assert matrix.dtype == np.float64 and matrix.shape == (3, 3)
+    # "ab" = (1, 1)/sqrt2, "a" = (1, 0): cos 1 with itself and with "ba", 1/sqrt2 with "a", 0 with "zz"
+    np.testing.assert_allclose(matrix, [[1, 1, 2**-0.5], [1, 1, 2**-0.5], [0, 0, 0]], atol=1e-6)
+    np.testing.assert_allclose(judge.score(documents, queries, "B"), matrix.T)
+    assert judge.score([], documents, "A").shape == (0, 3)
+
+
+# --- yes/no judge ----------------------------------------------------------------------------------
+
+
+def test_yes_no_ids_are_the_first_tokens_after_the_answer_prompt(tiny):
+    _, tok = tiny
+    prompt = render(tok, "Answer yes or no.")
+    for word in ("yes", "Yes", " no"):
+        assert answer_token_ids(tok, [word]) == [encode(tok, prompt + word)[len(encode(tok, prompt))]]
+    # the tiny BPE merges " no" but not " yes", " Yes" or " No": those start with a bare space token,
+    # which says nothing about the answer and is dropped from both sides
+    space = encode(tok, " ")[0]
+    assert answer_token_ids(tok, YES_WORDS) == [*answer_token_ids(tok, ["yes", "Yes"]), space]
+    assert answer_token_ids(tok, NO_WORDS) == [*answer_token_ids(tok, ["no", "No", " no"]), space]
+    judge = YesNoJudge(*tiny)
+    assert judge.yes_ids == answer_token_ids(tok, ["yes", "Yes"])
+    assert judge.no_ids == answer_token_ids(tok, ["no", "No", " no"])
+
+
+@pytest.mark.parametrize("direction", ["A", "B"])
+@pytest.mark.parametrize("budget", [BIG, SMALL])
+def test_yesno_efficient_equals_naive(tiny, direction, budget):
+    model, tok = tiny
+    judge = make_judge(JudgeConfig(kind="yesno", batch_tokens=budget), model=model, tokenizer=tok)
+    assert not judge.symmetric
+    queries, documents = (PROFILES, ITEMS) if direction == "A" else (ITEMS, PROFILES)
+    fast = judge.score(queries, documents, direction)
+    naive = judge.score_naive(queries, documents, direction)
+    assert fast.shape == (len(queries), len(documents)) and fast.dtype == np.float64
+    np.testing.assert_allclose(fast, naive, atol=1e-4, rtol=0)
+    assert np.ptp(naive) > 100 * 1e-4  # the comparison can tell pairs apart
+    # one document per query takes the batched full-prompt path
+    np.testing.assert_allclose(judge.score(queries, documents[:1], direction), naive[:, :1], atol=1e-4, rtol=0)
+
+
+def test_yesno_directions_ask_different_questions(tiny):
+    model, tok = tiny
+    judge = YesNoJudge(model, tok)
+    assert not np.allclose(judge.score(PROFILES, ITEMS, "A"), judge.score(ITEMS, PROFILES, "B").T, atol=1e-3)
+
+
+def test_yesno_runs_each_query_prefix_once(tiny, monkeypatch):
+    model, tok = tiny
+    judge = YesNoJudge(model, tok, batch_tokens=BIG)
+    calls = []
+    original = judge_lm.run_prefix
+    monkeypatch.setattr("bump_profiles.judges.yesno.run_prefix", lambda m, ids: calls.append(len(ids)) or original(m, ids))
+    judge.score(PROFILES, ITEMS, "A")
+    assert len(calls) == len(PROFILES)
+
+
+def test_yesno_without_chat_template_uses_plain_answer_prompt(tiny):
+    model, _ = tiny
+    tok = tiny_tokenizer()
+    tok.chat_template = None
+    judge = YesNoJudge(model, tok)
+    assert judge.parts(PROFILES[0], "A").tail.endswith("\nAnswer:")
+    np.testing.assert_allclose(judge.score(PROFILES, ITEMS, "A"), judge.score_naive(PROFILES, ITEMS, "A"), atol=1e-4, rtol=0)
+
+
+# --- likelihood judge ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget", [BIG, SMALL])
+def test_likelihood_efficient_equals_naive_and_serves_both_directions(tiny, budget):
+    model, tok = tiny
+    judge = make_judge(JudgeConfig(kind="likelihood", batch_tokens=budget), model=model, tokenizer=tok)
+    assert judge.symmetric
+    fast = judge.score(PROFILES, ITEMS, "A")
+    naive = judge.score_naive(PROFILES, ITEMS, "A")
+    np.testing.assert_allclose(fast, naive, atol=1e-4, rtol=0)
+    assert np.ptp(naive) > 100 * 1e-4
+    np.testing.assert_array_equal(judge.score(ITEMS, PROFILES, "B"), fast.T)
+
+
+def test_likelihood_is_pmi_with_the_neutral_term_once_per_document(tiny, monkeypatch):
+    model, tok = tiny
+    judge = make_judge(JudgeConfig(kind="likelihood"), model=model, tokenizer=tok)
+    calls = []
+    original = judge.mean_logprobs
+    monkeypatch.setattr(judge, "mean_logprobs", lambda parts, docs: calls.append(parts) or original(parts, docs))
+    matrix = judge.score(PROFILES, ITEMS, "A")
+    assert len(calls) == len(PROFILES) + 1  # the neutral prompt once, then one prefix per profile
+    neutral = original(judge.parts(None), ITEMS)
+    conditional = original(judge.parts(PROFILES[1]), ITEMS)
+    np.testing.assert_allclose(matrix[1], conditional - neutral)
+
+
+def test_llm_judge_loads_by_path_in_bfloat16(tmp_path):
+    save_tiny(tmp_path / "tiny")
+    judge = make_judge(JudgeConfig(kind="likelihood", model=str(tmp_path / "tiny"), dtype="bfloat16"))
+    assert judge.model.dtype == torch.bfloat16
+    matrix = judge.score(PROFILES[:2], ITEMS, "A")
+    assert matrix.shape == (2, len(ITEMS)) and np.isfinite(matrix).all()
+
+
+# --- the bundled real models -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_minilm_judge_prefers_the_matching_item():
+    judge = make_judge(JudgeConfig(kind="embedding"))
+    matrix = judge.score(["Loves astronomy: telescopes, galaxies, comets.", "A keen baker of sourdough and croissants."],
+                         ["Observed a comet through my telescope.", "My sourdough needed more yeast."], "A")
+    assert matrix[0, 0] > matrix[0, 1] and matrix[1, 1] > matrix[1, 0]
+
+
+@pytest.mark.slow
+def test_smollm2_yes_no_ids_tokenisation_and_efficient_equals_naive():
+    from bump_profiles.models import load_causal_lm, load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m")
+    judge = YesNoJudge(load_causal_lm("smollm2-135m"), tok)
+    assert [tok.decode([t]) for t in judge.yes_ids] == ["yes", "Yes", " yes", " Yes"]
+    assert [tok.decode([t]) for t in judge.no_ids] == ["no", "No", " no", " No"]
+    # cutting the prompt around the document gives the same ids as tokenising it whole
+    parts = judge.parts(PROFILES[0], "A")
+    assert encode(tok, parts.prefix) + encode(tok, parts.gap + ITEMS[1] + parts.tail) == encode(
+        tok, parts.prefix + parts.gap + ITEMS[1] + parts.tail
+    )
+    queries, documents = PROFILES[:2], ITEMS[:3]
+    np.testing.assert_allclose(judge.score(queries, documents, "A"), judge.score_naive(queries, documents, "A"), atol=1e-4, rtol=0)
+
+
+def test_yesno_template_with_the_document_first_shares_the_document_prefix(tiny, monkeypatch):
+    model, tok = tiny
+    document_first = "Profile: {document}\n\nItem: {query}\n\nSame user? Answer yes or no."
+    judge = YesNoJudge(model, tok, batch_tokens=BIG, templates={"A": YESNO_A, "B": document_first})
+    fast = judge.score(ITEMS, PROFILES, "B")
+    assert fast.shape == (len(ITEMS), len(PROFILES))
+    np.testing.assert_allclose(fast, judge.score_naive(ITEMS, PROFILES, "B"), atol=1e-4, rtol=0)
+    # entry [item 1, profile 2] is the prompt written out in full, tokenised whole
+    text = render(tok, document_first.format(query=ITEMS[1], document=PROFILES[2]))
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([encode(tok, text)])).logits[:, -1]
+    assert fast[1, 2] == pytest.approx(judge.answer_scores(logits)[0], abs=1e-4)
+    calls = []
+    original = judge_lm.run_prefix
+    monkeypatch.setattr("bump_profiles.judges.yesno.run_prefix", lambda m, ids: calls.append(len(ids)) or original(m, ids))
+    judge.score(ITEMS, PROFILES, "B")
+    assert len(calls) == len(PROFILES)  # one prefix per profile, the text that comes first
