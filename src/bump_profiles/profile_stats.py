@@ -106,8 +106,8 @@ def profile_stats(
         "truncated_share": None,
     }
     if histories is not None and n:
-        out["copy_rate_4"] = statistics.fmean(copy_rate(p, h, 4) for p, h in zip(profiles, histories))
-        out["copy_rate_8"] = statistics.fmean(copy_rate(p, h, 8) for p, h in zip(profiles, histories))
+        out["copy_rate_4"] = statistics.fmean(copy_rate(p, h, 4) for p, h in zip(profiles, histories, strict=True))
+        out["copy_rate_8"] = statistics.fmean(copy_rate(p, h, 8) for p, h in zip(profiles, histories, strict=True))
     if truncated is not None and n:
         out["truncated_share"] = sum(bool(t) for t in truncated) / n
     elif max_tokens is not None and n:

@@ -1,0 +1,171 @@
+"""Intrinsic, label-free evaluation of profiles: how well does a profile pick out its user's held-out
+interactions among other users' (direction A), and each held-out interaction its user's profile
+among other users' profiles (direction B)? The same in-batch ranking as the reward, with one profile
+per user.
+
+Grouping: by default all users are ranked **at once** (every other user is a negative: the hardest
+and most stable setting for a small evaluation set). ``group_size=n`` instead ranks consecutive groups
+of n users, as a training batch would (a last group of one user joins the one before it). Metrics are
+means over queries (profiles for A, held-out items for B) across all groups; each sits beside its
+exact expectation under random ranking, averaged over the same queries. Ties are pessimistic.
+
+Metrics per direction: NDCG (multi-positive in A), MRR (reciprocal rank of the first positive) and
+Recall@1 (1 when the top-ranked candidate is a positive; with one positive, as in B, the usual
+Recall@1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bump_profiles.data.jsonl import iter_jsonl
+from bump_profiles.data.split import UserSplit
+from bump_profiles.errors import DataError
+from bump_profiles.profile_stats import profile_stats
+from bump_profiles.ranking import (
+    calibrate,
+    hit_at_1,
+    multi_positive_ndcg,
+    random_hit_at_1,
+    random_ndcg,
+    random_reciprocal_rank,
+    reciprocal_rank,
+)
+from bump_profiles.reward import score_matrices
+
+PSEUDO_PROFILES = ("history-titles", "history")
+METRICS = (
+    ("ndcg", multi_positive_ndcg, random_ndcg),
+    ("mrr", reciprocal_rank, random_reciprocal_rank),
+    ("recall1", hit_at_1, random_hit_at_1),
+)
+
+
+@dataclass
+class ScoredGroup:
+    """Raw judge matrices of one group of users: one profile per user, their held-out items."""
+
+    users: list[str]
+    item_users: list[str]
+    profile_to_item: np.ndarray  # users x items
+    item_to_profile: np.ndarray  # items x users
+
+
+def load_profiles(path: str | Path) -> dict[str, str]:
+    """Profiles by user id from a JSONL file of ``{"user_id", "profile", ...}`` lines (last one wins)."""
+    if not Path(path).exists():
+        raise DataError("no such file", path=path)
+    profiles: dict[str, str] = {}
+    for lineno, row in iter_jsonl(path):
+        for field in ("user_id", "profile"):
+            if field not in row:
+                raise DataError("missing", path=path, record=f"line {lineno}", field=field)
+        if not isinstance(row["profile"], str):
+            raise DataError("must be a string", path=path, record=f"line {lineno}", field="profile")
+        profiles[str(row["user_id"])] = row["profile"]
+    return profiles
+
+
+def pseudo_profiles(splits: Sequence[UserSplit], kind: str = "history-titles", n_items: int = 8) -> dict[str, str]:
+    """Profiles built from each user's own history, a reference point that needs no generator.
+
+    ``history-titles``: the titles of the ``n_items`` most recent history items (the item's text when
+    it has no title), one per line; ``history``: those items' full texts, one per line.
+    """
+    if kind not in PSEUDO_PROFILES:
+        raise DataError(f"unknown pseudo-profile '{kind}' (use one of {', '.join(PSEUDO_PROFILES)})")
+    if n_items < 1:
+        raise DataError(f"pseudo-profile items must be at least 1, got {n_items}")
+    out = {}
+    for s in splits:
+        recent = s.history[-n_items:]
+        if kind == "history-titles":
+            out[s.user.id] = "\n".join(it.fields.get("title") or it.text for it in recent)
+        else:
+            out[s.user.id] = "\n".join(it.text for it in recent)
+    return out
+
+
+def groups_of(n_users: int, group_size: int | None) -> list[range]:
+    """Consecutive index ranges of ``group_size`` users (all at once when None); no group of one."""
+    if n_users < 2:
+        raise DataError(f"need at least 2 users with a profile to rank against each other, got {n_users}")
+    if group_size is None or group_size >= n_users:
+        return [range(n_users)]
+    if group_size < 2:
+        raise DataError(f"group size must be at least 2, got {group_size}")
+    starts = list(range(0, n_users, group_size))
+    if n_users - starts[-1] == 1:
+        starts.pop()
+    return [range(a, b) for a, b in zip(starts, [*starts[1:], n_users], strict=True)]
+
+
+def score_groups(
+    splits: Sequence[UserSplit], profiles: Mapping[str, str], judge: Any, group_size: int | None = None
+) -> list[ScoredGroup]:
+    """Raw (uncalibrated) judge matrices per group; each calibration is applied afterwards."""
+    from tqdm import tqdm
+
+    ranges = groups_of(len(splits), group_size)
+    scored = []
+    for idx in tqdm(ranges, desc="judging groups", unit="group", disable=len(ranges) == 1):
+        group = [splits[i] for i in idx]
+        users = [s.user.id for s in group]
+        items = [it.text for s in group for it in s.heldout]
+        item_users = [s.user.id for s in group for _ in s.heldout]
+        p2i, i2p = score_matrices(judge, [profiles[u] for u in users], items, "none")
+        scored.append(ScoredGroup(users, item_users, p2i, i2p))
+    return scored
+
+
+def ranking_metrics(groups: Sequence[ScoredGroup], calibration: str) -> dict[str, float]:
+    """Mean NDCG, MRR and Recall@1 per direction, each with its random expectation (``*_random``)."""
+    per: dict[str, list[float]] = {}
+    for g in groups:
+        users = np.asarray(g.users)
+        item_users = np.asarray(g.item_users)
+        queries = {
+            "a": [(row, item_users == u) for row, u in zip(calibrate(g.profile_to_item, calibration), users, strict=True)],
+            "b": [(row, users == u) for row, u in zip(calibrate(g.item_to_profile, calibration), item_users, strict=True)],
+        }
+        for direction, rows in queries.items():
+            for scores, positives in rows:
+                n, p = len(positives), int(positives.sum())
+                for name, metric, random_metric in METRICS:
+                    per.setdefault(f"{name}_{direction}", []).append(metric(scores, positives))
+                    per.setdefault(f"{name}_{direction}_random", []).append(random_metric(n, p))
+    return {key: float(np.mean(values)) for key, values in sorted(per.items())}
+
+
+def evaluate_profiles(
+    splits: Sequence[UserSplit],
+    profiles: Mapping[str, str],
+    judge: Any,
+    *,
+    calibrations: Sequence[str] = ("center",),
+    group_size: int | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+) -> dict[str, Any]:
+    """Ranking metrics per calibration (one judge pass serves all) and profile statistics.
+
+    Users without a profile are left out and listed under ``missing_profiles``.
+    """
+    kept = [s for s in splits if s.user.id in profiles]
+    missing = [s.user.id for s in splits if s.user.id not in profiles]
+    groups = score_groups(kept, profiles, judge, group_size)
+    texts = [profiles[s.user.id] for s in kept]
+    histories = [[it.text for it in s.history] for s in kept]
+    return {
+        "users": len(kept),
+        "items": sum(len(s.heldout) for s in kept),
+        "groups": len(groups),
+        "group_size": group_size or len(kept),
+        "missing_profiles": missing,
+        "metrics": {c: ranking_metrics(groups, c) for c in calibrations},
+        "profile_stats": profile_stats(texts, histories, count_tokens=count_tokens),
+    }

@@ -1,0 +1,240 @@
+"""The BUMP reward as a TRL reward function: a batch of profiles -> judge -> ranking -> one float each.
+
+What one call does (the whole algorithm; the math lives in :mod:`bump_profiles.ranking`):
+
+1. **Gather.** With several processes, every process's rows (user id, held-out texts, history texts,
+   completion) are gathered with ``accelerate.utils.gather_object``, so the batch is scored once as a
+   whole (a user's group of rollouts may be split across processes) and each process returns its
+   own slice. With one process nothing is gathered.
+2. **Empty profiles.** A completion that is empty or whitespace gets reward 0 and never reaches the
+   judge: it is neither a query nor a candidate in either matrix, so it can neither earn a lucky score
+   nor serve as a free negative for the others. 0 is also the floor of every reward (step 5).
+3. **Score.** The held-out items of every distinct user in the batch (once per user, in order of first
+   appearance) and the non-empty profiles go to the judge: one R x N profile->item matrix, and the
+   N x R item->profile matrix (the transpose for a symmetric judge, a second pass otherwise). A NaN or
+   inf score is an error that shows the texts. Each matrix is calibrated on its own (``center``:
+   double-centred, which removes per-item and per-profile biases; ``none``: as is).
+4. **Rank.** Direction A: each profile ranks all N items, its user's items are the positives
+   (multi-positive NDCG). Direction B: each held-out item of the profile's user ranks the profile
+   against every profile of the other users; NDCG of the profile (1/log2(1 + position)), averaged
+   over the user's items. Ties are broken pessimistically. reward = w_A * NDCG_A + w_B * NDCG_B.
+5. **Shape** (each optional, each logged per call): minus ``length_penalty * tokens past the target /
+   target``; minus ``copy_penalty * (4-gram copy rate - copy_threshold)`` when above the threshold;
+   minus ``span_penalty * share of the profile's words inside verbatim history spans longer than
+   max_copied_span words``. The result is floored at 0, the reward of an empty profile, so no penalty
+   ever makes saying nothing the better choice.
+
+Logged per call through TRL's ``log_metric`` (means over the whole gathered batch): ``ndcg_a`` and
+``ndcg_b`` (over non-empty profiles), ``profile_tokens``, ``distinct_users``, ``empty_share``, and when
+enabled ``length_penalty``, ``copy_rate_4`` (whenever a history column is given), ``copy_penalty``,
+``long_span_share`` and ``span_penalty``.
+
+Fewer than ``min_users`` distinct users in a call (or among its non-empty profiles) is an error: the
+other users are the negatives, and without them the score says nothing. Raise TRL's
+``steps_per_generation`` (or the per-device batch) to put more users in a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from bump_profiles.errors import BumpError, ConfigError
+from bump_profiles.profile_stats import copied_span_share, copy_rate, whitespace_tokens
+from bump_profiles.ranking import bidirectional_reward, calibrate
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a TRL completion: a string, or a chat message list whose last message is the reply."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        return str(completion[-1].get("content", ""))
+    raise BumpError(f"cannot read a completion of type {type(completion).__name__}: expected a string or chat messages")
+
+
+def _clip(text: str, n: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _check_finite(matrix: np.ndarray, queries: Sequence[str], documents: Sequence[str], direction: str) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape != (len(queries), len(documents)):
+        raise BumpError(f"judge returned shape {matrix.shape} for {len(queries)} queries x {len(documents)} documents")
+    bad = np.argwhere(~np.isfinite(matrix))
+    if len(bad):
+        i, j = bad[0]
+        raise BumpError(
+            f"judge returned {matrix[i, j]} in direction {direction} ({len(bad)} non-finite scores); "
+            f"first at query {_clip(queries[i])!r} x document {_clip(documents[j])!r}"
+        )
+    return matrix
+
+
+def score_matrices(judge: Any, profiles: Sequence[str], items: Sequence[str], calibration: str) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated (profile_to_item R x N, item_to_profile N x R); one judge pass when it is symmetric."""
+    raw_a = _check_finite(judge.score(profiles, items, "A"), profiles, items, "A")
+    raw_b = raw_a.T if judge.symmetric else _check_finite(judge.score(items, profiles, "B"), items, profiles, "B")
+    return calibrate(raw_a, calibration), calibrate(raw_b, calibration)
+
+
+def _gather(rows: list) -> tuple[list, int]:
+    """Every process's rows in rank order, and where this process's rows start (single process: as is)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return rows, 0
+    from accelerate.utils import gather_object
+
+    sizes = gather_object([len(rows)])
+    return gather_object(rows), sum(sizes[: dist.get_rank()])
+
+
+class BumpReward:
+    """TRL reward function of BUMP (see the module docstring). A plain picklable callable, not an
+    ``nn.Module``, so TRL calls it rather than treating it as a reward model.
+
+    Dataset columns it reads: ``user_id`` (str), ``heldout`` (list of held-out interaction texts) and,
+    for the copy guards, ``history`` (list of history texts). Picklable when ``judge`` and
+    ``count_tokens`` are (pass a module-level function or a callable object, not a lambda).
+    """
+
+    __name__ = "bump"
+
+    def __init__(
+        self,
+        judge: Any,
+        *,
+        calibration: str = "center",
+        weights: tuple[float, float] = (0.5, 0.5),
+        length_target: int | None = None,
+        length_penalty: float = 0.0,
+        count_tokens: Callable[[str], int] | None = None,
+        min_users: int = 2,
+        copy_threshold: float = 0.3,
+        copy_penalty: float = 0.0,
+        max_copied_span: int | None = None,
+        span_penalty: float = 0.0,
+    ):
+        calibrate(np.zeros((1, 1)), calibration)  # a bad mode fails here, not at the first step
+        if len(weights) != 2 or min(weights) < 0 or sum(weights) <= 0:
+            raise ConfigError(f"reward weights must be two non-negative numbers, not both 0: got {weights}")
+        if min_users < 2:
+            raise ConfigError(f"min_users must be at least 2 (the other users are the negatives), got {min_users}")
+        if length_penalty < 0 or copy_penalty < 0 or span_penalty < 0:
+            raise ConfigError("reward penalties must be non-negative")
+        if length_penalty > 0 and (length_target is None or length_target < 1):
+            raise ConfigError("length_penalty needs a positive length_target (tokens)")
+        if not 0.0 <= copy_threshold <= 1.0:
+            raise ConfigError(f"copy_threshold must be in [0, 1], got {copy_threshold}")
+        if span_penalty > 0 and (max_copied_span is None or max_copied_span < 1):
+            raise ConfigError("span_penalty needs max_copied_span (words) of at least 1")
+        self.judge = judge
+        self.calibration = calibration
+        self.weights = (float(weights[0]), float(weights[1]))
+        self.length_target = length_target
+        self.length_penalty = float(length_penalty)
+        self.count_tokens = count_tokens or whitespace_tokens
+        self.min_users = min_users
+        self.copy_threshold = float(copy_threshold)
+        self.copy_penalty = float(copy_penalty)
+        self.max_copied_span = max_copied_span
+        self.span_penalty = float(span_penalty)
+
+    @property
+    def needs_history(self) -> bool:
+        return self.copy_penalty > 0 or self.span_penalty > 0
+
+    def __call__(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        user_id: Sequence[str],
+        heldout: Sequence[Sequence[str]],
+        log_metric: Callable[[str, float], None] | None = None,
+        **kwargs: Any,
+    ) -> list[float]:
+        history = kwargs.get("history")
+        if self.needs_history and history is None:
+            raise BumpError("the copy penalties need a 'history' dataset column (the user's history texts)")
+        if not len(completions) == len(user_id) == len(heldout):
+            raise BumpError(f"{len(completions)} completions but {len(user_id)} user ids and {len(heldout)} held-out lists")
+        local = [
+            (str(u), list(h), list(history[i]) if history is not None else None, completion_text(c))
+            for i, (u, h, c) in enumerate(zip(user_id, heldout, completions, strict=True))
+        ]
+        rows, start = _gather(local)
+        rewards, metrics = self.score_rows(rows)
+        if log_metric is not None:
+            for name, value in metrics.items():
+                log_metric(name, value)
+        return rewards[start : start + len(local)]
+
+    def score_rows(self, rows: Sequence[tuple[str, list[str], list[str] | None, str]]) -> tuple[list[float], dict[str, float]]:
+        """Rewards and per-call metrics of a whole (gathered) batch of (user, held-out, history, profile) rows."""
+        users = [r[0] for r in rows]
+        texts = [r[3] for r in rows]
+        heldout_of: dict[str, list[str]] = {}
+        for user, held, _, _ in rows:
+            if heldout_of.setdefault(user, held) != held:
+                raise BumpError(f"user {user} appears with two different held-out lists in one batch")
+            if not held:
+                raise BumpError(f"user {user} has no held-out interaction: nothing to rank")
+        if len(heldout_of) < self.min_users:
+            raise BumpError(
+                f"{len(heldout_of)} distinct user(s) in this reward call, need at least {self.min_users}: the other "
+                "users are the negatives (raise steps_per_generation or the per-device batch size)"
+            )
+        keep = [i for i, t in enumerate(texts) if t.strip()]
+        kept_users = sorted({users[i] for i in keep})
+        if len(kept_users) < 2:
+            raise BumpError(
+                f"only {len(kept_users)} user(s) have a non-empty profile in this reward call: "
+                "direction B has no negatives (the policy is writing empty profiles)"
+            )
+
+        items = [text for held in heldout_of.values() for text in held]
+        item_users = [user for user, held in heldout_of.items() for _ in held]
+        p2i, i2p = score_matrices(self.judge, [texts[i] for i in keep], items, self.calibration)
+        parts = bidirectional_reward(p2i, i2p, [users[i] for i in keep], item_users, self.weights)
+
+        n = len(rows)
+        base = np.zeros(n)
+        base[keep] = parts["reward"]
+        shaping, metrics = self._penalties(rows)
+        rewards = np.maximum(base - shaping, 0.0)
+        metrics.update(
+            ndcg_a=float(parts["ndcg_a"].mean()),
+            ndcg_b=float(parts["ndcg_b"].mean()),
+            distinct_users=float(len(heldout_of)),
+            empty_share=float(1 - len(keep) / n),
+        )
+        return rewards.tolist(), metrics
+
+    def _penalties(self, rows: Sequence[tuple[str, list[str], list[str] | None, str]]) -> tuple[np.ndarray, dict[str, float]]:
+        """Total penalty per row and the per-call means of what was measured."""
+        texts = [r[3] for r in rows]
+        tokens = np.array([self.count_tokens(t) for t in texts], dtype=np.float64)
+        total = np.zeros(len(rows))
+        metrics = {"profile_tokens": float(tokens.mean())}
+        if self.length_penalty > 0:
+            over = np.maximum(tokens - self.length_target, 0.0) / self.length_target
+            total += self.length_penalty * over
+            metrics["length_penalty"] = float((self.length_penalty * over).mean())
+        histories = [r[2] for r in rows]
+        if any(h is not None for h in histories):
+            rates = np.array([copy_rate(t, h or [], 4) for t, h in zip(texts, histories, strict=True)])
+            metrics["copy_rate_4"] = float(rates.mean())
+            if self.copy_penalty > 0:
+                pen = self.copy_penalty * np.maximum(rates - self.copy_threshold, 0.0)
+                total += pen
+                metrics["copy_penalty"] = float(pen.mean())
+            if self.span_penalty > 0:
+                share = np.array([copied_span_share(t, h or [], self.max_copied_span) for t, h in zip(texts, histories, strict=True)])
+                total += self.span_penalty * share
+                metrics["long_span_share"] = float(share.mean())
+                metrics["span_penalty"] = float((self.span_penalty * share).mean())
+        return total, metrics

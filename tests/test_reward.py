@@ -1,0 +1,223 @@
+"""BumpReward with a fake deterministic judge (bag-of-words overlap), plus one slow test on MiniLM."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from bump_profiles import reward as reward_module
+from bump_profiles.errors import BumpError, ConfigError
+from bump_profiles.profile_stats import words
+from bump_profiles.ranking import bidirectional_reward, calibrate
+from bump_profiles.reward import BumpReward, completion_text, score_matrices
+
+
+class OverlapJudge:
+    """Score = number of shared words; records every call so tests can see what reached it."""
+
+    def __init__(self, symmetric: bool = True, poison: str | None = None):
+        self.symmetric = symmetric
+        self.poison = poison
+        self.calls: list[tuple[list[str], list[str], str]] = []
+
+    def score(self, queries, documents, direction):
+        self.calls.append((list(queries), list(documents), direction))
+        out = np.array([[len(set(words(q)) & set(words(d))) for d in documents] for q in queries], dtype=np.float64)
+        if self.poison is not None:
+            for i, q in enumerate(queries):
+                if self.poison in q:
+                    out[i, 0] = np.nan
+        return out
+
+
+HELD = {
+    "u1": ["galaxy telescope orbit", "comet nebula telescope"],
+    "u2": ["sourdough oven flour", "croissant butter dough"],
+    "u3": ["chess gambit endgame", "rook knight pawn"],
+}
+GOOD = {"u1": "loves telescope galaxy comet nebula", "u2": "bakes sourdough croissant with butter", "u3": "plays chess endgame with rook"}
+
+
+def batch(profiles: dict[str, list[str]]):
+    """TRL-style columns: one row per completion, rollouts of a user contiguous."""
+    users, completions, held = [], [], []
+    for user, texts in profiles.items():
+        for t in texts:
+            users.append(user)
+            completions.append(t)
+            held.append(HELD[user])
+    return dict(prompts=["p"] * len(users), completions=completions, user_id=users, heldout=held)
+
+
+def test_reward_matches_ranking_of_judge_matrices():
+    judge = OverlapJudge()
+    cols = batch({u: [GOOD[u], "a generic person"] for u in HELD})
+    rewards = BumpReward(judge, calibration="none")(**cols)
+    items = [t for u in HELD for t in HELD[u]]
+    item_users = [u for u in HELD for _ in HELD[u]]
+    p2i = OverlapJudge().score(cols["completions"], items, "A")
+    expected = bidirectional_reward(p2i, p2i.T, cols["user_id"], item_users)["reward"]
+    assert np.allclose(rewards, expected)
+    # good profiles beat the generic ones of the same user
+    assert all(rewards[2 * i] > rewards[2 * i + 1] for i in range(3))
+    # symmetric judge: one pass only
+    assert len(judge.calls) == 1 and judge.calls[0][2] == "A"
+
+
+def test_asymmetric_judge_gets_a_second_pass():
+    judge = OverlapJudge(symmetric=False)
+    BumpReward(judge)(**batch({u: [GOOD[u]] for u in HELD}))
+    assert [c[2] for c in judge.calls] == ["A", "B"]
+
+
+def test_score_matrices_calibrates_both():
+    judge = OverlapJudge()
+    p2i, i2p = score_matrices(judge, ["a b", "c d"], ["a", "c", "b d"], "center")
+    raw = OverlapJudge().score(["a b", "c d"], ["a", "c", "b d"], "A")
+    assert np.allclose(p2i, calibrate(raw, "center")) and np.allclose(i2p, calibrate(raw.T, "center"))
+
+
+def test_empty_profiles_get_zero_and_never_reach_the_judge():
+    judge = OverlapJudge()
+    cols = batch({"u1": [GOOD["u1"], "   "], "u2": [GOOD["u2"], ""], "u3": [GOOD["u3"], "\n"]})
+    rewards = BumpReward(judge)(**cols)
+    assert rewards[1] == rewards[3] == rewards[5] == 0.0
+    assert all(r > 0 for r in rewards[0::2])
+    assert judge.calls[0][0] == [GOOD["u1"], GOOD["u2"], GOOD["u3"]]
+
+
+def test_chat_completions_are_read():
+    cols = batch({u: [GOOD[u]] for u in HELD})
+    chat = dict(cols, completions=[[{"role": "assistant", "content": c}] for c in cols["completions"]])
+    assert BumpReward(OverlapJudge())(**chat) == BumpReward(OverlapJudge())(**cols)
+    assert completion_text([{"role": "assistant", "content": "x"}]) == "x"
+    with pytest.raises(BumpError):
+        completion_text(42)
+
+
+def test_one_user_is_an_error():
+    with pytest.raises(BumpError, match="distinct user"):
+        BumpReward(OverlapJudge())(**batch({"u1": [GOOD["u1"], "other"]}))
+
+
+def test_one_user_with_nonempty_profiles_is_an_error():
+    with pytest.raises(BumpError, match="non-empty"):
+        BumpReward(OverlapJudge())(**batch({"u1": [GOOD["u1"]], "u2": [" "]}))
+
+
+def test_non_finite_scores_show_the_texts():
+    with pytest.raises(BumpError, match="POISON"):
+        BumpReward(OverlapJudge(poison="POISON"))(**batch({"u1": ["POISON profile"], "u2": [GOOD["u2"]]}))
+
+
+def test_logged_metrics():
+    logged: dict[str, float] = {}
+    cols = batch({u: [GOOD[u], ""] for u in HELD})
+    rewards = BumpReward(OverlapJudge())(**cols, log_metric=logged.__setitem__)
+    assert logged["distinct_users"] == 3.0
+    assert logged["empty_share"] == pytest.approx(0.5)
+    assert 0 < logged["ndcg_a"] <= 1 and 0 < logged["ndcg_b"] <= 1
+    # tokens: 5, 0, 5, 0, 5, 0 whitespace words
+    assert logged["profile_tokens"] == pytest.approx(15 / 6)
+    assert len(rewards) == 6
+
+
+def test_length_penalty_lowers_long_profiles():
+    long = GOOD["u1"] + " filler" * 20  # 25 words: 15 past a target of 10
+    cols = batch({"u1": [long], "u2": [GOOD["u2"]], "u3": [GOOD["u3"]]})
+    plain = BumpReward(OverlapJudge())(**cols)
+    logged: dict[str, float] = {}
+    shaped = BumpReward(OverlapJudge(), length_target=10, length_penalty=0.1)(**cols, log_metric=logged.__setitem__)
+    # penalty = 0.1 * 15 / 10 = 0.15 on the long one only
+    assert shaped[0] == pytest.approx(max(plain[0] - 0.15, 0.0))
+    assert shaped[1:] == plain[1:]
+    assert logged["length_penalty"] == pytest.approx(0.15 / 3)
+
+
+def test_copy_penalties_lower_copying_profiles():
+    copier = "galaxy telescope orbit and comet nebula telescope"
+    history = {"u1": ["galaxy telescope orbit and comet nebula telescope"], "u2": ["bread"], "u3": ["games"]}
+    cols = batch({"u1": [copier], "u2": [GOOD["u2"]], "u3": [GOOD["u3"]]})
+    cols["history"] = [history[u] for u in cols["user_id"]]
+    plain_log: dict[str, float] = {}
+    plain = BumpReward(OverlapJudge())(**cols, log_metric=plain_log.__setitem__)
+    assert plain_log["copy_rate_4"] == pytest.approx(1 / 3)  # the copier copies all its 4-grams
+    copy_log: dict[str, float] = {}
+    shaped = BumpReward(OverlapJudge(), copy_penalty=0.5, copy_threshold=0.3)(**cols, log_metric=copy_log.__setitem__)
+    # copy rate 1.0 -> penalty 0.5 * (1.0 - 0.3) = 0.35
+    assert shaped[0] == pytest.approx(max(plain[0] - 0.35, 0.0)) and shaped[0] < plain[0]
+    assert shaped[1:] == plain[1:]
+    assert copy_log["copy_penalty"] == pytest.approx(0.35 / 3)
+    span_log: dict[str, float] = {}
+    spans = BumpReward(OverlapJudge(), max_copied_span=5, span_penalty=0.2)(**cols, log_metric=span_log.__setitem__)
+    # all 7 words sit in a verbatim span longer than 5 -> share 1 -> penalty 0.2
+    assert spans[0] == pytest.approx(max(plain[0] - 0.2, 0.0))
+    assert span_log["long_span_share"] == pytest.approx(1 / 3)
+
+
+def test_penalties_never_go_below_zero():
+    long = "filler " * 200
+    cols = batch({"u1": [long], "u2": [GOOD["u2"]]})
+    shaped = BumpReward(OverlapJudge(), length_target=10, length_penalty=1.0)(**cols)
+    assert shaped[0] == 0.0
+
+
+def test_copy_penalty_needs_history_column():
+    with pytest.raises(BumpError, match="history"):
+        BumpReward(OverlapJudge(), copy_penalty=1.0)(**batch({u: [GOOD[u]] for u in HELD}))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"calibration": "zscore"}, {"weights": (-1.0, 1.0)}, {"min_users": 1},
+    {"length_penalty": 0.1}, {"span_penalty": 0.1}, {"copy_threshold": 2.0},
+])
+def test_bad_config(kwargs):
+    with pytest.raises(ConfigError):
+        BumpReward(OverlapJudge(), **kwargs)
+
+
+def test_plain_picklable_callable():
+    import torch
+
+    r = BumpReward(OverlapJudge(), length_target=10, length_penalty=0.1)
+    assert r.__name__ == "bump" and not isinstance(r, torch.nn.Module)
+    clone = pickle.loads(pickle.dumps(r))
+    cols = batch({u: [GOOD[u]] for u in HELD})
+    assert clone(**cols) == r(**cols)
+
+
+def test_multi_process_gather_scores_the_whole_batch(monkeypatch):
+    # Simulate 2 processes: each sees half the rows; _gather hands back every row and its offset.
+    cols = batch({u: [GOOD[u], "a generic person"] for u in HELD})
+    whole = BumpReward(OverlapJudge())(**cols)
+    rows = [(u, list(h), None, c) for u, h, c in zip(cols["user_id"], cols["heldout"], cols["completions"], strict=True)]
+    halves = [slice(0, 3), slice(3, 6)]  # user u2's two rollouts are split across the processes
+    got = []
+    for rank, part in enumerate(halves):
+        monkeypatch.setattr(reward_module, "_gather", lambda local, rank=rank: (rows, 3 * rank))
+        local = {k: v[part] for k, v in cols.items()}
+        got += BumpReward(OverlapJudge())(**local)
+    assert got == whole
+
+
+@pytest.mark.slow
+def test_real_embedding_judge_prefers_true_interests():
+    from bump_profiles.data import split_users
+    from bump_profiles.data.synthetic import interests_profile, make_users
+    from bump_profiles.judges import JudgeConfig, make_judge
+
+    split = split_users(make_users(4, seed=1), 3)
+    judge = make_judge(JudgeConfig(kind="embedding"))
+    cols = {"prompts": [], "completions": [], "user_id": [], "heldout": []}
+    for s in split.users:
+        for profile in (interests_profile(s.user), "A person who likes many things."):
+            cols["prompts"].append("p")
+            cols["completions"].append(profile)
+            cols["user_id"].append(s.user.id)
+            cols["heldout"].append([it.text for it in s.heldout])
+    rewards = BumpReward(judge)(**cols)
+    true, generic = rewards[0::2], rewards[1::2]
+    assert np.mean(true) > np.mean(generic)
+    assert np.mean(true) > 0.8
