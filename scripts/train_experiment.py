@@ -6,7 +6,8 @@ it never trained on, as judged by judges it was not trained with?
 3. Profiles of the same users from the trained policy (greedy).
 4. Intrinsic bidirectional NDCG of every profile set in groups of B users (as in training) and over
    all evaluation users at once, under the training judge and under judges it was not trained with
-   (the SmolLM2 likelihood/PMI judge and a TF-IDF cosine judge), beside two references: the history
+   (the copy-masked MiniLM judge, which scores only the words a profile did not copy from a history,
+   and a TF-IDF cosine judge), beside two references: the history
    truncated to each user's trained-profile token count, and (synthetic users) the true interests.
 5. The reward over the first and last 20% of steps, and profile statistics (length, copy rates).
 
@@ -31,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from bump_profiles.config import load_config, to_dict
-from bump_profiles.data import UserSplit, render_history
+from bump_profiles.baselines import budget_history
+from bump_profiles.data import UserSplit
 from bump_profiles.data.synthetic import interests_profile
 from bump_profiles.generate import TransformersBackend, generate_profiles, load_profiles
 from bump_profiles.io import atomic_write_json
@@ -139,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = {
         "untrained": before,
         "trained": after,
-        "history_same_tokens": {s.user.id: render_history(s.history, max_tokens=max(count(after[s.user.id]), 1),
-                                                          count_tokens=count) for s in splits},
+        "history_same_tokens": budget_history(splits, {u: max(count(p), 1) for u, p in after.items()}, count),
     }
     if all("interests" in s.user.extra for s in splits):
         sets["true_interests"] = {s.user.id: interests_profile(s.user) for s in splits}
@@ -149,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     corpus = [text for s in splits for text in histories[s.user.id] + [it.text for it in s.heldout]]
     judges = {
         f"train:{config.judge.kind}": make_judge(config.judge),
-        "likelihood(smollm2,bf16)": make_judge(JudgeConfig(kind="likelihood", dtype="bfloat16")),
+        "copymask": make_judge(JudgeConfig(kind="copymask")).with_history(
+            [text for s in splits for text in histories[s.user.id]]),
         "tfidf": TfidfJudge(corpus),
     }
     scores = {j: {name: intrinsic(judge, splits, profs, config.reward.users_per_call) for name, profs in sets.items()}
