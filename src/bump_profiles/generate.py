@@ -266,6 +266,11 @@ def generate_profiles(
     out_path = Path(out_path)
     done = read_done(out_path, model=backend.name)
     items = [_history_of(x) for x in splits_or_users]
+    seen: set[str] = set()
+    for uid, _ in items:
+        if uid in seen:
+            raise DataError(f"user '{uid}' appears twice in the input", field="user_id")
+        seen.add(uid)
     pending = [(uid, hist) for uid, hist in items if uid not in done]
     count: Callable[[str], int] | None = _counter(backend)
     messages = [prompt.messages(hist, count_tokens=count) for _, hist in pending]

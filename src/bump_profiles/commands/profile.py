@@ -1,0 +1,94 @@
+"""``bump-profiles profile``: write a profile for every user with a local model, vLLM or an API model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("profile", help="generate a profile per user (resumable JSONL)")
+    p.add_argument("--model", help="generator: bundled name (smollm2-135m), local path or hub id; "
+                   "for --backend openai, the served model name unless --api-model is given")
+    p.add_argument("--data", required=True, help="a LaMP questions .json or a JSONL log")
+    p.add_argument("--format", choices=["lamp", "jsonl"], help="default: from the extension")
+    p.add_argument("--k", type=int, default=0, help="hold out the k most recent interactions of each user "
+                   "first, so profiles only see the history (default 0: use everything)")
+    p.add_argument("--out", required=True, help="profiles JSONL; users already in it are skipped")
+    p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    p.add_argument("--api-model", help="model name sent to the endpoint (default: --model)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable that holds the API key (the key itself is never written anywhere)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP request (openai backend)")
+    p.add_argument("--max-retries", type=int, default=4, help="retries per HTTP request (openai backend)")
+    p.add_argument("--batch-size", type=int, default=8, help="users per batch (requests in flight for openai)")
+    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32", help="local model weights")
+    p.add_argument("--max-words", type=int, default=60, help="profile length asked for in the prompt")
+    p.add_argument("--history-items", type=int, default=20, help="most recent interactions shown to the generator")
+    p.add_argument("--history-tokens", type=int, default=400, help="token budget of the history in the prompt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_profile)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from bump_profiles.data import load_users, split_users
+    from bump_profiles.errors import ConfigError
+    from bump_profiles.generate import generate_profiles
+    from bump_profiles.prompts import ProfilePrompt
+
+    if args.k < 0:
+        raise ConfigError("--k must be 0 or more")
+    users = load_users(args.data, args.format)
+    skipped: list[str] = []
+    items = users
+    if args.k > 0:
+        split = split_users(users, args.k, strategy="recent")
+        items, skipped = split.users, split.skipped
+    backend = _backend(args)
+    prompt = ProfilePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
+    summary = generate_profiles(
+        items, backend, prompt, args.out, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature, progress=not args.no_progress,
+    )
+    print(json.dumps({
+        "out": summary.out, "model": backend.name, "backend": args.backend, "users": summary.users,
+        "skipped_too_short": len(skipped), "already_done": summary.already_done, "written": summary.written,
+        "hit_limit": summary.hit_limit, "seconds": round(summary.seconds, 2),
+        "users_per_second": round(summary.users_per_second, 3),
+    }))
+    return 0
+
+
+def _backend(args: argparse.Namespace):
+    from bump_profiles.errors import ConfigError
+
+    if args.backend == "openai":
+        from bump_profiles.generate import OpenAIBackend
+        from bump_profiles.openai_client import OpenAIClient
+
+        name = args.api_model or args.model
+        if not args.base_url or not name:
+            raise ConfigError("--backend openai needs --base-url and --api-model (or --model)")
+        client = OpenAIClient(args.base_url, name, api_key_env=args.api_key_env, timeout=args.timeout,
+                              max_retries=args.max_retries)
+        return OpenAIBackend(client, concurrency=args.batch_size, seed=args.seed)
+    if not args.model:
+        raise ConfigError(f"--backend {args.backend} needs --model")
+    if args.backend == "vllm":
+        from bump_profiles.generate import VLLMBackend
+
+        return VLLMBackend(args.model, dtype=args.dtype, seed=args.seed)
+
+    import torch
+
+    from bump_profiles.generate import TransformersBackend
+    from bump_profiles.models import load_causal_lm, load_tokenizer
+
+    torch.manual_seed(args.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_causal_lm(args.model, dtype=args.dtype, device=device)
+    return TransformersBackend(model, load_tokenizer(args.model), batch_size=args.batch_size, name=args.model)
