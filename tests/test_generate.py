@@ -160,8 +160,13 @@ def test_duplicate_input_users_are_refused(tmp_path):
 
 def test_load_profiles(tmp_path):
     path = tmp_path / "p.jsonl"
-    path.write_text('{"user_id": "a", "profile": "likes chess"}\n{"user_id": "b", "profile": ""}\n')
-    assert load_profiles(path) == {"a": "likes chess", "b": ""}
+    path.write_text('{"user_id": "a", "profile": "likes chess"}\n\n{"user_id": 2, "profile": ""}\n')
+    assert load_profiles(path) == {"a": "likes chess", "2": ""}
+    path.write_text('{"user_id": "a"}\n')
+    with pytest.raises(DataError, match="line 1.*profile"):
+        load_profiles(path)
+    with pytest.raises(DataError, match="no such file"):
+        load_profiles(tmp_path / "none.jsonl")
     path.write_text('{"user_id": "a", "profile": "x"}\n{"user_id": "a", "profile": "y"}\n')
     with pytest.raises(DataError, match="two profiles"):
         load_profiles(path)

@@ -15,7 +15,6 @@ from bump_profiles.intrinsic import (
     ScoredGroup,
     evaluate_profiles,
     groups_of,
-    load_profiles,
     pseudo_profiles,
     ranking_metrics,
 )
@@ -99,18 +98,6 @@ def test_grouping_and_missing_profiles():
     from bump_profiles.ranking import random_ndcg
 
     assert out["metrics"]["center"]["ndcg_a_random"] == pytest.approx(random_ndcg(4, 2))
-
-
-def test_load_profiles(tmp_path):
-    good = tmp_path / "p.jsonl"
-    good.write_text('{"user_id": "u1", "profile": "likes chess"}\n\n{"user_id": 2, "profile": ""}\n')
-    assert load_profiles(good) == {"u1": "likes chess", "2": ""}
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"user_id": "u1"}\n')
-    with pytest.raises(DataError, match="line 1.*profile"):
-        load_profiles(bad)
-    with pytest.raises(DataError, match="no such file"):
-        load_profiles(tmp_path / "none.jsonl")
 
 
 def test_judge_eval_command(tmp_path, monkeypatch, capsys):

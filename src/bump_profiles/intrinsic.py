@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bump_profiles.data.jsonl import iter_jsonl
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import DataError
 from bump_profiles.profile_stats import profile_stats
@@ -54,21 +52,6 @@ class ScoredGroup:
     item_users: list[str]
     profile_to_item: np.ndarray  # users x items
     item_to_profile: np.ndarray  # items x users
-
-
-def load_profiles(path: str | Path) -> dict[str, str]:
-    """Profiles by user id from a JSONL file of ``{"user_id", "profile", ...}`` lines (last one wins)."""
-    if not Path(path).exists():
-        raise DataError("no such file", path=path)
-    profiles: dict[str, str] = {}
-    for lineno, row in iter_jsonl(path):
-        for field in ("user_id", "profile"):
-            if field not in row:
-                raise DataError("missing", path=path, record=f"line {lineno}", field=field)
-        if not isinstance(row["profile"], str):
-            raise DataError("must be a string", path=path, record=f"line {lineno}", field="profile")
-        profiles[str(row["user_id"])] = row["profile"]
-    return profiles
 
 
 def pseudo_profiles(splits: Sequence[UserSplit], kind: str = "history-titles", n_items: int = 8) -> dict[str, str]:
