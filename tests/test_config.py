@@ -43,6 +43,7 @@ def test_saved_yaml_round_trips():
 
 @pytest.mark.parametrize("overrides, message", [
     (["judge.kind=oracle"], "unknown judge kind 'oracle'"),
+    (["judge.kind=copymask"], "copymask is an evaluation judge"),
     (["reward.users_per_call=1"], "B must be at least 2"),
     (["grpo.num_generations=1"], "G must be at least 2"),
     (["data.k=0"], "data.k"),

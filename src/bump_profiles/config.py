@@ -187,6 +187,9 @@ class TrainConfig:
     grpo: GRPOSection = _help("GRPO", factory=GRPOSection)
 
     def __post_init__(self) -> None:
+        if self.judge.kind == "copymask":
+            raise ConfigError("judge.kind: copymask is an evaluation judge (it needs every evaluated history); "
+                              "train with embedding, likelihood or yesno")
         if self.reward.kind != "bump" and self.data.synthetic is None:
             if self.data.format == "jsonl" or (self.data.format is None and str(self.data.path).endswith(".jsonl")):
                 raise ConfigError(f"reward.kind: '{self.reward.kind}' needs task labels: LaMP data or data.synthetic")

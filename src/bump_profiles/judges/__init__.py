@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -60,12 +60,12 @@ CALIBRATIONS = ("center", "none")
 class JudgeConfig:
     """Which judge scores the batch, with which model and how it batches."""
 
-    kind: str = "embedding"  # "embedding" | "likelihood" | "yesno"
-    model: str | None = None  # hub id, local path or bundled short name; None -> the kind's default
-    dtype: str = "float32"  # LLM judges: "float32" | "bfloat16" (about 2.3x faster on a recent CPU)
-    batch_tokens: int = 4096  # LLM judges: padded tokens per forward batch
-    calibration: str = "center"  # "center" | "none"; applied by the ranking code, not by the judge
-    device: str = "cpu"
+    kind: str = field(default="embedding", metadata={"help": "embedding | likelihood | yesno | copymask (evaluation only)"})
+    model: str | None = field(default=None, metadata={"help": "hub id, local path or bundled short name; None = the kind's default"})
+    dtype: str = field(default="float32", metadata={"help": "LLM judges: float32 | bfloat16 (about 2.3x faster on a recent CPU)"})
+    batch_tokens: int = field(default=4096, metadata={"help": "LLM judges: padded tokens per forward batch"})
+    calibration: str = field(default="center", metadata={"help": "center (double-centre the batch matrix) | none; applied before ranking"})
+    device: str = field(default="cpu", metadata={"help": "cpu | cuda"})
 
     def __post_init__(self) -> None:
         if self.kind not in JUDGES:
