@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="also score the user's history cut to each profile's token count, the full history and, for "
                          "synthetic users, the true interests; one table with length and copy rate per row")
     ev.add_argument("--budget-tokenizer", help="tokenizer that counts profile tokens for --references (default: the judge's)")
-    ev.add_argument("--out", required=True, help="results JSON")
+    ev.add_argument("--out", help="also save the results as JSON here")
     ev.set_defaults(func=cmd_eval)
 
 
@@ -123,8 +123,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "folds": folds,
         "mean": mean,
     }
-    atomic_write_json(args.out, out)
-    print(f"wrote {args.out}")
+    if args.out:
+        atomic_write_json(args.out, out)
+        print(f"wrote {args.out}")
     return 0
 
 
