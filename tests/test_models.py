@@ -75,3 +75,17 @@ def test_bundled_minilm_embeds():
     st = models.load_sentence_transformer("minilm")
     emb = st.encode(["a telescope", "a galaxy"])
     assert emb.shape == (2, 384)
+
+
+def test_lora_adapter_folder_loads_merged(tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    base_dir = models.save_tiny(tmp_path / "base", seed=2)
+    peft_model = get_peft_model(models.load_causal_lm(str(base_dir)), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.save_pretrained(tmp_path / "adapter")
+    ids = torch.tensor([[1, 2, 3, 4]])
+    expected = peft_model(input_ids=ids).logits
+    merged = models.load_causal_lm(str(tmp_path / "adapter"))
+    assert not hasattr(merged, "peft_config")
+    assert torch.allclose(merged(input_ids=ids).logits, expected, atol=1e-5)
+    assert not torch.allclose(models.load_causal_lm(str(base_dir))(input_ids=ids).logits, expected, atol=1e-5)

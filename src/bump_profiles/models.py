@@ -127,13 +127,22 @@ def load_tokenizer(name_or_path: str, *, padding_side: str = "left") -> PreTrain
 
 
 def load_causal_lm(name_or_path: str, *, dtype: str | torch.dtype = "float32", device: str | None = None) -> PreTrainedModel:
-    """A causal LM by bundled name, local path or hub id, in ``dtype`` (float32, bfloat16, float16)."""
+    """A causal LM by bundled name, local path or hub id, in ``dtype`` (float32, bfloat16, float16).
+
+    A folder holding a LoRA adapter (a training run's ``final/``) loads its base model with the
+    adapter merged in, so trained generators load like any model."""
     import torch
     from transformers import AutoModelForCausalLM
 
     torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    path = resolve(name_or_path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(resolve(name_or_path), dtype=torch_dtype)
+        if (Path(path) / "adapter_config.json").exists():  # a trained LoRA adapter: merge it into its base
+            from peft import AutoPeftModelForCausalLM
+
+            model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=torch_dtype).merge_and_unload()
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
     except OSError as exc:
         raise ModelError(f"cannot load model '{name_or_path}': {exc}") from exc
     if device:
