@@ -12,7 +12,7 @@ from bump_profiles import __version__
 from bump_profiles.errors import BumpError
 
 # Modules under bump_profiles.commands, each with ``register(subparsers)``.
-COMMANDS = ["data", "models"]
+COMMANDS = ["demo", "data", "models", "train", "profile", "judge", "eval", "report", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
