@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bump_profiles.config import load_config, to_dict
 from bump_profiles.baselines import budget_history
+from bump_profiles.config import load_config, to_dict
 from bump_profiles.data import UserSplit
 from bump_profiles.data.synthetic import interests_profile
 from bump_profiles.generate import TransformersBackend, generate_profiles, load_profiles
