@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "memory",
         "command": "benchmarks/bench_memory.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {**info, "load_average_at_end": list(os.getloadavg())},
+        "child_threads": args.threads,
         "results": results,
     }
     atomic_write_json(args.out, report)
