@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 from collections import Counter
 from pathlib import Path
 
@@ -14,12 +12,11 @@ import numpy as np
 import pytest
 from transformers import TrainerCallback
 
-from bump_profiles.config import load_config, to_yaml
-from bump_profiles.errors import ConfigError
+from bump_profiles.config import load_config
 from bump_profiles.models import save_tiny, tiny_causal_lm, tiny_tokenizer
 from bump_profiles.prompts import ProfilePrompt
 from bump_profiles.task_reward import TaskReward
-from bump_profiles.train import build_dataset, eval_user_ids, prepare_data, prepare_run_dir, train
+from bump_profiles.train import build_dataset, eval_user_ids, prepare_data, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,54 +105,6 @@ def test_train_two_steps_changes_weights_and_writes_metrics(tiny_model, tmp_path
     result = train(tiny_config(tiny_model, run, "grpo.max_steps=3"), judge=BigramJudge(), resume=True)
     assert result.global_step == 3
     assert [r["step"] for r in read_metrics(run)] == [1, 2, 3]
-
-
-class CtrlC(TrainerCallback):
-    """Sends SIGINT to this process while the first step runs."""
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        if state.global_step == 0:
-            os.kill(os.getpid(), signal.SIGINT)
-
-
-def test_ctrl_c_checkpoints_then_resume_finishes(tiny_model, tmp_path):
-    run = tmp_path / "run"
-    result = train(tiny_config(tiny_model, run, "grpo.save_steps=10"), judge=BigramJudge(), callbacks=[CtrlC()])
-    assert result.interrupted and result.global_step == 1
-    assert (run / "checkpoint-1").is_dir() and not (run / "final").exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is removed again
-    result = train(tiny_config(tiny_model, run, "grpo.save_steps=10"), judge=BigramJudge(), resume=True)
-    assert result.global_step == 2 and not result.interrupted and (run / "final").is_dir()
-
-
-def test_run_directory_is_protected(tiny_model, tmp_path):
-    run = tmp_path / "run"
-    config = tiny_config(tiny_model, run)
-    run.mkdir()
-    (run / "config.yaml").write_text("previous run\n")
-    with pytest.raises(ConfigError, match="already holds a run"):
-        prepare_run_dir(config, resume=False, overwrite=False)
-    with pytest.raises(ConfigError, match="no checkpoint"):
-        prepare_run_dir(config, resume=True, overwrite=False)
-    assert prepare_run_dir(config, resume=False, overwrite=True) is None
-    assert not (run / "config.yaml").exists()
-
-    other = tmp_path / "notes"
-    other.mkdir()
-    (other / "thesis.tex").write_text("precious")
-    with pytest.raises(ConfigError, match="not a run directory"):
-        prepare_run_dir(tiny_config(tiny_model, other), resume=False, overwrite=True)
-    assert (other / "thesis.tex").exists()
-
-
-def test_resume_refuses_a_changed_config(tiny_model, tmp_path):
-    run = tmp_path / "run"
-    (run / "checkpoint-1").mkdir(parents=True)
-    (run / "config.yaml").write_text(to_yaml(tiny_config(tiny_model, run)))
-    assert prepare_run_dir(tiny_config(tiny_model, run, "grpo.max_steps=5"), resume=True, overwrite=False)
-    with pytest.raises(ConfigError, match="reward.users_per_call"):
-        prepare_run_dir(tiny_config(tiny_model, run, "reward.users_per_call=4", "grpo.micro_batch_size=4"),
-                        resume=True, overwrite=False)
 
 
 def test_task_reward_scores_gold_likelihood():
