@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -58,24 +57,6 @@ def bench_users(n: int, synthetic: bool) -> tuple[list, str]:
     return make_users(n, seed=0), "synthetic users"
 
 
-def machine() -> dict[str, Any]:
-    import torch
-    import transformers
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-        "load_average_at_start": list(os.getloadavg()),
-    }
-
-
 def prefill_seconds(model: Any, tokenizer: Any, prompts: list[str], batch_size: int) -> float:
     """Wall time of the prompts' forward pass alone, in length-sorted left-padded batches."""
     import torch
@@ -100,6 +81,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(args.threads)
+    from bench_judges import machine  # benchmarks/ is on sys.path (script dir, or bump-profiles bench)
+
     info = machine()
     users, source = bench_users(args.users, args.synthetic)
     model = load_causal_lm(args.model, dtype=args.dtype)

@@ -245,12 +245,10 @@ def test_sigkill_mid_run_then_rerun_gives_every_user_exactly_once(tiny_dir, tmp_
 
 
 def test_generation_benchmark_runs_and_records_both_modes(tiny_dir, tmp_path, capsys):
-    import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_generate.py"
-    spec = importlib.util.spec_from_file_location("bench_generate", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from bump_profiles.commands.bench import load_script
+
+    bench = load_script(Path(__file__).resolve().parents[1] / "benchmarks", "generate")
     out = tmp_path / "generate.json"
     result = bench.main(["--model", str(tiny_dir), "--users", "3", "--batch-size", "2", "--max-new-tokens", "3", "--out", str(out)])
     assert json.loads(out.read_text()) == result
