@@ -20,7 +20,6 @@ import json
 import logging
 import platform
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -71,6 +70,17 @@ def train_config(cfg: DemoConfig):
     )
 
 
+def command_line(cfg: DemoConfig) -> str:
+    """The command that reproduces this run: ``bump-profiles demo`` with the flags that differ from the defaults."""
+    defaults = DemoConfig()
+    flags = []
+    for name in DemoConfig.__dataclass_fields__:
+        value = getattr(cfg, name)
+        if name != "overwrite" and value != getattr(defaults, name):
+            flags.append(f"--{name.replace('_', '-')} {value}")
+    return " ".join(["bump-profiles demo", *flags])
+
+
 def versions() -> dict[str, str]:
     out = {}
     for name in PACKAGES:
@@ -104,7 +114,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     tcfg = train_config(cfg)
     atomic_write_json(out / "run.json", {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["bump-profiles", *sys.argv[1:]]) if sys.argv[0].endswith("bump-profiles") else "bump-profiles demo",
+        "command": command_line(cfg),
         "machine": f"{platform.machine()}, {platform.system()} {platform.release()}, {torch.get_num_threads()} torch threads",
         "seed": cfg.seed, "demo": asdict(cfg), "versions": versions(),
     })
@@ -139,7 +149,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     # 5. intrinsic scores under the training judge and a judge the policy never saw
     t0 = time.perf_counter()
-    count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     eval_judge = make_judge(JudgeConfig(kind=cfg.eval_judge))
     if hasattr(eval_judge, "with_history"):  # copymask: masks spans copied from any evaluated history
         eval_judge = eval_judge.with_history([it.text for s in data.eval for it in s.history])
