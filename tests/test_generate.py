@@ -152,6 +152,37 @@ def test_a_file_from_another_model_or_a_corrupt_line_is_refused(tmp_path):
         read_done(out)
 
 
+class SecondWriterBackend(RecordingBackend):
+    """While the first run writes its first batch, a second run on the same file starts."""
+
+    def __init__(self, users, out):
+        super().__init__()
+        self.users, self.out, self.refusal = users, out, None
+
+    def complete(self, messages_batch, *, max_new_tokens, temperature):
+        if self.refusal is None:
+            try:
+                generate_profiles(self.users, RecordingBackend(), ProfilePrompt(), self.out, progress=False)
+            except ConfigError as exc:
+                self.refusal = str(exc)
+            else:
+                self.refusal = "the second writer was let in"
+        return super().complete(messages_batch, max_new_tokens=max_new_tokens, temperature=temperature)
+
+
+def test_a_second_writer_to_the_same_profiles_file_is_refused(tmp_path):
+    # Two runs on one --out used to interleave and write some users twice.
+    users = make_users(4, seed=2)
+    out = tmp_path / "p.jsonl"
+    backend = SecondWriterBackend(users, out)
+    generate_profiles(users, backend, ProfilePrompt(), out, batch_size=2, progress=False)
+    assert backend.refusal is not None and "another run is writing" in backend.refusal
+    assert str(out) in backend.refusal
+    assert sorted(r["user_id"] for r in rows(out)) == sorted(u.id for u in users)  # each user once
+    again = generate_profiles(users, RecordingBackend(), ProfilePrompt(), out, progress=False)
+    assert again.already_done == 4  # the lock is released when a run ends
+
+
 def test_duplicate_input_users_are_refused(tmp_path):
     user = make_users(1)[0]
     with pytest.raises(DataError, match="twice"):
