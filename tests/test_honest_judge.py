@@ -142,7 +142,7 @@ def test_judge_eval_references_table(tmp_path, monkeypatch, capsys):
     write_users_jsonl(users, tmp_path / "users.jsonl")
     # each user gets the next user's interests: the profiles row and the true-interests row must differ
     shifted = users[1:] + users[:1]
-    profiles = "".join(json.dumps({"user_id": u.id, "profile": interests_profile(v)}) + "\n" for u, v in zip(users, shifted))
+    profiles = "".join(json.dumps({"user_id": u.id, "profile": interests_profile(v)}) + "\n" for u, v in zip(users, shifted, strict=True))
     atomic_write_text(tmp_path / "profiles.jsonl", profiles)
     out = tmp_path / "eval.json"
     code = main(["judge", "eval", "--data", str(tmp_path / "users.jsonl"), "--profiles", str(tmp_path / "profiles.jsonl"),
