@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 from test_train import BigramJudge, tiny_config
@@ -14,13 +13,7 @@ from transformers import TrainerCallback
 
 from bump_profiles.config import to_yaml
 from bump_profiles.errors import ConfigError
-from bump_profiles.models import save_tiny
 from bump_profiles.train import prepare_run_dir, train
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return save_tiny(tmp_path_factory.mktemp("tiny") / "model")
 
 
 class CtrlC(TrainerCallback):
