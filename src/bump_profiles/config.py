@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bump_profiles.data import FORMATS
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JudgeConfig
 from bump_profiles.prompts import PROFILE_INSTRUCTION
 
 REWARD_KINDS = ("bump", "task", "bump+task")
-DATA_FORMATS = ("lamp", "jsonl")
+DATA_FORMATS = FORMATS
 # Keys that may differ when resuming a run (extending or re-pacing it does not change what was learned).
 RESUMABLE_CHANGES = {"grpo.max_steps", "grpo.save_steps", "grpo.logging_steps", "grpo.report_to"}
 
