@@ -31,7 +31,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bump_profiles.judges.likelihood import LikelihoodJudge
+    from bump_profiles.judges.yesno import YesNoJudge
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE_WORDS = 60
@@ -113,13 +117,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def judge_token_seqs(judge: Any, queries: list[str], documents: list[str], direction: str) -> list[list[int]]:
+def judge_token_seqs(judge: YesNoJudge, queries: list[str], documents: list[str], direction: str) -> list[list[int]]:
     """The sequences the efficient yes/no judge runs: each query's prefix once, each continuation."""
     ids = judge.pair_ids(queries, documents, direction)
     return ids.prefixes + [c for row in ids.continuations for c in row]
 
 
-def likelihood_token_seqs(judge: Any, queries: list[str], documents: list[str]) -> list[list[int]]:
+def likelihood_token_seqs(judge: LikelihoodJudge, queries: list[str], documents: list[str]) -> list[list[int]]:
     """The sequences the likelihood judge runs: the neutral and each query prefix once, each document after each."""
     from bump_profiles.judges.lm import encode
 
@@ -142,7 +146,7 @@ def plain_forward(model: Any, seqs: list[list[int]], pad_id: int, budget: int, *
             run_batch(model, [seqs[i] for i in batch], pad_id, pad_left=not all_logits, logits_to_keep=0 if all_logits else 1)
 
 
-def yesno_batched_full_prompts(judge: Any, queries: list[str], documents: list[str], direction: str) -> None:
+def yesno_batched_full_prompts(judge: YesNoJudge, queries: list[str], documents: list[str], direction: str) -> None:
     """The yes/no judge without the prefix cache: full prompts, length-sorted batches, last-position logits."""
     import torch
 

@@ -33,9 +33,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from bump_profiles.judges import Judge
 
 REPO = Path(__file__).resolve().parents[1]
 JUDGE_KINDS = ("embedding", "likelihood", "yesno")
@@ -44,7 +47,7 @@ JUDGE_KINDS = ("embedding", "likelihood", "yesno")
 class TimedJudge:
     """A judge wrapper that adds up the wall and CPU seconds spent in ``score`` (and counts the calls)."""
 
-    def __init__(self, judge: Any):
+    def __init__(self, judge: Judge):
         self.judge = judge
         self.symmetric = judge.symmetric
         self.seconds = 0.0

@@ -31,7 +31,10 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench_reward import TimedJudge
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SHARE = {"embedding": 0.10, "yesno": 0.50}
@@ -66,7 +69,7 @@ class PhaseTimer:
     charged to the step that is running (``state.global_step + 1``).
     """
 
-    def __init__(self, judge: Any):
+    def __init__(self, judge: TimedJudge):
         self.judge = judge  # a TimedJudge: its seconds are read and reset at each step's end
         self.seconds: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.cpu_seconds: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))

@@ -2,7 +2,7 @@
 
 Each request takes the next action from a script (then repeats the last): ``"ok"`` answers, an int
 answers with that HTTP status, ``"sleep"`` waits past the client's timeout, ``"garbage"`` sends
-non-JSON. Requests (headers and bodies) are recorded for assertions.
+non-JSON. Requests (bodies, and headers under lower-case names) are recorded for assertions.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class OpenAIStub:
 
     def _next(self, body: dict, headers: dict) -> object:
         with self._lock:
-            self.requests.append({"body": body, "headers": headers})
+            self.requests.append({"body": body, "headers": {k.lower(): v for k, v in headers.items()}})
             return self.script[min(len(self.requests), len(self.script)) - 1]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

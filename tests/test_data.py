@@ -16,6 +16,7 @@ from bump_profiles.data import (
 )
 from bump_profiles.data.schema import Interaction, User, sort_by_date
 from bump_profiles.data.synthetic import TOPICS, interests_profile, make_task, make_users
+from bump_profiles.errors import DataError
 
 
 def _lamp_question(qid: str, items: list[tuple[str, str]], **extra) -> dict:
@@ -49,6 +50,16 @@ def test_lamp_user_id_field_wins_over_overlap(tmp_path):
     path = tmp_path / "LaMP_1_q.json"
     path.write_text(json.dumps(questions))
     assert [u.id for u in load_lamp_questions(path).users] == ["u1", "u2"]
+
+
+def test_lamp_duplicate_question_ids_refused_naming_file_and_id(tmp_path):
+    # Two questions with id "1" used to load as 2 users while question_user() kept one of them.
+    questions = [_lamp_question("1", [("a", "b")]), _lamp_question("1", [("c", "d")])]
+    path = tmp_path / "LaMP_1_q.json"
+    path.write_text(json.dumps(questions))
+    with pytest.raises(DataError, match=r"duplicate question id '1'") as err:
+        load_lamp_questions(path)
+    assert str(path) in str(err.value) and "record 1" in str(err.value)
 
 
 def test_lamp_task_detected_from_fields_and_outputs_attached(tmp_path):

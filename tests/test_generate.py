@@ -24,7 +24,6 @@ from bump_profiles.generate import (
     load_profiles,
     read_done,
 )
-from bump_profiles.models import save_tiny, tiny_causal_lm, tiny_tokenizer
 from bump_profiles.prompts import ProfilePrompt
 
 
@@ -50,14 +49,8 @@ def rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    tok = tiny_tokenizer()
-    return tiny_causal_lm(tok), tok
-
-
-def test_transformers_backend_batched_equals_one_at_a_time(tiny):
-    model, tok = tiny
+def test_transformers_backend_batched_equals_one_at_a_time(tiny_lm):
+    model, tok = tiny_lm
     backend = TransformersBackend(model, tok, batch_size=3, name="tiny")
     messages = [[{"role": "user", "content": " ".join(["chess opening gambit"] * n)}] for n in (4, 1, 7, 2)]
     batched = backend.complete(messages, max_new_tokens=6, temperature=0.0)
@@ -69,8 +62,8 @@ def test_transformers_backend_batched_equals_one_at_a_time(tiny):
     ]
 
 
-def test_transformers_backend_batches_by_prompt_length(tiny, monkeypatch):
-    model, tok = tiny
+def test_transformers_backend_batches_by_prompt_length(tiny_lm, monkeypatch):
+    model, tok = tiny_lm
     backend = TransformersBackend(model, tok, batch_size=2)
     seen: list[list[int]] = []
     original = backend._batch
@@ -81,8 +74,8 @@ def test_transformers_backend_batches_by_prompt_length(tiny, monkeypatch):
     assert [len(b) for b in seen] == [2, 2] and flat == sorted(flat)
 
 
-def test_stop_token_ends_the_profile_and_the_limit_is_reported(tiny):
-    model, tok = tiny
+def test_stop_token_ends_the_profile_and_the_limit_is_reported(tiny_lm):
+    model, tok = tiny_lm
     backend = TransformersBackend(model, tok, name="tiny")
     messages = [[{"role": "user", "content": "hello"}]]
     word = tok("chess", add_special_tokens=False)["input_ids"][0]
@@ -97,8 +90,8 @@ def test_stop_token_ends_the_profile_and_the_limit_is_reported(tiny):
     assert (stopped.text, stopped.completion_tokens, stopped.hit_limit) == ("", 0, False)
 
 
-def test_sampling_at_positive_temperature_runs(tiny):
-    model, tok = tiny
+def test_sampling_at_positive_temperature_runs(tiny_lm):
+    model, tok = tiny_lm
     out = TransformersBackend(model, tok).generate([[{"role": "user", "content": "hi"}]] * 2, max_new_tokens=4, temperature=1.0)
     assert len(out) == 2 and all(isinstance(t, str) for t in out)
 
@@ -152,6 +145,37 @@ def test_a_file_from_another_model_or_a_corrupt_line_is_refused(tmp_path):
         read_done(out)
 
 
+class SecondWriterBackend(RecordingBackend):
+    """While the first run writes its first batch, a second run on the same file starts."""
+
+    def __init__(self, users, out):
+        super().__init__()
+        self.users, self.out, self.refusal = users, out, None
+
+    def complete(self, messages_batch, *, max_new_tokens, temperature):
+        if self.refusal is None:
+            try:
+                generate_profiles(self.users, RecordingBackend(), ProfilePrompt(), self.out, progress=False)
+            except ConfigError as exc:
+                self.refusal = str(exc)
+            else:
+                self.refusal = "the second writer was let in"
+        return super().complete(messages_batch, max_new_tokens=max_new_tokens, temperature=temperature)
+
+
+def test_a_second_writer_to_the_same_profiles_file_is_refused(tmp_path):
+    # Two runs on one --out used to interleave and write some users twice.
+    users = make_users(4, seed=2)
+    out = tmp_path / "p.jsonl"
+    backend = SecondWriterBackend(users, out)
+    generate_profiles(users, backend, ProfilePrompt(), out, batch_size=2, progress=False)
+    assert backend.refusal is not None and "another run is writing" in backend.refusal
+    assert str(out) in backend.refusal
+    assert sorted(r["user_id"] for r in rows(out)) == sorted(u.id for u in users)  # each user once
+    again = generate_profiles(users, RecordingBackend(), ProfilePrompt(), out, progress=False)
+    assert again.already_done == 4  # the lock is released when a run ends
+
+
 def test_duplicate_input_users_are_refused(tmp_path):
     user = make_users(1)[0]
     with pytest.raises(DataError, match="twice"):
@@ -186,24 +210,19 @@ def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    return save_tiny(tmp_path_factory.mktemp("tiny") / "model")
-
-
-def test_profile_command_end_to_end_with_heldout_split(tiny_dir, tmp_path, capsys):
+def test_profile_command_end_to_end_with_heldout_split(tiny_model, tmp_path, capsys):
     data = tmp_path / "users.jsonl"
     users = make_users(4, seed=2)
     write_users_jsonl(users, data)
     out = tmp_path / "profiles.jsonl"
-    args = ["profile", "--model", str(tiny_dir), "--data", str(data), "--out", str(out), "--k", "2",
+    args = ["profile", "--model", str(tiny_model), "--data", str(data), "--out", str(out), "--k", "2",
             "--max-new-tokens", "4", "--batch-size", "3", "--no-progress"]
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["users"], summary["written"], summary["skipped_too_short"]) == (4, 4, 0)
     got = rows(out)
     assert sorted(r["user_id"] for r in got) == sorted(u.id for u in users)
-    assert all(r["model"] == str(tiny_dir) and r["profile_tokens"] <= 4 for r in got)
+    assert all(r["model"] == str(tiny_model) and r["profile_tokens"] <= 4 for r in got)
     assert main(args) == 0 and json.loads(capsys.readouterr().out)["already_done"] == 4
 
 
@@ -216,13 +235,13 @@ def test_profile_command_reports_bad_options_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_run_then_rerun_gives_every_user_exactly_once(tiny_dir, tmp_path):
+def test_sigkill_mid_run_then_rerun_gives_every_user_exactly_once(tiny_model, tmp_path):
     """A real ``profile`` process killed with SIGKILL mid-way; a second run completes the file."""
     users = make_users(60, seed=5)
     data = tmp_path / "users.jsonl"
     write_users_jsonl(users, data)
     out = tmp_path / "profiles.jsonl"
-    args = ["profile", "--model", str(tiny_dir), "--data", str(data), "--out", str(out),
+    args = ["profile", "--model", str(tiny_model), "--data", str(data), "--out", str(out),
             "--max-new-tokens", "24", "--history-tokens", "80", "--no-progress"]
     proc = subprocess.Popen([sys.executable, "-m", "bump_profiles.cli", *args, "--batch-size", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -244,13 +263,13 @@ def test_sigkill_mid_run_then_rerun_gives_every_user_exactly_once(tiny_dir, tmp_
     assert len(ids) == len(users) and set(ids) == {u.id for u in users}
 
 
-def test_generation_benchmark_runs_and_records_both_modes(tiny_dir, tmp_path, capsys):
+def test_generation_benchmark_runs_and_records_both_modes(tiny_model, tmp_path, capsys):
 
     from bump_profiles.commands.bench import load_script
 
     bench = load_script(Path(__file__).resolve().parents[1] / "benchmarks", "generate")
     out = tmp_path / "generate.json"
-    result = bench.main(["--model", str(tiny_dir), "--users", "3", "--batch-size", "2", "--max-new-tokens", "3", "--out", str(out)])
+    result = bench.main(["--model", str(tiny_model), "--users", "3", "--batch-size", "2", "--max-new-tokens", "3", "--out", str(out)])
     assert json.loads(out.read_text()) == result
     assert set(result["runs"]) == {"one at a time", "batch 2"} and result["users"] == 3
     assert result["speedup"] > 0 and "cpu_count" in result["machine"]

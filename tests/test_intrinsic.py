@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from fakes import OverlapJudge
 
 from bump_profiles.cli import main
 from bump_profiles.data import Interaction, User, split_users, write_users_jsonl
@@ -18,16 +19,6 @@ from bump_profiles.intrinsic import (
     pseudo_profiles,
     ranking_metrics,
 )
-from bump_profiles.profile_stats import words
-
-
-class OverlapJudge:
-    """Fake deterministic judge: the number of shared words."""
-
-    symmetric = True
-
-    def score(self, queries, documents, direction):
-        return np.array([[len(set(words(q)) & set(words(d))) for d in documents] for q in queries], dtype=np.float64)
 
 
 def test_groups_of():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from fakes import save_tiny, tiny_causal_lm, tiny_tokenizer
 
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JUDGES, Judge, JudgeConfig, check_direction, make_judge
@@ -12,7 +13,6 @@ from bump_profiles.judges import lm as judge_lm
 from bump_profiles.judges.embedding import EmbeddingJudge
 from bump_profiles.judges.lm import DOCUMENT_MARK, cut_prompt, encode, token_batches
 from bump_profiles.judges.yesno import NO_WORDS, YES_WORDS, YesNoJudge, answer_token_ids, render
-from bump_profiles.models import save_tiny, tiny_causal_lm, tiny_tokenizer
 from bump_profiles.prompts import YESNO_A
 
 PROFILES = ["likes telescope and galaxy a lot", "bakes sourdough", "plays chess openings, gambit and endgame in blitz"]

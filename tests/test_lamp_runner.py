@@ -140,7 +140,7 @@ def _lamp1_files(tmp_path):
 
 
 def test_cli_run_lamp_and_compare(tmp_path, capsys):
-    from bump_profiles.models import save_tiny
+    from fakes import save_tiny
 
     q, g = _lamp1_files(tmp_path)
     tiny = save_tiny(tmp_path / "tiny")
@@ -202,9 +202,8 @@ def test_sft_dataset_pairs_each_prompt_with_its_gold(synthetic):
 
 def test_cli_sft_trains_lora_merges_and_the_reader_runs(tmp_path, capsys):
     import torch
+    from fakes import save_tiny
     from transformers import AutoModelForCausalLM
-
-    from bump_profiles.models import save_tiny
 
     q, g = _lamp1_files(tmp_path)
     tiny = save_tiny(tmp_path / "tiny")

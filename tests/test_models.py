@@ -6,6 +6,7 @@ import importlib.util
 
 import pytest
 import torch
+from fakes import save_tiny, tiny_causal_lm, tiny_tokenizer
 
 from bump_profiles import models
 from bump_profiles.errors import ModelError
@@ -23,8 +24,8 @@ def _one_step_changes_weights(model, tok) -> None:
 
 
 def test_tiny_model_generates_and_trains():
-    tok = models.tiny_tokenizer()
-    model = models.tiny_causal_lm(tok, seed=0)
+    tok = tiny_tokenizer()
+    model = tiny_causal_lm(tok, seed=0)
     ids = tok.apply_chat_template([{"role": "user", "content": "hello"}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = model.generate(**ids, max_new_tokens=5, do_sample=False)
     assert out.shape[1] == ids["input_ids"].shape[1] + 5
@@ -32,7 +33,7 @@ def test_tiny_model_generates_and_trains():
 
 
 def test_tiny_model_saved_and_loaded_by_path(tmp_path):
-    path = models.save_tiny(tmp_path / "tiny", seed=1)
+    path = save_tiny(tmp_path / "tiny", seed=1)
     model = models.load_causal_lm(str(path))
     tok = models.load_tokenizer(str(path))
     assert tok.padding_side == "left" and tok.pad_token is not None
@@ -80,7 +81,7 @@ def test_bundled_minilm_embeds():
 def test_lora_adapter_folder_loads_merged(tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    base_dir = models.save_tiny(tmp_path / "base", seed=2)
+    base_dir = save_tiny(tmp_path / "base", seed=2)
     peft_model = get_peft_model(models.load_causal_lm(str(base_dir)), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     peft_model.save_pretrained(tmp_path / "adapter")
     ids = torch.tensor([[1, 2, 3, 4]])

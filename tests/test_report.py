@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from bump_profiles.cli import main
+from bump_profiles.errors import DataError
 from bump_profiles.report import write_report
 
 
@@ -44,3 +47,15 @@ def test_report_leaves_out_sections_without_data(tmp_path, capsys):
     md = (run / "report.md").read_text()
     assert "Training" not in md and "Downstream" not in md
     assert main(["report", str(tmp_path / "missing")]) == 2
+
+
+def test_only_a_cut_last_line_of_metrics_is_skipped(tmp_path, capsys):
+    # A malformed line in the middle is not a crash's trace: it used to vanish from the curves silently.
+    run = _run_dir(tmp_path)
+    metrics = run / "train" / "metrics.jsonl"
+    lines = metrics.read_text().split("\n")
+    metrics.write_text("\n".join(lines[:2] + ["{not json"] + lines[2:]))
+    with pytest.raises(DataError, match=r"metrics\.jsonl: record line 3"):
+        write_report(run)
+    assert main(["report", str(run)]) == 2
+    assert "line 3" in capsys.readouterr().err

@@ -6,31 +6,12 @@ import pickle
 
 import numpy as np
 import pytest
+from fakes import OverlapJudge
 
 from bump_profiles import reward as reward_module
 from bump_profiles.errors import BumpError, ConfigError
-from bump_profiles.profile_stats import words
 from bump_profiles.ranking import bidirectional_reward, calibrate
 from bump_profiles.reward import BumpReward, completion_text, score_matrices
-
-
-class OverlapJudge:
-    """Score = number of shared words; records every call so tests can see what reached it."""
-
-    def __init__(self, symmetric: bool = True, poison: str | None = None):
-        self.symmetric = symmetric
-        self.poison = poison
-        self.calls: list[tuple[list[str], list[str], str]] = []
-
-    def score(self, queries, documents, direction):
-        self.calls.append((list(queries), list(documents), direction))
-        out = np.array([[len(set(words(q)) & set(words(d))) for d in documents] for q in queries], dtype=np.float64)
-        if self.poison is not None:
-            for i, q in enumerate(queries):
-                if self.poison in q:
-                    out[i, 0] = np.nan
-        return out
-
 
 HELD = {
     "u1": ["galaxy telescope orbit", "comet nebula telescope"],

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import tiny_causal_lm, tiny_tokenizer
 from transformers import TrainerCallback
 
 from bump_profiles.config import load_config
-from bump_profiles.models import save_tiny, tiny_causal_lm, tiny_tokenizer
 from bump_profiles.prompts import ProfilePrompt
 from bump_profiles.task_reward import TaskReward
 from bump_profiles.train import build_dataset, eval_user_ids, prepare_data, train
@@ -38,11 +38,6 @@ class BigramJudge:
         q = [self._vec(t) for t in queries]
         d = [self._vec(t) for t in documents]
         return np.array([[cos(a, b) for b in d] for a in q], dtype=np.float64)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return save_tiny(tmp_path_factory.mktemp("tiny") / "model")
 
 
 def tiny_config(model: Path, run: Path, *extra: str):

@@ -9,18 +9,18 @@ prints them); docs/training.md shows complete examples.
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bump_profiles.data import FORMATS
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JudgeConfig
 from bump_profiles.prompts import PROFILE_INSTRUCTION
 
 REWARD_KINDS = ("bump", "task", "bump+task")
-DATA_FORMATS = ("lamp", "jsonl")
+DATA_FORMATS = FORMATS
 # Keys that may differ when resuming a run (extending or re-pacing it does not change what was learned).
 RESUMABLE_CHANGES = {"grpo.max_steps", "grpo.save_steps", "grpo.logging_steps", "grpo.report_to"}
 
@@ -237,71 +237,78 @@ def _set_path(data: dict[str, Any], keys: list[str], value: Any) -> None:
     data[keys[-1]] = value
 
 
-def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a mapping, coercing values to the field types; unknown keys fail."""
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Build dataclass ``cls`` (and its nested ones) from a mapping, with typed parsing by ``dacite``.
+
+    Unknown keys fail; YAML/--set already parsed numbers and booleans, and the hooks below add only
+    what YAML leaves ambiguous (``3e-4`` read as a string, ``10.0`` for an integer, a number for a
+    string). Every failure is a ConfigError naming the dotted key.
+    """
+    import dacite
+
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}' (known under {prefix or 'top level'}: {', '.join(sorted(names))})")
-    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}") for name, value in data.items()}
-    return cls(**kwargs)
+        raise ConfigError(f"config: expected a mapping, got {data!r}")
+    hooks = {int: _to_int, float: _to_float, str: _to_str}
+    try:
+        return dacite.from_dict(cls, data, config=dacite.Config(strict=True, type_hooks=hooks))  # type: ignore[arg-type]
+    except dacite.UnexpectedDataError as exc:
+        name = sorted(exc.keys)[0]
+        key, known = _unknown_key(cls, data, name)
+        key = key or name
+        raise ConfigError(f"unknown config key '{key}' (known under {key.rpartition('.')[0] or 'top level'}: {known})") from None
+    except dacite.WrongTypeError as exc:  # UnionMatchError included
+        value = exc.value.value if isinstance(exc.value, _Rejected) else exc.value
+        kind = exc.field_type
+        expected = "a mapping" if dataclasses.is_dataclass(kind) else _EXPECTED.get(kind, f"one of {kind}")
+        raise ConfigError(f"{exc.field_path}: expected {expected}, got {value!r}") from None
 
 
-def _coerce(hint: Any, value: Any, key: str) -> Any:
-    """``value`` as type ``hint`` (YAML/--set already parsed numbers and booleans), or a ConfigError."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(arg, value, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} fits none of {hint}")
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, f"{key}.")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)] if args else value
-    if origin is dict or hint is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return value
-    if hint is Any:
-        return value
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+@dataclass(frozen=True)
+class _Rejected:
+    """A value a type hook refused (a boolean for an integer): fails dacite's type check by design."""
+
+    value: Any
+
+
+_EXPECTED = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _to_int(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _Rejected(value)
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _to_float(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _Rejected(value)
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, str):  # YAML reads 3e-4 (no dot) as a string
+        try:
             return float(value)
-        if isinstance(value, str):  # YAML reads 3e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if hint is str:
-        if isinstance(value, str):
+        except ValueError:
             return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
-    raise ConfigError(f"{key}: unsupported config type {hint}")
+    return value
+
+
+def _to_str(value: Any) -> Any:
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def _unknown_key(cls: type, data: dict[str, Any], name: str) -> tuple[str, str]:
+    """The dotted path of the unknown key ``name`` dacite found somewhere in ``data``, and the known keys there."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    if name in data and name not in known:
+        return name, ", ".join(sorted(known))
+    for key, value in data.items():
+        inner = [a for a in (hints.get(key), *typing.get_args(hints.get(key))) if dataclasses.is_dataclass(a)]
+        if inner and isinstance(value, dict):
+            path, names = _unknown_key(inner[0], value, name)
+            if path:
+                return f"{key}.{path}", names
+    return "", ""
 
 
 def to_dict(config: Any) -> dict[str, Any]:

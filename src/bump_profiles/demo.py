@@ -25,10 +25,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bump_profiles.errors import ConfigError
 from bump_profiles.io import atomic_write_json
+
+if TYPE_CHECKING:
+    from bump_profiles.judges import Judge
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +176,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     return summary
 
 
-def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dict[str, Any], count) -> dict[str, Any]:
+def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dict[str, Judge], count) -> dict[str, Any]:
     """Held-out NDCG of each profile set and of the references matched to the BUMP profiles, per judge."""
     from bump_profiles.baselines import reference_profiles
     from bump_profiles.intrinsic import evaluate_profiles

@@ -11,7 +11,8 @@ cut the text (``hit_limit``, which profile statistics need). Three backends:
 
 :func:`generate_profiles` appends one JSON line per user and flushes each batch to disk, so a crash
 loses at most the batch in flight; a rerun skips the users already written and repairs a truncated
-last line, so every user ends up exactly once.
+last line, so every user ends up exactly once. A lock file beside the output refuses a second
+writer while a run is writing.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -258,12 +260,40 @@ def generate_profiles(
     ``batch_size`` (similar lengths pad little; a memory problem shows in the first batch). Each line:
     ``{"user_id", "profile", "model", "prompt_tokens", "profile_tokens", "hit_limit"}``.
     """
-    from tqdm.auto import tqdm
-
     if batch_size < 1 or max_new_tokens < 1:
         raise ConfigError("batch_size and max_new_tokens must be at least 1")
     start = time.perf_counter()
     out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(out_path):
+        return _generate_locked(splits_or_users, backend, prompt, out_path, start, batch_size=batch_size,
+                                max_new_tokens=max_new_tokens, temperature=temperature, progress=progress)
+
+
+@contextmanager
+def _writer_lock(out_path: Path) -> Iterator[None]:
+    """Hold ``<out>.lock`` for the whole run: a second writer would interleave lines and duplicate users."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(f"{out_path}.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise ConfigError(
+            f"another run is writing {out_path} (lock {lock.lock_file}): wait for it to finish or choose another --out"
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _generate_locked(
+    splits_or_users: Sequence[UserSplit] | Sequence[User], backend: Backend, prompt: ProfilePrompt, out_path: Path,
+    start: float, *, batch_size: int, max_new_tokens: int, temperature: float, progress: bool,
+) -> GenerationSummary:
+    from tqdm.auto import tqdm
+
     done = read_done(out_path, model=backend.name)
     items = [_history_of(x) for x in splits_or_users]
     seen: set[str] = set()
@@ -278,7 +308,6 @@ def generate_profiles(
     order = sorted(range(len(pending)), key=lambda i: -sizes[i])
 
     written = hit = 0
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     with out_path.open("a", encoding="utf-8") as handle, tqdm(
         total=len(pending), unit="user", desc="profiles", disable=not progress
     ) as bar:

@@ -24,6 +24,7 @@ import numpy as np
 
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import DataError
+from bump_profiles.judges import Judge
 from bump_profiles.profile_stats import profile_stats
 from bump_profiles.ranking import (
     calibrate,
@@ -89,7 +90,7 @@ def groups_of(n_users: int, group_size: int | None) -> list[range]:
 
 
 def score_groups(
-    splits: Sequence[UserSplit], profiles: Mapping[str, str], judge: Any, group_size: int | None = None
+    splits: Sequence[UserSplit], profiles: Mapping[str, str], judge: Judge, group_size: int | None = None
 ) -> list[ScoredGroup]:
     """Raw (uncalibrated) judge matrices per group; each calibration is applied afterwards."""
     from tqdm import tqdm
@@ -128,7 +129,7 @@ def ranking_metrics(groups: Sequence[ScoredGroup], calibration: str) -> dict[str
 def evaluate_profiles(
     splits: Sequence[UserSplit],
     profiles: Mapping[str, str],
-    judge: Any,
+    judge: Judge,
     *,
     calibrations: Sequence[str] = ("center",),
     group_size: int | None = None,

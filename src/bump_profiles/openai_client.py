@@ -1,29 +1,28 @@
-"""A minimal client for OpenAI-compatible chat endpoints (OpenAI, vLLM serve, llama.cpp, ...).
+"""Chat completions from any OpenAI-compatible endpoint (OpenAI, vLLM serve, llama.cpp, ...).
 
-Standard library only. The API key is read from an environment variable at each request and kept
-nowhere else: not on the object, not in its repr, not in any error message (a server that echoes
-it back has it masked). Connection errors, timeouts, HTTP 429 and 5xx are retried with exponential
-backoff (``backoff * 2**attempt`` seconds, or the server's ``Retry-After`` when larger); anything
-else, or a failure that outlives the retries, raises :class:`~bump_profiles.errors.RemoteError`.
+A thin wrapper over the official ``openai`` package, which does the HTTP, the retries (connection
+errors, timeouts, HTTP 408/409/429/5xx, with exponential backoff and jitter, honouring the server's
+``Retry-After``) and the per-request timeout. What this module adds:
+
+- the API key is read from an environment variable at each request and sent as that request's
+  ``Authorization`` header; the ``openai`` client itself is built without a key, so it never holds
+  one, and it never falls back to ``$OPENAI_API_KEY`` when another variable was named. No key set:
+  no ``Authorization`` header at all (local servers).
+- every failure is one :class:`~bump_profiles.errors.RemoteError` naming the URL, how many attempts
+  were made and the last error, with the key masked should a server echo it back.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import logging
 import os
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
+
+import openai
 
 from bump_profiles.errors import ConfigError, RemoteError
 
-log = logging.getLogger(__name__)
-
-RETRY_STATUS = {429, 500, 502, 503, 504}
-MAX_RETRY_AFTER = 60.0
+RETRIED_STATUS = {408, 409, 429}  # and every 5xx: the statuses the openai package retries
 
 
 @dataclass(frozen=True)
@@ -46,18 +45,19 @@ class OpenAIClient:
         api_key_env: str = "OPENAI_API_KEY",
         timeout: float = 60.0,
         max_retries: int = 4,
-        backoff: float = 1.0,
     ):
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"base URL must start with http:// or https://, got '{base_url}'")
-        if max_retries < 0 or timeout <= 0 or backoff < 0:
-            raise ConfigError("need max_retries >= 0, timeout > 0 and backoff >= 0")
+        if max_retries < 0 or timeout <= 0:
+            raise ConfigError("need max_retries >= 0 and timeout > 0")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key_env = api_key_env
         self.timeout = timeout
         self.max_retries = max_retries
-        self.backoff = backoff
+        # The package's key provider answers "" so that the client neither holds a key nor reads
+        # $OPENAI_API_KEY; each request carries its own Authorization header (see ``complete``).
+        self._client = openai.OpenAI(base_url=self.base_url, api_key=_no_key, timeout=timeout, max_retries=max_retries)
 
     def __repr__(self) -> str:
         return f"OpenAIClient(base_url={self.base_url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
@@ -70,76 +70,58 @@ class OpenAIClient:
         self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None
     ) -> ChatResult:
         """The reply with its finish reason and token usage."""
-        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}
-        if seed is not None:
-            body["seed"] = seed
-        payload = self._post("/chat/completions", body)
-        try:
-            choice = payload["choices"][0]
-            text = choice["message"]["content"]
-            usage = payload.get("usage") or {}
-        except (KeyError, IndexError, TypeError) as exc:
-            raise RemoteError(f"{self.base_url}: unexpected response shape (no choices[0].message.content)") from exc
-        if not isinstance(text, str):
-            raise RemoteError(f"{self.base_url}: message content is {type(text).__name__}, not text")
-        return ChatResult(text, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens"))
-
-    def _post(self, route: str, body: dict) -> dict:
-        url = self.base_url + route
-        data = json.dumps(body).encode("utf-8")
+        url = f"{self.base_url}/chat/completions"
         key = os.environ.get(self.api_key_env)
-        last, last_retry_after = "", None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                delay = self._delay(attempt, last_retry_after)
-                log.warning("%s: %s; retry %d/%d in %.2fs", url, last, attempt, self.max_retries, delay)
-                time.sleep(delay)
-            last_retry_after = None
-            request = urllib.request.Request(url, data=data, method="POST", headers=self._headers(key))
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    raw = response.read()
-            except urllib.error.HTTPError as exc:
-                detail = _mask(exc.read(500).decode("utf-8", "replace"), key)
-                last = f"HTTP {exc.code} {detail.strip()}".strip()
-                if exc.code not in RETRY_STATUS:
-                    hint = f" (is ${self.api_key_env} set to a valid key?)" if exc.code in (401, 403) else ""
-                    raise RemoteError(f"{url}: {last}{hint}") from None
-                last_retry_after = exc.headers.get("Retry-After")
-                continue
-            except TimeoutError:
-                last = f"no answer within {self.timeout:g}s (timeout)"
-                continue
-            except urllib.error.URLError as exc:
-                if isinstance(exc.reason, TimeoutError):
-                    last = f"no answer within {self.timeout:g}s (timeout)"
-                else:
-                    last = f"cannot connect ({_mask(str(exc.reason), key)})"
-                continue
-            except (ConnectionError, http.client.HTTPException) as exc:
-                # a connection dropped mid-answer, e.g. RemoteDisconnected or IncompleteRead
-                last = f"connection failed ({type(exc).__name__})"
-                continue
-            try:
-                return json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise RemoteError(f"{url}: response is not JSON ({_mask(raw[:200].decode('utf-8', 'replace'), key)})") from exc
-        raise RemoteError(f"{url}: gave up after {self.max_retries + 1} attempts; last error: {last}")
+        auth = {"Authorization": f"Bearer {key}"} if key else {"Authorization": openai.omit}
+        extra = {} if seed is None else {"seed": seed}
+        try:
+            reply = self._client.chat.completions.create(
+                model=self.model, messages=messages, max_tokens=max_tokens, temperature=temperature,
+                extra_headers=auth, **extra,  # type: ignore[arg-type]
+            )
+        except openai.APIStatusError as exc:
+            last = _mask(f"HTTP {exc.status_code} {_detail(exc)}".strip(), key)
+            if exc.status_code in RETRIED_STATUS or exc.status_code >= 500:
+                raise RemoteError(f"{url}: {self._attempts(exc)}{last}") from None
+            hint = f" (is ${self.api_key_env} set to a valid key?)" if exc.status_code in (401, 403) else ""
+            raise RemoteError(f"{url}: {last}{hint}") from None
+        except openai.APITimeoutError as exc:
+            raise RemoteError(f"{url}: {self._attempts(exc)}no answer within {self.timeout:g}s (timeout)") from None
+        except openai.APIConnectionError as exc:
+            cause = _mask(str(exc.__cause__ or exc), key)
+            raise RemoteError(f"{url}: {self._attempts(exc)}cannot connect ({cause})") from None
+        except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
+            raise RemoteError(f"{url}: response is not JSON ({_mask(str(exc), key)[:200]})") from None
+        try:
+            choice = reply.choices[0]
+            text = choice.message.content
+            usage = reply.usage
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise RemoteError(f"{url}: unexpected response shape (no choices[0].message.content)") from exc
+        if not isinstance(text, str):
+            raise RemoteError(f"{url}: message content is {type(text).__name__}, not text")
+        return ChatResult(text, choice.finish_reason, getattr(usage, "prompt_tokens", None),
+                          getattr(usage, "completion_tokens", None))
 
-    def _headers(self, key: str | None) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
+    def _attempts(self, exc: openai.APIError) -> str:
+        """'gave up after N attempts; last error: ' when the package retried, from its retry-count header."""
+        request = getattr(exc, "request", None)
+        retries = request.headers.get("x-stainless-retry-count") if request is not None else None
+        attempts = int(retries) + 1 if retries is not None and retries.isdigit() else None
+        return f"gave up after {attempts} attempts; last error: " if attempts else ""
 
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        delay = self.backoff * 2 ** (attempt - 1)
-        if retry_after:
-            try:
-                delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER))
-            except ValueError:
-                pass  # an HTTP date: keep our own backoff
-        return delay
+
+def _no_key() -> str:
+    return ""
+
+
+def _detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("message", ""))
+    return str(body or "")[:500]
 
 
 def _mask(text: str, key: str | None) -> str:

@@ -19,20 +19,27 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bump_profiles.data.jsonl import iter_jsonl
+from bump_profiles.errors import DataError
 from bump_profiles.io import atomic_write_text
 
 CURVES = [("reward", "reward"), ("ndcg_a", "NDCG A (profile -> items)"), ("ndcg_b", "NDCG B (items -> profile)")]
 
 
 def _read_jsonl(path: Path) -> list[dict]:
+    """The rows of a JSONL file the run appends to. Only a last line without its newline (cut by a
+    crash mid-write) is skipped; any other malformed line is a DataError naming it."""
     if not path.exists():
         return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash
+    data = path.read_bytes()
+    last = data.count(b"\n") + 1
+    cut = f"line {last}" if data and not data.endswith(b"\n") else None
+    rows: list[dict] = []
+    try:
+        rows.extend(obj for _, obj in iter_jsonl(path))
+    except DataError as exc:
+        if cut is None or exc.record != cut:
+            raise
     return rows
 
 

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from bump_profiles.errors import BumpError, ConfigError
+from bump_profiles.judges import Judge
 from bump_profiles.profile_stats import copied_span_share, copy_rate, whitespace_tokens
 from bump_profiles.ranking import bidirectional_reward, calibrate
 
@@ -74,7 +75,7 @@ def _check_finite(matrix: np.ndarray, queries: Sequence[str], documents: Sequenc
     return matrix
 
 
-def score_matrices(judge: Any, profiles: Sequence[str], items: Sequence[str], calibration: str) -> tuple[np.ndarray, np.ndarray]:
+def score_matrices(judge: Judge, profiles: Sequence[str], items: Sequence[str], calibration: str) -> tuple[np.ndarray, np.ndarray]:
     """Calibrated (profile_to_item R x N, item_to_profile N x R); one judge pass when it is symmetric."""
     raw_a = _check_finite(judge.score(profiles, items, "A"), profiles, items, "A")
     raw_b = raw_a.T if judge.symmetric else _check_finite(judge.score(items, profiles, "B"), items, profiles, "B")
@@ -106,7 +107,7 @@ class BumpReward:
 
     def __init__(
         self,
-        judge: Any,
+        judge: Judge,
         *,
         calibration: str = "center",
         weights: tuple[float, float] = (0.5, 0.5),

@@ -45,6 +45,8 @@ from bump_profiles.prompts import ProfilePrompt
 if TYPE_CHECKING:
     from transformers import TrainerCallback
 
+    from bump_profiles.judges import Judge
+
 log = logging.getLogger(__name__)
 
 # Keys of TRL's logs copied to metrics.jsonl under shorter names (the rest is kept as logged).
@@ -225,7 +227,7 @@ def lora_config(config: TrainConfig):
                       target_modules=p.lora_target_modules, task_type="CAUSAL_LM")
 
 
-def build_rewards(config: TrainConfig, *, judge: Any = None, count_tokens: Any = None, reader: Any = None) -> list:
+def build_rewards(config: TrainConfig, *, judge: Judge | None = None, count_tokens: Any = None, reader: Any = None) -> list:
     """The TRL reward functions of ``config.reward.kind`` (judge/reader injected, or loaded here)."""
     funcs: list = []
     r = config.reward
@@ -394,7 +396,7 @@ def train(
     *,
     resume: bool = False,
     overwrite: bool = False,
-    judge: Any = None,
+    judge: Judge | None = None,
     reader: Any = None,
     callbacks: list | None = None,
 ) -> TrainResult:

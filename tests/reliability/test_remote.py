@@ -35,7 +35,7 @@ def test_profile_with_an_api_model_never_writes_the_key(tmp_path, monkeypatch, c
     caplog.set_level(logging.DEBUG)
     with OpenAIStub([503, "ok"]) as stub:  # one retry on the way, so retry logging runs too
         assert main([*profile_args(stub, data, out), "--k", "2"]) == 0
-    assert all(r["headers"]["Authorization"] == f"Bearer {SECRET}" for r in stub.requests)  # it was used
+    assert all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in stub.requests)  # it was used
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["user_id"] for r in rows) == sorted(u.id for u in users)
     assert all(r["model"] == "stub-model" and r["profile"].startswith("Profile:") for r in rows)

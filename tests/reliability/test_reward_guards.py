@@ -7,7 +7,8 @@ the ranking functions in tests/test_ranking.py."""
 from __future__ import annotations
 
 import pytest
-from test_reward import GOOD, OverlapJudge, batch
+from fakes import OverlapJudge
+from test_reward import GOOD, batch
 
 from bump_profiles.errors import BumpError
 from bump_profiles.reward import BumpReward

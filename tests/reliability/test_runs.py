@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 from test_train import BigramJudge, tiny_config
@@ -14,13 +13,7 @@ from transformers import TrainerCallback
 
 from bump_profiles.config import to_yaml
 from bump_profiles.errors import ConfigError
-from bump_profiles.models import save_tiny
 from bump_profiles.train import prepare_run_dir, train
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return save_tiny(tmp_path_factory.mktemp("tiny") / "model")
 
 
 class CtrlC(TrainerCallback):
@@ -31,14 +24,24 @@ class CtrlC(TrainerCallback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
+def _callers_handler(signum, frame):
+    """The SIGINT handler a caller had before ``train``; train's own handler must catch the signal."""
+    raise AssertionError("train did not install its own SIGINT handler")
+
+
 def test_ctrl_c_checkpoints_then_resume_finishes(tiny_model, tmp_path):
-    run = tmp_path / "run"
-    result = train(tiny_config(tiny_model, run, "grpo.save_steps=10"), judge=BigramJudge(), callbacks=[CtrlC()])
-    assert result.interrupted and result.global_step == 1
-    assert (run / "checkpoint-1").is_dir() and not (run / "final").exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is removed again
-    result = train(tiny_config(tiny_model, run, "grpo.save_steps=10"), judge=BigramJudge(), resume=True)
-    assert result.global_step == 2 and not result.interrupted and (run / "final").is_dir()
+    # The caller's handler, not Python's default: the suite may run with SIGINT ignored (nohup, `&`).
+    outer = signal.signal(signal.SIGINT, _callers_handler)
+    try:
+        run = tmp_path / "run"
+        result = train(tiny_config(tiny_model, run, "grpo.save_steps=10"), judge=BigramJudge(), callbacks=[CtrlC()])
+        assert result.interrupted and result.global_step == 1
+        assert (run / "checkpoint-1").is_dir() and not (run / "final").exists()
+        assert signal.getsignal(signal.SIGINT) is _callers_handler  # the previous handler is given back
+        result = train(tiny_config(tiny_model, run, "grpo.save_steps=10"), judge=BigramJudge(), resume=True)
+        assert result.global_step == 2 and not result.interrupted and (run / "final").is_dir()
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 def test_run_directory_is_protected(tiny_model, tmp_path):

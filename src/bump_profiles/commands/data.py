@@ -6,6 +6,8 @@ import argparse
 import json
 import statistics
 
+from bump_profiles.commands import Choices
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="inspect and split user interaction data")
@@ -13,14 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     stats = dsub.add_parser("stats", help="print users and interactions per user as JSON")
     stats.add_argument("path", help="a LaMP questions .json or a JSONL log")
-    stats.add_argument("--format", choices=["lamp", "jsonl"], help="default: from the extension")
+    stats.add_argument("--format", choices=Choices("bump_profiles.data", "FORMATS"), help="default: from the extension")
     stats.set_defaults(func=cmd_stats)
 
     split = dsub.add_parser("split", help="write a history/held-out split as JSONL")
     split.add_argument("path")
-    split.add_argument("--format", choices=["lamp", "jsonl"])
+    split.add_argument("--format", choices=Choices("bump_profiles.data", "FORMATS"))
     split.add_argument("--k", type=int, default=2, help="held-out interactions per user (default 2)")
-    split.add_argument("--strategy", choices=["recent", "random"], default="recent")
+    split.add_argument("--strategy", choices=Choices("bump_profiles.data.split", "STRATEGIES"), default="recent")
     split.add_argument("--seed", type=int, default=0)
     split.add_argument("--out", required=True, help="output JSONL: user_id, history, heldout")
     split.set_defaults(func=cmd_split)

@@ -10,6 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from bump_profiles.commands import Choices
+
+if TYPE_CHECKING:
+    from bump_profiles.data import UserSplit
+    from bump_profiles.judges import Judge
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,14 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ev = jsub.add_parser("eval", help="NDCG/MRR/Recall@1 of profiles vs held-out items, both directions, beside random")
     ev.add_argument("--data", required=True, nargs="+", action="extend", help="LaMP questions .json or JSONL log(s); users are pooled")
-    ev.add_argument("--format", choices=["lamp", "jsonl"], help="default: from each file's extension")
+    ev.add_argument("--format", choices=Choices("bump_profiles.data", "FORMATS"), help="default: from each file's extension")
     ev.add_argument("--k", type=int, default=2, help="held-out interactions per user (default 2)")
     ev.add_argument("--offset", type=int, nargs="+", default=[0],
                     help="folds: skip this many most recent items before the held-out ones (e.g. 0 2); results are averaged")
-    ev.add_argument("--judge", choices=["embedding", "likelihood", "yesno", "copymask"], default="embedding",
+    ev.add_argument("--judge", choices=Choices("bump_profiles.judges", "JUDGES"), default="embedding",
                     help="copymask: the embedding judge blind to text copied from the histories (default: embedding)")
     ev.add_argument("--judge-model", help="hub id, local path or bundled name (default per judge kind)")
-    ev.add_argument("--judge-dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    ev.add_argument("--judge-dtype", choices=Choices("bump_profiles.judges", "DTYPES"), default="float32")
     ev.add_argument("--batch-tokens", type=int, default=4096, help="LLM judges: padded tokens per forward batch")
     ev.add_argument("--calibration", nargs="+", choices=["center", "none"], default=["center"],
                     help="one or both; one judge pass serves all")
@@ -132,7 +140,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # --- references beside the profiles, and the copy-masked judge's histories (issue 9) ----------------
 
 
-def _bind_history(judge, splits):
+def _bind_history(judge: Judge, splits: list[UserSplit]) -> Judge:
     """The copy-masked judge masks copies of the evaluated users' histories: give it this fold's."""
     from bump_profiles.judges.copymask import CopyMaskedJudge
 
@@ -141,7 +149,7 @@ def _bind_history(judge, splits):
     return judge
 
 
-def _token_counter(judge, name: str | None):
+def _token_counter(judge: Judge, name: str | None) -> Callable[[str], int]:
     """Token count with the named tokenizer, else the judge's own (LLM judges hold one, embedding models too)."""
     if name:
         from bump_profiles.models import load_tokenizer
@@ -153,7 +161,8 @@ def _token_counter(judge, name: str | None):
     return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
 
 
-def _score_references(splits, profiles, judge, count, args) -> dict:
+def _score_references(splits: list[UserSplit], profiles: dict[str, str], judge: Judge,
+                      count: Callable[[str], int], args: argparse.Namespace) -> dict:
     """Each reference (history@budget, full history, true interests) scored like the profiles, same users."""
     from bump_profiles.baselines import reference_profiles
     from bump_profiles.intrinsic import evaluate_profiles

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from bump_profiles.commands import Choices
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="generate a profile per user (resumable JSONL)")
     p.add_argument("--model", help="generator: bundled name (smollm2-135m), local path or hub id; "
                    "for --backend openai, the served model name unless --api-model is given")
     p.add_argument("--data", required=True, help="a LaMP questions .json or a JSONL log")
-    p.add_argument("--format", choices=["lamp", "jsonl"], help="default: from the extension")
+    p.add_argument("--format", choices=Choices("bump_profiles.data", "FORMATS"), help="default: from the extension")
     p.add_argument("--k", type=int, default=0, help="hold out the k most recent interactions of each user "
                    "first, so profiles only see the history (default 0: use everything)")
     p.add_argument("--out", required=True, help="profiles JSONL; users already in it are skipped")

@@ -11,7 +11,7 @@ from bump_profiles.data.schema import Interaction, User
 from bump_profiles.data.split import Split, UserSplit, split_user, split_users
 from bump_profiles.errors import DataError
 
-FORMATS = ("lamp", "jsonl", "synthetic")
+FORMATS = ("lamp", "jsonl")  # file formats the loaders read (synthetic users are generated, not read)
 
 
 def guess_format(path: str | Path) -> str:

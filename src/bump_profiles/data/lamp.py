@@ -126,6 +126,12 @@ def load_lamp_questions(path: str | Path, *, task: str | None = None, outputs: s
         raise DataError(f"unknown LaMP task '{task}' (known: {', '.join(TASKS)})", path=path)
     golds = load_lamp_outputs(outputs) if outputs else {}
     parsed = [_parse_question(q, n, task, path) for n, q in enumerate(data)]
+    seen: dict[str, int] = {}
+    for n, (q, _) in enumerate(parsed):
+        if q["id"] in seen:
+            raise DataError(f"duplicate question id '{q['id']}' (first at record {seen[q['id']]})",
+                            path=path, record=n, field="id")
+        seen[q["id"]] = n
     for q, _ in parsed:
         if q["id"] in golds:
             q["output"] = golds[q["id"]]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from bump_profiles.data.schema import Interaction, User
 
+STRATEGIES = ("recent", "random")  # which interactions are held out
+
 
 @dataclass
 class UserSplit:
@@ -46,7 +48,7 @@ def split_user(user: User, k: int, *, strategy: str = "recent", seed: int = 0, o
         rng = random.Random(f"{seed}:{user.id}")
         held = set(rng.sample(range(len(items)), k))
         return UserSplit(user, [it for i, it in enumerate(items) if i not in held], [it for i, it in enumerate(items) if i in held])
-    raise ValueError(f"unknown split strategy '{strategy}' (use 'recent' or 'random')")
+    raise ValueError(f"unknown split strategy '{strategy}' (use {' or '.join(STRATEGIES)})")
 
 
 def split_users(users: list[User], k: int, *, strategy: str = "recent", seed: int = 0, offset: int = 0) -> Split:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bump_profiles.errors import ConfigError
+
+if TYPE_CHECKING:  # numpy only types the protocol: the CLI reads JUDGES without loading it
+    import numpy as np
 
 DIRECTIONS = ("A", "B")
 
