@@ -11,7 +11,7 @@ from bump_profiles import reward as reward_module
 from bump_profiles.errors import BumpError, ConfigError
 from bump_profiles.profile_stats import words
 from bump_profiles.ranking import bidirectional_reward, calibrate
-from bump_profiles.reward import BumpReward, completion_text, score_matrices
+from bump_profiles.reward import NULL_TEXT, BumpReward, completion_text, score_matrices
 
 
 class OverlapJudge:
@@ -68,15 +68,34 @@ def test_reward_matches_ranking_of_judge_matrices():
 
 def test_asymmetric_judge_gets_a_second_pass():
     judge = OverlapJudge(symmetric=False)
-    BumpReward(judge)(**batch({u: [GOOD[u]] for u in HELD}))
+    BumpReward(judge, calibration="none")(**batch({u: [GOOD[u]] for u in HELD}))
     assert [c[2] for c in judge.calls] == ["A", "B"]
+
+
+def test_null_calibration_scores_only_the_null_text_beside_the_batch():
+    judge = OverlapJudge(symmetric=False)
+    cols = batch({u: [GOOD[u]] for u in HELD})
+    BumpReward(judge, calibration="empty")(**cols)
+    items = [t for u in HELD for t in HELD[u]]
+    # two batch passes, then the empty profile against the items (A) and the empty item against the profiles (B)
+    assert [(c[0], c[2]) for c in judge.calls[2:]] == [([NULL_TEXT], "A"), ([NULL_TEXT], "B")]
+    assert judge.calls[2][1] == items and judge.calls[3][1] == cols["completions"]
 
 
 def test_score_matrices_calibrates_both():
     judge = OverlapJudge()
-    p2i, i2p = score_matrices(judge, ["a b", "c d"], ["a", "c", "b d"], "center")
+    p2i, i2p = score_matrices(judge, ["a b", "c d"], ["a", "c", "b d"], "center-transductive")
     raw = OverlapJudge().score(["a b", "c d"], ["a", "c", "b d"], "A")
-    assert np.allclose(p2i, calibrate(raw, "center")) and np.allclose(i2p, calibrate(raw.T, "center"))
+    assert np.allclose(p2i, calibrate(raw, "center-transductive")) and np.allclose(i2p, calibrate(raw.T, "center-transductive"))
+    # null: minus each column's score against the empty text (an overlap judge scores 0 against it)
+    p2i, i2p = score_matrices(judge, ["a b", "c d"], ["a", "c", "b d"], "empty")
+    assert np.allclose(p2i, raw) and np.allclose(i2p, raw.T)
+
+
+@pytest.mark.parametrize("mode", ["center-transductive", "center"])
+def test_reward_refuses_batch_centring(mode):
+    with pytest.raises(ConfigError, match="transductive|renamed"):
+        BumpReward(OverlapJudge(), calibration=mode)
 
 
 def test_chat_completions_are_read():

@@ -18,6 +18,7 @@ from typing import Any
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JudgeConfig
 from bump_profiles.prompts import PROFILE_INSTRUCTION
+from bump_profiles.ranking import CALIBRATIONS, TRAINING_CALIBRATIONS
 
 REWARD_KINDS = ("bump", "task", "bump+task")
 DATA_FORMATS = ("lamp", "jsonl")
@@ -187,6 +188,9 @@ class TrainConfig:
     grpo: GRPOSection = _help("GRPO", factory=GRPOSection)
 
     def __post_init__(self) -> None:
+        if not CALIBRATIONS[self.judge.calibration].training:
+            raise ConfigError(f"judge.calibration: '{self.judge.calibration}' is transductive (evaluation only); "
+                              f"train with one of {', '.join(TRAINING_CALIBRATIONS)}")
         if self.judge.kind == "copymask":
             raise ConfigError("judge.kind: copymask is an evaluation judge (it needs every evaluated history); "
                               "train with embedding, likelihood or yesno")

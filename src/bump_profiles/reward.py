@@ -12,8 +12,10 @@ What one call does (the whole algorithm; the math lives in :mod:`bump_profiles.r
 3. **Score.** The held-out items of every distinct user in the batch (once per user, in order of first
    appearance) and the non-empty profiles go to the judge: one R x N profile->item matrix, and the
    N x R item->profile matrix (the transpose for a symmetric judge, a second pass otherwise). A NaN or
-   inf score is an error that shows the texts. Each matrix is calibrated on its own (``center``:
-   double-centred, which removes per-item and per-profile biases; ``none``: as is).
+   inf score is an error that shows the texts. Each matrix is calibrated on its own (``none``, the default: as is;
+   ``empty``: minus each item's score with the empty profile in A and each profile's score with the
+   empty item in B, which removes item popularity without looking at any other user). The batch
+   centring ``center-transductive`` is refused: it leaks which items are whose (docs/judges.md).
 4. **Rank.** Direction A: each profile ranks all N items, its user's items are the positives
    (multi-positive NDCG). Direction B: each held-out item of the profile's user ranks the profile
    against every profile of the other users; NDCG of the profile (1/log2(1 + position)), averaged
@@ -37,13 +39,14 @@ other users are the negatives, and without them the score says nothing. Raise TR
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from bump_profiles.errors import BumpError, ConfigError
 from bump_profiles.profile_stats import copied_span_share, copy_rate, whitespace_tokens
-from bump_profiles.ranking import bidirectional_reward, calibrate
+from bump_profiles.ranking import DEFAULT_CALIBRATION, bidirectional_reward, calibrate, check_calibration
 
 
 def completion_text(completion: Any) -> str:
@@ -74,11 +77,42 @@ def _check_finite(matrix: np.ndarray, queries: Sequence[str], documents: Sequenc
     return matrix
 
 
-def score_matrices(judge: Any, profiles: Sequence[str], items: Sequence[str], calibration: str) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated (profile_to_item R x N, item_to_profile N x R); one judge pass when it is symmetric."""
+NULL_TEXT = ""  # the null profile (direction A) and the null item (direction B) of the ``empty`` calibration
+
+
+@dataclass
+class RawScores:
+    """Raw judge matrices of a batch and, for the ``empty`` calibration, each column's null score."""
+
+    profile_to_item: np.ndarray  # R x N
+    item_to_profile: np.ndarray  # N x R
+    item_null: np.ndarray | None = None  # N: each item's score with the null profile as query (A)
+    profile_null: np.ndarray | None = None  # R: each profile's score with the null item as query (B)
+
+    def calibrated(self, calibration: str) -> tuple[np.ndarray, np.ndarray]:
+        """(profile_to_item, item_to_profile) calibrated each on its own."""
+        return (calibrate(self.profile_to_item, calibration, self.item_null),
+                calibrate(self.item_to_profile, calibration, self.profile_null))
+
+
+def raw_scores(judge: Any, profiles: Sequence[str], items: Sequence[str], *, null: bool = True) -> RawScores:
+    """The judge's matrices (one pass when it is symmetric) and, with ``null``, the null texts' scores.
+
+    The null scores involve only the column's own text and a fixed empty text, never another user.
+    """
     raw_a = _check_finite(judge.score(profiles, items, "A"), profiles, items, "A")
     raw_b = raw_a.T if judge.symmetric else _check_finite(judge.score(items, profiles, "B"), items, profiles, "B")
-    return calibrate(raw_a, calibration), calibrate(raw_b, calibration)
+    if not null:
+        return RawScores(raw_a, raw_b)
+    item_null = _check_finite(judge.score([NULL_TEXT], items, "A"), [NULL_TEXT], items, "A")[0]
+    profile_null = _check_finite(judge.score([NULL_TEXT], profiles, "B"), [NULL_TEXT], profiles, "B")[0]
+    return RawScores(raw_a, raw_b, item_null, profile_null)
+
+
+def score_matrices(judge: Any, profiles: Sequence[str], items: Sequence[str], calibration: str) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated (profile_to_item R x N, item_to_profile N x R); one judge pass when it is symmetric."""
+    needs_null = check_calibration(calibration).needs_baseline
+    return raw_scores(judge, profiles, items, null=needs_null).calibrated(calibration)
 
 
 def _gather(rows: list) -> tuple[list, int]:
@@ -108,7 +142,7 @@ class BumpReward:
         self,
         judge: Any,
         *,
-        calibration: str = "center",
+        calibration: str = DEFAULT_CALIBRATION,
         weights: tuple[float, float] = (0.5, 0.5),
         length_target: int | None = None,
         length_penalty: float = 0.0,
@@ -119,7 +153,7 @@ class BumpReward:
         max_copied_span: int | None = None,
         span_penalty: float = 0.0,
     ):
-        calibrate(np.zeros((1, 1)), calibration)  # a bad mode fails here, not at the first step
+        check_calibration(calibration, training=True)  # a bad or transductive mode fails here, not at a step
         if len(weights) != 2 or min(weights) < 0 or sum(weights) <= 0:
             raise ConfigError(f"reward weights must be two non-negative numbers, not both 0: got {weights}")
         if min_users < 2:
