@@ -151,3 +151,51 @@ def test_lamp1_embedding_judge_acceptance(lamp_samples):
     assert len(users) == 12
     assert np.mean([f["ndcg_a"] for f in folds]) >= 0.90
     assert np.mean([f["ndcg_b"] for f in folds]) >= 0.88
+
+
+GENERIC = "This user likes many things: telescope, sourdough, bicycle, gambit, compost, saxophone, trail."
+
+
+class SmoothedOverlapJudge:
+    """Cosine-like word overlap with a prior, so the empty text scores by length, not 0: ``empty`` bites."""
+
+    symmetric = True
+
+    def score(self, queries, documents, direction):
+        q, d = [set(words(t)) for t in queries], [set(words(t)) for t in documents]
+        return np.array([[(len(a & b) + 0.5) / np.sqrt((len(a) + 1) * (len(b) + 1)) for b in d] for a in q])
+
+
+def test_judge_eval_per_user_and_generic_profiles_earn_no_batch_bonus(tmp_path, monkeypatch):
+    """Issue 12 acceptance: half the users share one generic profile, the others have accurate ones.
+
+    Under every calibration that training accepts, no generic user scores more than 0.05 above its
+    ``none`` score; the transductive batch centring pays them far more (the leak it is refused for).
+    """
+    import bump_profiles.judges as judges
+    from bump_profiles.ranking import CALIBRATIONS, TRAINING_CALIBRATIONS
+
+    monkeypatch.setattr(judges, "make_judge", lambda config: SmoothedOverlapJudge())
+    users = make_users(10, seed=7)
+    generic = {u.id for u in users[::2]}
+    data, profiles, out = tmp_path / "users.jsonl", tmp_path / "profiles.jsonl", tmp_path / "r.json"
+    write_users_jsonl(users, data)
+    profiles.write_text("".join(
+        json.dumps({"user_id": u.id, "profile": GENERIC if u.id in generic else interests_profile(u)}) + "\n" for u in users))
+    assert main(["judge", "eval", "--data", str(data), "--k", "2", "--profiles", str(profiles), "--out", str(out),
+                 "--calibration", *CALIBRATIONS]) == 0
+    per_user = json.loads(out.read_text())["folds"][0]["per_user"]
+    assert set(per_user) == set(CALIBRATIONS)
+    assert set(per_user["none"]) == {u.id for u in users}
+    assert all(set(v) == {"ndcg_a", "ndcg_b"} for v in per_user["none"].values())
+    # per-user means are the fold's means: A over profiles, B over items (k = 2 per user)
+    fold = json.loads(out.read_text())["folds"][0]["metrics"]["none"]
+    assert np.mean([v["ndcg_a"] for v in per_user["none"].values()]) == pytest.approx(fold["ndcg_a"])
+    assert np.mean([v["ndcg_b"] for v in per_user["none"].values()]) == pytest.approx(fold["ndcg_b"])
+    for c in TRAINING_CALIBRATIONS:
+        for u in generic:
+            for d in ("ndcg_a", "ndcg_b"):
+                assert per_user[c][u][d] <= per_user["none"][u][d] + 0.05, (c, u, d)
+    gain = max(per_user["center-transductive"][u][d] - per_user["none"][u][d] for u in generic for d in ("ndcg_a", "ndcg_b"))
+    assert gain > 0.05
+    assert per_user["empty"] != per_user["none"]  # the null text's scores do change the ranking here

@@ -129,16 +129,38 @@ def test_logged_metrics():
     assert len(rewards) == 6
 
 
-def test_length_penalty_lowers_long_profiles():
+def test_length_penalty_is_per_token_past_the_target():
     long = GOOD["u1"] + " filler" * 20  # 25 words: 15 past a target of 10
     cols = batch({"u1": [long], "u2": [GOOD["u2"]], "u3": [GOOD["u3"]]})
     plain = BumpReward(OverlapJudge())(**cols)
     logged: dict[str, float] = {}
-    shaped = BumpReward(OverlapJudge(), length_target=10, length_penalty=0.1)(**cols, log_metric=logged.__setitem__)
-    # penalty = 0.1 * 15 / 10 = 0.15 on the long one only
-    assert shaped[0] == pytest.approx(max(plain[0] - 0.15, 0.0))
+    shaped = BumpReward(OverlapJudge(), length_target=10, length_penalty=0.01)(**cols, log_metric=logged.__setitem__)
+    # penalty = 0.01 per token x 15 tokens past the target = 0.15, on the long one only
+    assert plain[0] > 0.15
+    assert shaped[0] == pytest.approx(plain[0] - 0.15)
     assert shaped[1:] == plain[1:]
     assert logged["length_penalty"] == pytest.approx(0.15 / 3)
+    assert logged["over_target_share"] == pytest.approx(1 / 3)
+
+
+def test_repetition_penalty_charges_repeated_3grams_and_is_logged():
+    looping = "telescope galaxy comet. telescope galaxy comet. telescope galaxy comet."  # 9 words, 7 3-grams
+    cols = batch({"u1": [looping], "u2": [GOOD["u2"]], "u3": [GOOD["u3"]]})
+    plain = BumpReward(OverlapJudge())(**cols)
+    logged: dict[str, float] = {}
+    shaped = BumpReward(OverlapJudge(), repetition_penalty=0.5)(**cols, log_metric=logged.__setitem__)
+    # distinct 3-grams: (tel gal com) (gal com tel) (com tel gal) = 3 of 7 -> repeated share 4/7
+    assert shaped[0] == pytest.approx(max(plain[0] - 0.5 * 4 / 7, 0.0)) and shaped[0] < plain[0]
+    assert shaped[1:] == plain[1:]  # the good profiles repeat nothing
+    assert logged["repeated_3gram_share"] == pytest.approx(4 / 7 / 3)
+    assert logged["repetition_penalty"] == pytest.approx(0.5 * 4 / 7 / 3)
+
+
+def test_min_users_counts_users_with_a_non_empty_profile():
+    cols = batch({"u1": [GOOD["u1"]], "u2": [GOOD["u2"]], "u3": [""]})  # 3 users, 2 with a profile
+    assert len(BumpReward(OverlapJudge(), min_users=2)(**cols)) == 3
+    with pytest.raises(BumpError, match="non-empty profile"):
+        BumpReward(OverlapJudge(), min_users=3)(**cols)
 
 
 def test_copy_penalty_needs_history_column():
@@ -148,7 +170,7 @@ def test_copy_penalty_needs_history_column():
 
 @pytest.mark.parametrize("kwargs", [
     {"calibration": "zscore"}, {"weights": (-1.0, 1.0)}, {"min_users": 1},
-    {"length_penalty": 0.1}, {"span_penalty": 0.1}, {"copy_threshold": 2.0},
+    {"length_penalty": 0.1}, {"span_penalty": 0.1}, {"copy_threshold": 2.0}, {"repetition_penalty": -0.1},
 ])
 def test_bad_config(kwargs):
     with pytest.raises(ConfigError):

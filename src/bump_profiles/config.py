@@ -117,7 +117,8 @@ class RewardConfig:
     users_per_call: int = _help("B: distinct users in every reward call (the in-batch candidates)", 4)
     direction_weights: list[float] = _help("BUMP weights of NDCG_A and NDCG_B", factory=lambda: [0.5, 0.5])
     length_target: int | None = _help("profile tokens past which the length penalty applies", None)
-    length_penalty: float = _help("reward lost per token past length_target", 0.0)
+    length_penalty: float = _help("reward lost per token past length_target (0.005: 16 tokens over cost 0.08)", 0.0)
+    repetition_penalty: float = _help("reward lost per unit share of the profile's word 3-grams that repeat an earlier one", 0.0)
     bump_options: dict[str, Any] = _help("extra keyword arguments of BumpReward (e.g. copy penalties)", factory=dict)
     weights: list[float] = _help("bump+task: weights of the bump and task rewards", factory=lambda: [1.0, 1.0])
     reader: str | None = _help("task reward's reader model; None = the policy's base model", None)
@@ -134,6 +135,8 @@ class RewardConfig:
             raise ConfigError("reward.direction_weights and reward.weights take two numbers each")
         if self.length_penalty < 0:
             raise ConfigError(f"reward.length_penalty: must be >= 0, got {self.length_penalty}")
+        if self.repetition_penalty < 0:
+            raise ConfigError(f"reward.repetition_penalty: must be >= 0, got {self.repetition_penalty}")
 
 
 @dataclass

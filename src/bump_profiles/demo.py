@@ -190,7 +190,8 @@ def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dic
             stats = res["profile_stats"]
             row = {"name": name if judge_name == first else f"{name} [{judge_name.split(' ')[0]}]",
                    "judge": judge_name, "ndcg_a": m["ndcg_a"], "ndcg_b": m["ndcg_b"], "mrr_a": m["mrr_a"],
-                   "tokens": stats.get("tokens_mean"), "copy_rate_4": stats.get("copy_rate_4")}
+                   "tokens": stats.get("tokens_mean"), "copy_rate_4": stats.get("copy_rate_4"),
+                   "repeated_3grams": stats.get("repeated_3gram_share"), "repeated_sentences": stats.get("repeated_sentence_share")}
             rows.append(row)
             random_ref = {"ndcg_a": m["ndcg_a_random"], "ndcg_b": m["ndcg_b_random"], "mrr_a": m["mrr_a_random"]}
     return {"judge": ", ".join(judges), "rows": rows, "random": random_ref,
