@@ -34,9 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from bump_profiles.ranking import CALIBRATIONS as CALIBRATION_MODES
+
 REPO = Path(__file__).resolve().parents[1]
 LAMP_1 = REPO.parent / "shared" / "data" / "lamp-samples" / "LaMP_1"
-CALIBRATIONS = ("none", "center")
+CALIBRATIONS = tuple(CALIBRATION_MODES)  # the one registry, bump_profiles.ranking.CALIBRATIONS
 GENERIC = "This user likes many things."
 
 
@@ -120,13 +122,16 @@ def lamp_sets(splits: list[Any], count, seed: int) -> dict[str, dict[str, str]]:
 def projected_metrics(splits: list[Any], profiles: dict[str, str], encode, history_mean: np.ndarray) -> dict:
     """The rejected candidate: cosine of (profile - its projection on the user's mean history) and the item."""
     from bump_profiles.intrinsic import ScoredGroup, ranking_metrics
+    from bump_profiles.reward import NULL_TEXT, RawScores
 
     users = [s.user.id for s in splits]
     p = encode([profiles[u] for u in users])
     p = p - (p * history_mean).sum(1, keepdims=True) * history_mean
     p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
     x = encode([it.text for s in splits for it in s.heldout])
-    group = ScoredGroup(users, [s.user.id for s in splits for _ in s.heldout], p @ x.T, x @ p.T)
+    null = encode([NULL_TEXT])[0]  # the null profile / item, unprojected (it has no user)
+    raw = RawScores(p @ x.T, x @ p.T, item_null=x @ null, profile_null=p @ null)
+    group = ScoredGroup(users, [s.user.id for s in splits for _ in s.heldout], raw)
     return {c: ranking_metrics([group], c) for c in CALIBRATIONS}
 
 

@@ -68,7 +68,7 @@ class TfidfJudge:
 def intrinsic(judge, splits: list[UserSplit], profiles: dict[str, str], group: int) -> dict[str, float]:
     """Mean NDCG_A, NDCG_B and reward of the profiles, in fixed groups of ``group`` users and all at once."""
     rows = [(s.user.id, [it.text for it in s.heldout], None, profiles[s.user.id]) for s in splits]
-    scorer = BumpReward(judge, calibration="center", min_users=2)
+    scorer = BumpReward(judge, min_users=2)  # the default, leak-free calibration
     out = {}
     for name, chunks in (("groups", [rows[i : i + group] for i in range(0, len(rows), group)]), ("all", [rows])):
         # A group with fewer than two non-empty profiles has no negatives: it scores 0, as empty profiles do.

@@ -46,6 +46,7 @@ def test_saved_yaml_round_trips():
 @pytest.mark.parametrize("overrides, message", [
     (["judge.kind=oracle"], "unknown judge kind 'oracle'"),
     (["judge.kind=copymask"], "copymask is an evaluation judge"),
+    (["judge.calibration=center-transductive"], "is transductive"),
     (["reward.users_per_call=1"], "B must be at least 2"),
     (["grpo.num_generations=1"], "G must be at least 2"),
     (["data.k=0"], "data.k"),
@@ -87,6 +88,8 @@ def test_every_key_documented():
 
 @pytest.mark.parametrize("overrides, message", [
     (["judge.kind=oracle"], "unknown judge kind"),
+    (["judge.calibration=center-transductive"], "is transductive"),
+    (["judge.calibration=center"], "renamed 'center-transductive'"),
     (["reward.users_per_call=1"], "B must be at least 2"),
     (["grpo.num_generations=1"], "G must be at least 2"),
     (["data.k=0"], "data.k"),
@@ -131,3 +134,10 @@ def test_lamp_gpu_config_loads(lamp_samples):
     config = load_config(CONFIGS / "lamp-gpu.yaml", [f"data.path={data / 'train_questions.json'}",
                                                      f"data.outputs={data / 'train_outputs.json'}"])
     assert config.grpo.use_vllm and config.grpo.vllm_mode == "colocate"
+
+
+def test_train_check_refuses_transductive_calibration(tmp_path, capsys):
+    argv = ["train", "--config", str(CONFIGS / "demo-cpu.yaml"), "--check", "--set", f"output_dir={tmp_path}/r",
+            "--set", "judge.calibration=center-transductive"]
+    assert main(argv) == 2
+    assert "transductive" in capsys.readouterr().err

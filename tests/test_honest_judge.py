@@ -20,6 +20,7 @@ from bump_profiles.judges import JUDGES, JudgeConfig, make_judge
 from bump_profiles.judges.copymask import CopyMaskedJudge, mask_copied
 from bump_profiles.judges.embedding import EmbeddingJudge
 from bump_profiles.profile_stats import copied_span_share, history_ngrams, words
+from bump_profiles.ranking import DEFAULT_CALIBRATION
 
 HISTORY = ["Reviewed a guide on oven and flour; loved the part on yeast.", "Shared photos of nebula with orbit, mostly eclipse."]
 
@@ -124,7 +125,7 @@ def test_on_synthetic_users_truth_beats_pasted_history_only_under_the_masked_jud
     plain = EmbeddingJudge(BagOfWords())
     masked = CopyMaskedJudge(plain, [it.text for s in splits for it in s.history])
     ndcg = {
-        (name, kind): evaluate_profiles(splits, profiles, j)["metrics"]["center"]["ndcg_a"]
+        (name, kind): evaluate_profiles(splits, profiles, j)["metrics"][DEFAULT_CALIBRATION]["ndcg_a"]
         for name, profiles in (("truth", truth), ("pasted", pasted))
         for kind, j in (("plain", plain), ("masked", masked))
     }
@@ -146,7 +147,7 @@ def test_judge_eval_references_table(tmp_path, monkeypatch, capsys):
     atomic_write_text(tmp_path / "profiles.jsonl", profiles)
     out = tmp_path / "eval.json"
     code = main(["judge", "eval", "--data", str(tmp_path / "users.jsonl"), "--profiles", str(tmp_path / "profiles.jsonl"),
-                 "--judge", "copymask", "--references", "--calibration", "center", "none", "--out", str(out)])
+                 "--judge", "copymask", "--references", "--calibration", "center-transductive", "none", "--out", str(out)])
     assert code == 0
     fold = json.loads(out.read_text())["folds"][0]
     refs = fold["references"]

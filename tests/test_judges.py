@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fakes import save_tiny, tiny_causal_lm, tiny_tokenizer
+from fakes import TINY_CHAT_TEMPLATE, save_tiny, tiny_causal_lm, tiny_tokenizer
 
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JUDGES, Judge, JudgeConfig, check_direction, make_judge
@@ -14,6 +14,7 @@ from bump_profiles.judges.embedding import EmbeddingJudge
 from bump_profiles.judges.lm import DOCUMENT_MARK, cut_prompt, encode, token_batches
 from bump_profiles.judges.yesno import NO_WORDS, YES_WORDS, YesNoJudge, answer_token_ids, render
 from bump_profiles.prompts import YESNO_A
+from bump_profiles.task_reward import reader_contexts
 
 PROFILES = ["likes telescope and galaxy a lot", "bakes sourdough", "plays chess openings, gambit and endgame in blitz"]
 ITEMS = [
@@ -185,6 +186,36 @@ def test_yesno_without_chat_template_uses_plain_answer_prompt(tiny):
     judge = YesNoJudge(model, tok)
     assert judge.parts(PROFILES[0], "A").tail.endswith("\nAnswer:")
     np.testing.assert_allclose(judge.score(PROFILES, ITEMS, "A"), judge.score_naive(PROFILES, ITEMS, "A"), atol=1e-4, rtol=0)
+
+
+# A Qwen3-style template: without enable_thinking=False the assistant turn opens a thinking block.
+THINKING_TEMPLATE = TINY_CHAT_TEMPLATE.replace(
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+    "{% if enable_thinking is defined and enable_thinking is false %}{{ '<think>\n\n</think>\n\n' }}"
+    "{% else %}{{ '<think>\n' }}{% endif %}{% endif %}",
+)
+
+
+def test_thinking_templates_are_rendered_with_thinking_off(tiny):
+    model, _ = tiny
+    tok = tiny_tokenizer()
+    assert THINKING_TEMPLATE != TINY_CHAT_TEMPLATE
+    tok.chat_template = THINKING_TEMPLATE
+    # the template left to itself puts the answer position inside a thinking block
+    raw = tok.apply_chat_template([{"role": "user", "content": "q"}], tokenize=False, add_generation_prompt=True)
+    assert raw.endswith("assistant\n<think>\n")
+    prompt = render(tok, "q")
+    assert prompt.endswith("assistant\n<think>\n\n</think>\n\n")
+    # the judge's answer prompt, the yes/no ids and the reader's prompt all read after the empty block
+    judge = YesNoJudge(model, tok)
+    assert judge.parts(PROFILES[0], "A").tail.endswith("</think>\n\n")
+    assert judge.yes_ids == answer_token_ids(tok, ["yes", "Yes"])
+    assert reader_contexts(tok, "p", ["x"])[0].endswith("</think>\n\n")
+    # a template without the switch is rendered as before
+    plain = tiny_tokenizer()
+    assert render(plain, "q") == plain.apply_chat_template(
+        [{"role": "user", "content": "q"}], tokenize=False, add_generation_prompt=True)
 
 
 # --- likelihood judge ------------------------------------------------------------------------------

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bump_profiles.profile_stats import copied_span_share, copy_rate, ngrams, profile_stats, words
+from bump_profiles.profile_stats import (
+    copied_span_share,
+    copy_rate,
+    ngrams,
+    profile_stats,
+    repeated_ngram_share,
+    repeated_sentence_share,
+    words,
+)
 
 HISTORY = ["Paper: Deep learning for graph matching at scale.", "Paper: Sparse attention in transformers."]
 
@@ -73,3 +81,19 @@ def test_profile_stats_custom_count_and_no_histories():
     assert stats["copy_rate_4"] is None and stats["truncated_share"] is None
     with pytest.raises(ValueError):
         profile_stats(["a"], [HISTORY, HISTORY])
+
+
+def test_repetition_shares_hand_worked():
+    loop = "I read an article on espresso and beans. I read an article on espresso and beans. I like tea."
+    # 3 sentences, the second repeats the first -> 1/3
+    assert repeated_sentence_share(loop) == pytest.approx(1 / 3)
+    # 19 words -> 17 3-grams. Repeats of an earlier one: the 6 inside the second sentence and
+    # (and beans i), which follows both "beans"; (beans i read) is new, (beans i like), (i like tea) new -> 7/17
+    assert repeated_ngram_share(loop, 3) == pytest.approx(7 / 17)
+    assert repeated_ngram_share("no repeats in this one at all", 3) == 0.0
+    assert repeated_ngram_share("two words", 3) == 0.0 and repeated_sentence_share("  ") == 0.0
+    # case and punctuation do not hide a repeated sentence
+    assert repeated_sentence_share("Likes tea!\nlikes TEA.") == pytest.approx(1 / 2)
+    stats = profile_stats([loop, "no repeats in this one at all"])
+    assert stats["repeated_3gram_share"] == pytest.approx(7 / 17 / 2)
+    assert stats["repeated_sentence_share"] == pytest.approx(1 / 3 / 2)

@@ -87,7 +87,7 @@ def test_calibrate_hand_worked():
     # m = [[1, 2], [3, 6]]: row means 1.5, 4.5; column means 2, 4; grand mean 3.
     # [0,0] = 1 - 1.5 - 2 + 3 = 0.5; [0,1] = 2 - 1.5 - 4 + 3 = -0.5; [1,0] = 3 - 4.5 - 2 + 3 = -0.5; [1,1] = 0.5.
     m = np.array([[1.0, 2.0], [3.0, 6.0]])
-    assert np.allclose(calibrate(m, "center"), [[0.5, -0.5], [-0.5, 0.5]])
+    assert np.allclose(calibrate(m, "center-transductive"), [[0.5, -0.5], [-0.5, 0.5]])
     assert np.array_equal(calibrate(m, "none"), m)
     with pytest.raises(ConfigError):
         calibrate(m, "zscore")
@@ -98,7 +98,7 @@ def test_calibration_removes_item_bias():
     # Centring removes the column offset and restores the diagonal.
     m = np.array([[1.0, 10.5], [0.5, 11.0]])
     assert np.argmax(m[0]) == 1
-    c = calibrate(m, "center")
+    c = calibrate(m, "center-transductive")
     assert np.argmax(c[0]) == 0 and np.argmax(c[1]) == 1
 
 
@@ -218,6 +218,6 @@ def test_center_is_invariant_to_row_and_column_offsets(n, m, seed):
     rng = np.random.default_rng(seed)
     base = rng.normal(size=(n, m))
     shifted = base + rng.normal(size=(n, 1)) + rng.normal(size=(1, m))
-    assert np.allclose(calibrate(shifted, "center"), calibrate(base, "center"))
+    assert np.allclose(calibrate(shifted, "center-transductive"), calibrate(base, "center-transductive"))
     # and it serves both directions: centring the transpose is the transpose of the centred matrix
-    assert np.allclose(calibrate(base.T, "center"), calibrate(base, "center").T)
+    assert np.allclose(calibrate(base.T, "center-transductive"), calibrate(base, "center-transductive").T)

@@ -11,7 +11,7 @@ from fakes import OverlapJudge
 from bump_profiles import reward as reward_module
 from bump_profiles.errors import BumpError, ConfigError
 from bump_profiles.ranking import bidirectional_reward, calibrate
-from bump_profiles.reward import BumpReward, completion_text, score_matrices
+from bump_profiles.reward import NULL_TEXT, BumpReward, completion_text, score_matrices
 
 HELD = {
     "u1": ["galaxy telescope orbit", "comet nebula telescope"],
@@ -49,15 +49,34 @@ def test_reward_matches_ranking_of_judge_matrices():
 
 def test_asymmetric_judge_gets_a_second_pass():
     judge = OverlapJudge(symmetric=False)
-    BumpReward(judge)(**batch({u: [GOOD[u]] for u in HELD}))
+    BumpReward(judge, calibration="none")(**batch({u: [GOOD[u]] for u in HELD}))
     assert [c[2] for c in judge.calls] == ["A", "B"]
+
+
+def test_null_calibration_scores_only_the_null_text_beside_the_batch():
+    judge = OverlapJudge(symmetric=False)
+    cols = batch({u: [GOOD[u]] for u in HELD})
+    BumpReward(judge, calibration="empty")(**cols)
+    items = [t for u in HELD for t in HELD[u]]
+    # two batch passes, then the empty profile against the items (A) and the empty item against the profiles (B)
+    assert [(c[0], c[2]) for c in judge.calls[2:]] == [([NULL_TEXT], "A"), ([NULL_TEXT], "B")]
+    assert judge.calls[2][1] == items and judge.calls[3][1] == cols["completions"]
 
 
 def test_score_matrices_calibrates_both():
     judge = OverlapJudge()
-    p2i, i2p = score_matrices(judge, ["a b", "c d"], ["a", "c", "b d"], "center")
+    p2i, i2p = score_matrices(judge, ["a b", "c d"], ["a", "c", "b d"], "center-transductive")
     raw = OverlapJudge().score(["a b", "c d"], ["a", "c", "b d"], "A")
-    assert np.allclose(p2i, calibrate(raw, "center")) and np.allclose(i2p, calibrate(raw.T, "center"))
+    assert np.allclose(p2i, calibrate(raw, "center-transductive")) and np.allclose(i2p, calibrate(raw.T, "center-transductive"))
+    # null: minus each column's score against the empty text (an overlap judge scores 0 against it)
+    p2i, i2p = score_matrices(judge, ["a b", "c d"], ["a", "c", "b d"], "empty")
+    assert np.allclose(p2i, raw) and np.allclose(i2p, raw.T)
+
+
+@pytest.mark.parametrize("mode", ["center-transductive", "center"])
+def test_reward_refuses_batch_centring(mode):
+    with pytest.raises(ConfigError, match="transductive|renamed"):
+        BumpReward(OverlapJudge(), calibration=mode)
 
 
 def test_chat_completions_are_read():
@@ -91,16 +110,38 @@ def test_logged_metrics():
     assert len(rewards) == 6
 
 
-def test_length_penalty_lowers_long_profiles():
+def test_length_penalty_is_per_token_past_the_target():
     long = GOOD["u1"] + " filler" * 20  # 25 words: 15 past a target of 10
     cols = batch({"u1": [long], "u2": [GOOD["u2"]], "u3": [GOOD["u3"]]})
     plain = BumpReward(OverlapJudge())(**cols)
     logged: dict[str, float] = {}
-    shaped = BumpReward(OverlapJudge(), length_target=10, length_penalty=0.1)(**cols, log_metric=logged.__setitem__)
-    # penalty = 0.1 * 15 / 10 = 0.15 on the long one only
-    assert shaped[0] == pytest.approx(max(plain[0] - 0.15, 0.0))
+    shaped = BumpReward(OverlapJudge(), length_target=10, length_penalty=0.01)(**cols, log_metric=logged.__setitem__)
+    # penalty = 0.01 per token x 15 tokens past the target = 0.15, on the long one only
+    assert plain[0] > 0.15
+    assert shaped[0] == pytest.approx(plain[0] - 0.15)
     assert shaped[1:] == plain[1:]
     assert logged["length_penalty"] == pytest.approx(0.15 / 3)
+    assert logged["over_target_share"] == pytest.approx(1 / 3)
+
+
+def test_repetition_penalty_charges_repeated_3grams_and_is_logged():
+    looping = "telescope galaxy comet. telescope galaxy comet. telescope galaxy comet."  # 9 words, 7 3-grams
+    cols = batch({"u1": [looping], "u2": [GOOD["u2"]], "u3": [GOOD["u3"]]})
+    plain = BumpReward(OverlapJudge())(**cols)
+    logged: dict[str, float] = {}
+    shaped = BumpReward(OverlapJudge(), repetition_penalty=0.5)(**cols, log_metric=logged.__setitem__)
+    # distinct 3-grams: (tel gal com) (gal com tel) (com tel gal) = 3 of 7 -> repeated share 4/7
+    assert shaped[0] == pytest.approx(max(plain[0] - 0.5 * 4 / 7, 0.0)) and shaped[0] < plain[0]
+    assert shaped[1:] == plain[1:]  # the good profiles repeat nothing
+    assert logged["repeated_3gram_share"] == pytest.approx(4 / 7 / 3)
+    assert logged["repetition_penalty"] == pytest.approx(0.5 * 4 / 7 / 3)
+
+
+def test_min_users_counts_users_with_a_non_empty_profile():
+    cols = batch({"u1": [GOOD["u1"]], "u2": [GOOD["u2"]], "u3": [""]})  # 3 users, 2 with a profile
+    assert len(BumpReward(OverlapJudge(), min_users=2)(**cols)) == 3
+    with pytest.raises(BumpError, match="non-empty profile"):
+        BumpReward(OverlapJudge(), min_users=3)(**cols)
 
 
 def test_copy_penalty_needs_history_column():
@@ -110,7 +151,7 @@ def test_copy_penalty_needs_history_column():
 
 @pytest.mark.parametrize("kwargs", [
     {"calibration": "zscore"}, {"weights": (-1.0, 1.0)}, {"min_users": 1},
-    {"length_penalty": 0.1}, {"span_penalty": 0.1}, {"copy_threshold": 2.0},
+    {"length_penalty": 0.1}, {"span_penalty": 0.1}, {"copy_threshold": 2.0}, {"repetition_penalty": -0.1},
 ])
 def test_bad_config(kwargs):
     with pytest.raises(ConfigError):

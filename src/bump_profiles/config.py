@@ -18,6 +18,7 @@ from bump_profiles.data import FORMATS
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JudgeConfig
 from bump_profiles.prompts import PROFILE_INSTRUCTION
+from bump_profiles.ranking import CALIBRATIONS, TRAINING_CALIBRATIONS
 
 REWARD_KINDS = ("bump", "task", "bump+task")
 DATA_FORMATS = FORMATS
@@ -116,7 +117,8 @@ class RewardConfig:
     users_per_call: int = _help("B: distinct users in every reward call (the in-batch candidates)", 4)
     direction_weights: list[float] = _help("BUMP weights of NDCG_A and NDCG_B", factory=lambda: [0.5, 0.5])
     length_target: int | None = _help("profile tokens past which the length penalty applies", None)
-    length_penalty: float = _help("reward lost per token past length_target", 0.0)
+    length_penalty: float = _help("reward lost per token past length_target (0.005: 16 tokens over cost 0.08)", 0.0)
+    repetition_penalty: float = _help("reward lost per unit share of the profile's word 3-grams that repeat an earlier one", 0.0)
     bump_options: dict[str, Any] = _help("extra keyword arguments of BumpReward (e.g. copy penalties)", factory=dict)
     weights: list[float] = _help("bump+task: weights of the bump and task rewards", factory=lambda: [1.0, 1.0])
     reader: str | None = _help("task reward's reader model; None = the policy's base model", None)
@@ -133,6 +135,8 @@ class RewardConfig:
             raise ConfigError("reward.direction_weights and reward.weights take two numbers each")
         if self.length_penalty < 0:
             raise ConfigError(f"reward.length_penalty: must be >= 0, got {self.length_penalty}")
+        if self.repetition_penalty < 0:
+            raise ConfigError(f"reward.repetition_penalty: must be >= 0, got {self.repetition_penalty}")
 
 
 @dataclass
@@ -187,6 +191,9 @@ class TrainConfig:
     grpo: GRPOSection = _help("GRPO", factory=GRPOSection)
 
     def __post_init__(self) -> None:
+        if not CALIBRATIONS[self.judge.calibration].training:
+            raise ConfigError(f"judge.calibration: '{self.judge.calibration}' is transductive (evaluation only); "
+                              f"train with one of {', '.join(TRAINING_CALIBRATIONS)}")
         if self.judge.kind == "copymask":
             raise ConfigError("judge.kind: copymask is an evaluation judge (it needs every evaluated history); "
                               "train with embedding, likelihood or yesno")

@@ -180,6 +180,7 @@ def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dic
     """Held-out NDCG of each profile set and of the references matched to the BUMP profiles, per judge."""
     from bump_profiles.baselines import reference_profiles
     from bump_profiles.intrinsic import evaluate_profiles
+    from bump_profiles.ranking import DEFAULT_CALIBRATION
 
     sets = dict(profile_sets)
     sets.update(reference_profiles(splits, profile_sets["BUMP profile"], count))
@@ -187,16 +188,17 @@ def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dic
     first = next(iter(judges))
     for judge_name, judge in judges.items():
         for name, profiles in sets.items():
-            res = evaluate_profiles(splits, profiles, judge, count_tokens=count)
-            m = res["metrics"]["center"]
+            res = evaluate_profiles(splits, profiles, judge, calibrations=(DEFAULT_CALIBRATION,), count_tokens=count)
+            m = res["metrics"][DEFAULT_CALIBRATION]
             stats = res["profile_stats"]
             row = {"name": name if judge_name == first else f"{name} [{judge_name.split(' ')[0]}]",
                    "judge": judge_name, "ndcg_a": m["ndcg_a"], "ndcg_b": m["ndcg_b"], "mrr_a": m["mrr_a"],
-                   "tokens": stats.get("tokens_mean"), "copy_rate_4": stats.get("copy_rate_4")}
+                   "tokens": stats.get("tokens_mean"), "copy_rate_4": stats.get("copy_rate_4"),
+                   "repeated_3grams": stats.get("repeated_3gram_share"), "repeated_sentences": stats.get("repeated_sentence_share")}
             rows.append(row)
             random_ref = {"ndcg_a": m["ndcg_a_random"], "ndcg_b": m["ndcg_b_random"], "mrr_a": m["mrr_a_random"]}
     return {"judge": ", ".join(judges), "rows": rows, "random": random_ref,
-            "note": (f"{len(splits)} held-out users, all ranked at once, double-centred scores. "
+            "note": (f"{len(splits)} held-out users, all ranked at once, '{DEFAULT_CALIBRATION}' calibration. "
                      "history@budget is each user's own history cut to the BUMP profile's token count.")}
 
 

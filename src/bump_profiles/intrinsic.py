@@ -27,7 +27,9 @@ from bump_profiles.errors import DataError
 from bump_profiles.judges import Judge
 from bump_profiles.profile_stats import profile_stats
 from bump_profiles.ranking import (
-    calibrate,
+    CALIBRATIONS,
+    DEFAULT_CALIBRATION,
+    check_calibration,
     hit_at_1,
     multi_positive_ndcg,
     random_hit_at_1,
@@ -35,7 +37,7 @@ from bump_profiles.ranking import (
     random_reciprocal_rank,
     reciprocal_rank,
 )
-from bump_profiles.reward import score_matrices
+from bump_profiles.reward import RawScores, raw_scores
 
 PSEUDO_PROFILES = ("history-titles", "history")
 METRICS = (
@@ -47,12 +49,11 @@ METRICS = (
 
 @dataclass
 class ScoredGroup:
-    """Raw judge matrices of one group of users: one profile per user, their held-out items."""
+    """Raw judge scores of one group of users: one profile per user, their held-out items."""
 
     users: list[str]
     item_users: list[str]
-    profile_to_item: np.ndarray  # users x items
-    item_to_profile: np.ndarray  # items x users
+    raw: RawScores  # users x items, items x users, and the null texts' scores
 
 
 def pseudo_profiles(splits: Sequence[UserSplit], kind: str = "history-titles", n_items: int = 8) -> dict[str, str]:
@@ -90,9 +91,9 @@ def groups_of(n_users: int, group_size: int | None) -> list[range]:
 
 
 def score_groups(
-    splits: Sequence[UserSplit], profiles: Mapping[str, str], judge: Judge, group_size: int | None = None
+    splits: Sequence[UserSplit], profiles: Mapping[str, str], judge: Judge, group_size: int | None = None, *, null: bool = True
 ) -> list[ScoredGroup]:
-    """Raw (uncalibrated) judge matrices per group; each calibration is applied afterwards."""
+    """Raw (uncalibrated) judge scores per group (with the null texts' when ``null``); calibrated afterwards."""
     from tqdm import tqdm
 
     ranges = groups_of(len(splits), group_size)
@@ -102,28 +103,39 @@ def score_groups(
         users = [s.user.id for s in group]
         items = [it.text for s in group for it in s.heldout]
         item_users = [s.user.id for s in group for _ in s.heldout]
-        p2i, i2p = score_matrices(judge, [profiles[u] for u in users], items, "none")
-        scored.append(ScoredGroup(users, item_users, p2i, i2p))
+        scored.append(ScoredGroup(users, item_users, raw_scores(judge, [profiles[u] for u in users], items, null=null)))
     return scored
 
 
 def ranking_metrics(groups: Sequence[ScoredGroup], calibration: str) -> dict[str, float]:
     """Mean NDCG, MRR and Recall@1 per direction, each with its random expectation (``*_random``)."""
+    return _rank(groups, calibration)[0]
+
+
+def _rank(groups: Sequence[ScoredGroup], calibration: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """The mean metrics and each user's NDCG (A of their profile, B averaged over their held-out items)."""
     per: dict[str, list[float]] = {}
+    by_user: dict[str, dict[str, list[float]]] = {}
     for g in groups:
         users = np.asarray(g.users)
         item_users = np.asarray(g.item_users)
+        p2i, i2p = g.raw.calibrated(calibration)
         queries = {
-            "a": [(row, item_users == u) for row, u in zip(calibrate(g.profile_to_item, calibration), users, strict=True)],
-            "b": [(row, users == u) for row, u in zip(calibrate(g.item_to_profile, calibration), item_users, strict=True)],
+            "a": [(row, item_users == u, u) for row, u in zip(p2i, users, strict=True)],
+            "b": [(row, users == u, u) for row, u in zip(i2p, item_users, strict=True)],
         }
         for direction, rows in queries.items():
-            for scores, positives in rows:
+            for scores, positives, owner in rows:
                 n, p = len(positives), int(positives.sum())
                 for name, metric, random_metric in METRICS:
-                    per.setdefault(f"{name}_{direction}", []).append(metric(scores, positives))
+                    value = metric(scores, positives)
+                    per.setdefault(f"{name}_{direction}", []).append(value)
                     per.setdefault(f"{name}_{direction}_random", []).append(random_metric(n, p))
-    return {key: float(np.mean(values)) for key, values in sorted(per.items())}
+                    if name == "ndcg":
+                        by_user.setdefault(str(owner), {}).setdefault(f"ndcg_{direction}", []).append(value)
+    means = {key: float(np.mean(values)) for key, values in sorted(per.items())}
+    users = {u: {key: float(np.mean(v)) for key, v in sorted(d.items())} for u, d in by_user.items()}
+    return means, users
 
 
 def evaluate_profiles(
@@ -131,17 +143,21 @@ def evaluate_profiles(
     profiles: Mapping[str, str],
     judge: Judge,
     *,
-    calibrations: Sequence[str] = ("center",),
+    calibrations: Sequence[str] = (DEFAULT_CALIBRATION,),
     group_size: int | None = None,
     count_tokens: Callable[[str], int] | None = None,
 ) -> dict[str, Any]:
-    """Ranking metrics per calibration (one judge pass serves all) and profile statistics.
+    """Ranking metrics per calibration (one judge pass serves all), per-user NDCG and profile statistics.
 
-    Users without a profile are left out and listed under ``missing_profiles``.
+    Users without a profile are left out and listed under ``missing_profiles``. ``per_user`` is
+    ``{calibration: {user_id: {"ndcg_a": x, "ndcg_b": y}}}``.
     """
+    for c in calibrations:
+        check_calibration(c)
     kept = [s for s in splits if s.user.id in profiles]
     missing = [s.user.id for s in splits if s.user.id not in profiles]
-    groups = score_groups(kept, profiles, judge, group_size)
+    groups = score_groups(kept, profiles, judge, group_size, null=any(CALIBRATIONS[c].needs_baseline for c in calibrations))
+    ranked = {c: _rank(groups, c) for c in calibrations}
     texts = [profiles[s.user.id] for s in kept]
     histories = [[it.text for it in s.history] for s in kept]
     return {
@@ -150,6 +166,7 @@ def evaluate_profiles(
         "groups": len(groups),
         "group_size": group_size or len(kept),
         "missing_profiles": missing,
-        "metrics": {c: ranking_metrics(groups, c) for c in calibrations},
+        "metrics": {c: ranked[c][0] for c in calibrations},
+        "per_user": {c: ranked[c][1] for c in calibrations},
         "profile_stats": profile_stats(texts, histories, count_tokens=count_tokens),
     }

@@ -3,8 +3,8 @@
 A profile exists to carry a user in fewer tokens than their history; a policy trained against a judge
 can instead learn to paste the history. These pure functions measure that, for every set of profiles
 the tool scores or writes: length (tokens and words), copy rate (share of the profile's word n-grams
-found verbatim in the user's history), verbatim spans, and the share of profiles cut by the length
-limit.
+found verbatim in the user's history), verbatim spans, repetition within the profile (repeated word
+3-grams and sentences), and the share of profiles cut by the length limit.
 
 Words, for copying, are lower-cased runs of letters and digits (``\\w+``), so a change of case or
 punctuation does not hide a copy. N-grams never cross the boundary between two history interactions.
@@ -74,6 +74,32 @@ def copied_span_share(profile: str, history: Sequence[str], max_words: int) -> f
     return sum(covered) / len(toks)
 
 
+def repeated_ngram_share(profile: str, n: int = 3) -> float:
+    """Share of the profile's word n-grams that repeat an n-gram seen earlier in the same profile.
+
+    "espresso beans. espresso beans. espresso beans." -> most 3-grams are repeats; 0.0 below n words.
+    """
+    grams = ngrams(words(profile), n)
+    if not grams:
+        return 0.0
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+")
+
+
+def repeated_sentence_share(profile: str) -> float:
+    """Share of the profile's sentences (split at . ! ? and newlines) that repeat an earlier one.
+
+    Sentences are compared by their words (case and punctuation ignored); 0.0 with no sentence.
+    """
+    sentences = [tuple(words(s)) for s in _SENTENCE.findall(profile)]
+    sentences = [s for s in sentences if s]
+    if not sentences:
+        return 0.0
+    return 1.0 - len(set(sentences)) / len(sentences)
+
+
 def profile_stats(
     profiles: Sequence[str],
     histories: Sequence[Sequence[str]] | None = None,
@@ -101,6 +127,8 @@ def profile_stats(
         "tokens_max": max(tokens) if n else None,
         "words_mean": statistics.fmean(len(p.split()) for p in profiles) if n else None,
         "empty_share": sum(not p.strip() for p in profiles) / n if n else None,
+        "repeated_3gram_share": statistics.fmean(repeated_ngram_share(p, 3) for p in profiles) if n else None,
+        "repeated_sentence_share": statistics.fmean(repeated_sentence_share(p) for p in profiles) if n else None,
         "copy_rate_4": None,
         "copy_rate_8": None,
         "truncated_share": None,

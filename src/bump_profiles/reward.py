@@ -12,39 +12,45 @@ What one call does (the whole algorithm; the math lives in :mod:`bump_profiles.r
 3. **Score.** The held-out items of every distinct user in the batch (once per user, in order of first
    appearance) and the non-empty profiles go to the judge: one R x N profile->item matrix, and the
    N x R item->profile matrix (the transpose for a symmetric judge, a second pass otherwise). A NaN or
-   inf score is an error that shows the texts. Each matrix is calibrated on its own (``center``:
-   double-centred, which removes per-item and per-profile biases; ``none``: as is).
+   inf score is an error that shows the texts. Each matrix is calibrated on its own (``none``, the default: as is;
+   ``empty``: minus each item's score with the empty profile in A and each profile's score with the
+   empty item in B, which removes item popularity without looking at any other user). The batch
+   centring ``center-transductive`` is refused: it leaks which items are whose (docs/judges.md).
 4. **Rank.** Direction A: each profile ranks all N items, its user's items are the positives
    (multi-positive NDCG). Direction B: each held-out item of the profile's user ranks the profile
    against every profile of the other users; NDCG of the profile (1/log2(1 + position)), averaged
    over the user's items. Ties are broken pessimistically. reward = w_A * NDCG_A + w_B * NDCG_B.
-5. **Shape** (each optional, each logged per call): minus ``length_penalty * tokens past the target /
-   target``; minus ``copy_penalty * (4-gram copy rate - copy_threshold)`` when above the threshold;
+5. **Shape** (each optional, each logged per call): minus ``length_penalty * (tokens - length_target)``
+   when positive (a reward lost per token past the target); minus ``repetition_penalty * the share of
+   the profile's word 3-grams that repeat an earlier one`` (``profile_stats.repeated_ngram_share``); minus ``copy_penalty * (4-gram copy rate - copy_threshold)`` when above the threshold;
    minus ``span_penalty * share of the profile's words inside verbatim history spans longer than
    max_copied_span words``. The result is floored at 0, the reward of an empty profile, so no penalty
    ever makes saying nothing the better choice.
 
 Logged per call through TRL's ``log_metric`` (means over the whole gathered batch): ``ndcg_a`` and
 ``ndcg_b`` (over non-empty profiles), ``profile_tokens``, ``distinct_users``, ``empty_share``, and when
-enabled ``length_penalty``, ``copy_rate_4`` (whenever a history column is given), ``copy_penalty``,
+enabled ``length_penalty`` (with ``over_target_share``), ``repeated_3gram_share`` and
+``repetition_penalty``, ``copy_rate_4`` (whenever a history column is given), ``copy_penalty``,
 ``long_span_share`` and ``span_penalty``.
 
-Fewer than ``min_users`` distinct users in a call (or among its non-empty profiles) is an error: the
-other users are the negatives, and without them the score says nothing. Raise TRL's
+Fewer than ``min_users`` distinct users in a call, or fewer than ``min_users`` users with at least one
+non-empty profile, is an error: the other users are the negatives, and without them the score says
+nothing. Raise TRL's
 ``steps_per_generation`` (or the per-device batch) to put more users in a call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from bump_profiles.errors import BumpError, ConfigError
 from bump_profiles.judges import Judge
-from bump_profiles.profile_stats import copied_span_share, copy_rate, whitespace_tokens
-from bump_profiles.ranking import bidirectional_reward, calibrate
+from bump_profiles.profile_stats import copied_span_share, copy_rate, repeated_ngram_share, whitespace_tokens
+from bump_profiles.ranking import DEFAULT_CALIBRATION, bidirectional_reward, calibrate, check_calibration
 
 
 def completion_text(completion: Any) -> str:
@@ -75,11 +81,42 @@ def _check_finite(matrix: np.ndarray, queries: Sequence[str], documents: Sequenc
     return matrix
 
 
-def score_matrices(judge: Judge, profiles: Sequence[str], items: Sequence[str], calibration: str) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated (profile_to_item R x N, item_to_profile N x R); one judge pass when it is symmetric."""
+NULL_TEXT = ""  # the null profile (direction A) and the null item (direction B) of the ``empty`` calibration
+
+
+@dataclass
+class RawScores:
+    """Raw judge matrices of a batch and, for the ``empty`` calibration, each column's null score."""
+
+    profile_to_item: np.ndarray  # R x N
+    item_to_profile: np.ndarray  # N x R
+    item_null: np.ndarray | None = None  # N: each item's score with the null profile as query (A)
+    profile_null: np.ndarray | None = None  # R: each profile's score with the null item as query (B)
+
+    def calibrated(self, calibration: str) -> tuple[np.ndarray, np.ndarray]:
+        """(profile_to_item, item_to_profile) calibrated each on its own."""
+        return (calibrate(self.profile_to_item, calibration, self.item_null),
+                calibrate(self.item_to_profile, calibration, self.profile_null))
+
+
+def raw_scores(judge: Judge, profiles: Sequence[str], items: Sequence[str], *, null: bool = True) -> RawScores:
+    """The judge's matrices (one pass when it is symmetric) and, with ``null``, the null texts' scores.
+
+    The null scores involve only the column's own text and a fixed empty text, never another user.
+    """
     raw_a = _check_finite(judge.score(profiles, items, "A"), profiles, items, "A")
     raw_b = raw_a.T if judge.symmetric else _check_finite(judge.score(items, profiles, "B"), items, profiles, "B")
-    return calibrate(raw_a, calibration), calibrate(raw_b, calibration)
+    if not null:
+        return RawScores(raw_a, raw_b)
+    item_null = _check_finite(judge.score([NULL_TEXT], items, "A"), [NULL_TEXT], items, "A")[0]
+    profile_null = _check_finite(judge.score([NULL_TEXT], profiles, "B"), [NULL_TEXT], profiles, "B")[0]
+    return RawScores(raw_a, raw_b, item_null, profile_null)
+
+
+def score_matrices(judge: Judge, profiles: Sequence[str], items: Sequence[str], calibration: str) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated (profile_to_item R x N, item_to_profile N x R); one judge pass when it is symmetric."""
+    needs_null = check_calibration(calibration).needs_baseline
+    return raw_scores(judge, profiles, items, null=needs_null).calibrated(calibration)
 
 
 def _gather(rows: list) -> tuple[list, int]:
@@ -109,7 +146,7 @@ class BumpReward:
         self,
         judge: Judge,
         *,
-        calibration: str = "center",
+        calibration: str = DEFAULT_CALIBRATION,
         weights: tuple[float, float] = (0.5, 0.5),
         length_target: int | None = None,
         length_penalty: float = 0.0,
@@ -119,13 +156,14 @@ class BumpReward:
         copy_penalty: float = 0.0,
         max_copied_span: int | None = None,
         span_penalty: float = 0.0,
+        repetition_penalty: float = 0.0,
     ):
-        calibrate(np.zeros((1, 1)), calibration)  # a bad mode fails here, not at the first step
+        check_calibration(calibration, training=True)  # a bad or transductive mode fails here, not at a step
         if len(weights) != 2 or min(weights) < 0 or sum(weights) <= 0:
             raise ConfigError(f"reward weights must be two non-negative numbers, not both 0: got {weights}")
         if min_users < 2:
             raise ConfigError(f"min_users must be at least 2 (the other users are the negatives), got {min_users}")
-        if length_penalty < 0 or copy_penalty < 0 or span_penalty < 0:
+        if min(length_penalty, copy_penalty, span_penalty, repetition_penalty) < 0:
             raise ConfigError("reward penalties must be non-negative")
         if length_penalty > 0 and (length_target is None or length_target < 1):
             raise ConfigError("length_penalty needs a positive length_target (tokens)")
@@ -144,6 +182,7 @@ class BumpReward:
         self.copy_penalty = float(copy_penalty)
         self.max_copied_span = max_copied_span
         self.span_penalty = float(span_penalty)
+        self.repetition_penalty = float(repetition_penalty)
 
     @property
     def needs_history(self) -> bool:
@@ -191,10 +230,10 @@ class BumpReward:
             )
         keep = [i for i, t in enumerate(texts) if t.strip()]
         kept_users = sorted({users[i] for i in keep})
-        if len(kept_users) < 2:
+        if len(kept_users) < self.min_users:
             raise BumpError(
-                f"only {len(kept_users)} user(s) have a non-empty profile in this reward call: "
-                "direction B has no negatives (the policy is writing empty profiles)"
+                f"only {len(kept_users)} user(s) have a non-empty profile in this reward call, need at least "
+                f"{self.min_users}: too few negatives (the policy is writing empty profiles)"
             )
 
         items = [text for held in heldout_of.values() for text in held]
@@ -222,9 +261,15 @@ class BumpReward:
         total = np.zeros(len(rows))
         metrics = {"profile_tokens": float(tokens.mean())}
         if self.length_penalty > 0:
-            over = np.maximum(tokens - self.length_target, 0.0) / self.length_target
+            over = np.maximum(tokens - self.length_target, 0.0)  # tokens past the target
             total += self.length_penalty * over
             metrics["length_penalty"] = float((self.length_penalty * over).mean())
+            metrics["over_target_share"] = float((over > 0).mean())
+        if self.repetition_penalty > 0:
+            repeated = np.array([repeated_ngram_share(t, 3) for t in texts])
+            total += self.repetition_penalty * repeated
+            metrics["repeated_3gram_share"] = float(repeated.mean())
+            metrics["repetition_penalty"] = float((self.repetition_penalty * repeated).mean())
         histories = [r[2] for r in rows]
         if any(h is not None for h in histories):
             rates = np.array([copy_rate(t, h or [], 4) for t, h in zip(texts, histories, strict=True)])

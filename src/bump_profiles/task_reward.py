@@ -23,10 +23,9 @@ def reader_contexts(tokenizer: Any, profile: str, inputs: Sequence[str], templat
     """The reader's prompt text for each task input (chat template when the tokenizer has one)."""
     texts = [template.format(profile=profile, input=x) for x in inputs]
     if getattr(tokenizer, "chat_template", None):
-        return [
-            tokenizer.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True, tokenize=False)
-            for t in texts
-        ]
+        from bump_profiles.judges.lm import render_chat
+
+        return [render_chat(tokenizer, t) for t in texts]
     return [t + "\n" for t in texts]
 
 

@@ -243,6 +243,7 @@ def build_rewards(config: TrainConfig, *, judge: Judge | None = None, count_toke
             funcs.append(BumpReward(
                 judge, calibration=config.judge.calibration, weights=tuple(r.direction_weights),
                 length_target=r.length_target, length_penalty=r.length_penalty, count_tokens=count_tokens,
+                repetition_penalty=r.repetition_penalty,
                 min_users=r.users_per_call, **options,
             ))
         except TypeError as exc:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from bump_profiles.data import UserSplit
     from bump_profiles.judges import Judge
 
+from bump_profiles.ranking import CALIBRATIONS, DEFAULT_CALIBRATION
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("judge", help="evaluate profiles and judges without labels")
@@ -35,8 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--judge-model", help="hub id, local path or bundled name (default per judge kind)")
     ev.add_argument("--judge-dtype", choices=Choices("bump_profiles.judges", "DTYPES"), default="float32")
     ev.add_argument("--batch-tokens", type=int, default=4096, help="LLM judges: padded tokens per forward batch")
-    ev.add_argument("--calibration", nargs="+", choices=["center", "none"], default=["center"],
-                    help="one or both; one judge pass serves all")
+    ev.add_argument("--calibration", nargs="+", choices=list(CALIBRATIONS), default=[DEFAULT_CALIBRATION],
+                    help="one or more; one judge pass serves all. empty and none are leak-free; center-transductive "
+                         "(batch double-centring) uses the other users and is for comparison only")
     ev.add_argument("--group-size", type=int, help="rank users in groups of this size, like a training batch (default: all at once)")
     src = ev.add_mutually_exclusive_group(required=True)
     src.add_argument("--profiles", help="JSONL with user_id and profile per line")

@@ -7,8 +7,8 @@ directions of the BUMP reward use it in turn:
 - direction ``"B"``: queries are interactions, documents are profiles (which profile wrote this item?).
 
 A ``symmetric`` judge defines one matrix for both: ``score(profiles, items, "A").T`` is also its
-direction-B matrix, so the reward scores the batch once. Calibration (double-centring) is applied
-by the ranking code, not here: judges return raw scores.
+direction-B matrix, so the reward scores the batch once. Calibration is applied by the ranking code
+(``bump_profiles.ranking.CALIBRATIONS``), not here: judges return raw scores.
 
 Kinds (``JudgeConfig.kind``): ``embedding`` (cosine of sentence embeddings, the CPU default),
 ``likelihood`` (PMI under a causal LM) and ``yesno`` (the paper's pointwise LLM judge).
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bump_profiles.errors import ConfigError
+from bump_profiles.ranking import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
 
 if TYPE_CHECKING:  # numpy only types the protocol: the CLI reads JUDGES without loading it
     import numpy as np
@@ -54,7 +55,6 @@ JUDGES: dict[str, JudgeSpec] = {
     "copymask": JudgeSpec("copymask", "minilm", "embedding judge blind to spans of 4+ words copied from the histories; evaluation"),
 }
 DTYPES = ("float32", "bfloat16", "float16")
-CALIBRATIONS = ("center", "none")
 
 
 @dataclass
@@ -65,7 +65,9 @@ class JudgeConfig:
     model: str | None = field(default=None, metadata={"help": "hub id, local path or bundled short name; None = the kind's default"})
     dtype: str = field(default="float32", metadata={"help": "LLM judges: float32 | bfloat16 (about 2.3x faster on a recent CPU)"})
     batch_tokens: int = field(default=4096, metadata={"help": "LLM judges: padded tokens per forward batch"})
-    calibration: str = field(default="center", metadata={"help": "center (double-centre the batch matrix) | none; applied before ranking"})
+    calibration: str = field(default=DEFAULT_CALIBRATION, metadata={
+        "help": "none (raw scores) | empty (minus each item's score with the empty profile in A, each profile's with the "
+                "empty item in B); applied before ranking. center-transductive (batch double-centring) leaks: evaluation only"})
     device: str = field(default="cpu", metadata={"help": "cpu | cuda"})
 
     def __post_init__(self) -> None:
@@ -73,8 +75,7 @@ class JudgeConfig:
             raise ConfigError(f"unknown judge kind '{self.kind}': known kinds are {', '.join(JUDGES)}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"unknown judge dtype '{self.dtype}': use one of {', '.join(DTYPES)}")
-        if self.calibration not in CALIBRATIONS:
-            raise ConfigError(f"unknown calibration '{self.calibration}': use one of {', '.join(CALIBRATIONS)}")
+        check_calibration(self.calibration)
         if self.batch_tokens < 1:
             raise ConfigError(f"judge batch_tokens must be positive, got {self.batch_tokens}")
 

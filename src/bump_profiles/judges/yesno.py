@@ -39,6 +39,7 @@ from bump_profiles.judges.lm import (
     encode,
     load_lm,
     pad_id,
+    render_chat,
     run_batch,
     run_prefix,
     token_batches,
@@ -55,10 +56,9 @@ PLAIN_ANSWER = "\nAnswer:"  # ends the prompt when the tokenizer has no chat tem
 
 
 def render(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
-    """``text`` as a user turn followed by the assistant's turn start (or plain text + ``Answer:``)."""
+    """``text`` as a user turn followed by the assistant's turn start, thinking off (or plain text + ``Answer:``)."""
     if tokenizer.chat_template:
-        messages = [{"role": "user", "content": text}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return render_chat(tokenizer, text)
     return text + PLAIN_ANSWER
 
 
