@@ -145,7 +145,7 @@ def test_cli_run_lamp_and_compare(tmp_path, capsys):
     q, g = _lamp1_files(tmp_path)
     tiny = save_tiny(tmp_path / "tiny")
     profiles = tmp_path / "profiles.jsonl"
-    profiles.write_text("".join(json.dumps({"user_id": f"LaMP_1-q{n}", "profile": "likes papers"}) + "\n" for n in range(3)))
+    profiles.write_text("".join(json.dumps({"user_id": f"q{n}", "profile": "likes papers"}) + "\n" for n in range(3)))
     runs = []
     for method in ("none", "profile+retrieval"):
         out = tmp_path / method
@@ -209,7 +209,7 @@ def test_cli_sft_trains_lora_merges_and_the_reader_runs(tmp_path, capsys):
     q, g = _lamp1_files(tmp_path)
     tiny = save_tiny(tmp_path / "tiny")
     profiles = tmp_path / "profiles.jsonl"
-    profiles.write_text("".join(json.dumps({"user_id": f"LaMP_1-q{n}", "profile": "likes papers"}) + "\n" for n in range(3)))
+    profiles.write_text("".join(json.dumps({"user_id": f"q{n}", "profile": "likes papers"}) + "\n" for n in range(3)))
     common = ["--task", "LaMP_1", "--questions", str(q), "--golds", str(g), "--profiles", str(profiles)]
     out = tmp_path / "sft"
     assert main(["eval", "sft", *common, "--model", str(tiny), "--max-steps", "2", "--lr", "1e-2", "--out", str(out)]) == 0

@@ -103,12 +103,13 @@ def _inputs(args: argparse.Namespace, max_new_tokens: int | None = None):
         attach_golds(users, golds, source=", ".join(args.golds))
     profiles = None
     if config.uses_profile:
+        from bump_profiles.data.lamp import question_users
         from bump_profiles.generate import load_profiles
 
         profiles = load_profiles(args.profiles)
-        missing = [u.id for u in users if u.id not in profiles]
+        missing = [u.id for u in question_users(users) if u.id not in profiles]
         if missing:
-            raise DataError(f"no profile for {len(missing)} user(s), e.g. {', '.join(missing[:3])}", path=args.profiles)
+            raise DataError(f"no profile for {len(missing)} question(s), e.g. {', '.join(missing[:3])}", path=args.profiles)
     retriever = None
     if config.uses_retrieval:
         from bump_profiles.lamp.retrieval import make_retriever

@@ -4,7 +4,9 @@ Methods: ``none`` (the question alone), ``retrieval`` (the user's top-k items), 
 user's profile from a profiles.jsonl of any generator), ``profile+retrieval`` (both). Questions
 belong to users (``user.extra["questions"]``, as :func:`bump_profiles.data.load_lamp_questions`
 groups them, or :func:`attach_questions` for in-memory tasks); a question's profile and retrieved
-items are its user's. Outputs in ``out_dir``: ``predictions.json`` in LaMP's official outputs format,
+items are built from that question's own profile only (:func:`bump_profiles.data.lamp.question_users`;
+for in-memory tasks whose questions carry no profile of their own, from the user's history), and
+profiles are looked up by question id for LaMP files, by user id otherwise. Outputs in ``out_dir``: ``predictions.json`` in LaMP's official outputs format,
 ``generations.jsonl`` (prompt, raw answer, prediction per question) and ``results.json``.
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bump_profiles.data.lamp import question_users
 from bump_profiles.data.schema import User
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.io import atomic_write_json, atomic_write_text
@@ -104,15 +107,16 @@ def build_prompts(
     if config.uses_retrieval and retriever is None:
         raise ConfigError(f"method '{config.method}' needs a retriever")
     prompts = []
-    for user in users:
+    for user in question_users(list(users)):
         profile = None
         if config.uses_profile:
             if user.id not in profiles:
-                raise DataError(f"no profile for user '{user.id}'", field="user_id")
+                what = "question" if "person" in user.extra else "user"
+                raise DataError(f"no profile for {what} '{user.id}'", field="user_id")
             profile = profiles[user.id]
         for question in user.extra["questions"]:
             items = retrieve(task, user, question, retriever, config.k) if config.uses_retrieval else []
-            prompts.append(ReaderPrompt(question["id"], user.id, task.prompt(question["input"], profile=profile, items=items)))
+            prompts.append(ReaderPrompt(question["id"], user.extra.get("person", user.id), task.prompt(question["input"], profile=profile, items=items)))
     return prompts
 
 
@@ -145,7 +149,7 @@ def run_eval(
         **asdict(config),
         "max_new_tokens": config.max_new_tokens or task.answer_tokens,
         "reader": reader.name,
-        "users": len(users),
+        "users": len({u.extra.get("person", u.id) for u in question_users(list(users))}),
         "questions": len(prompts),
         "metrics": score(task, golds, preds) if golds else None,
         **dict(info or {}),
