@@ -100,6 +100,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     from bump_profiles.judges import JudgeConfig, make_judge
     from bump_profiles.models import load_causal_lm, load_tokenizer
     from bump_profiles.prompts import ProfilePrompt
+    from bump_profiles.provenance import load_reads, refuse_seen
     from bump_profiles.report import write_report
     from bump_profiles.train import prepare_data, train
 
@@ -146,6 +147,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
                       out / "profiles_after.jsonl", max_new_tokens=cfg.profile_tokens)
     stage("trained profiles", t0)
     before, after = load_profiles(out / "profiles_before.jsonl"), load_profiles(out / "profiles_after.jsonl")
+    for path in (out / "profiles_before.jsonl", out / "profiles_after.jsonl"):  # read nothing judged on
+        refuse_seen(path, load_reads(path), {s.user.id: s.heldout for s in data.eval})
 
     # 5. intrinsic scores under the training judge and a judge the policy never saw
     t0 = time.perf_counter()

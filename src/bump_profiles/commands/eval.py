@@ -110,6 +110,9 @@ def _inputs(args: argparse.Namespace, max_new_tokens: int | None = None):
         missing = [u.id for u in question_users(users) if u.id not in profiles]
         if missing:
             raise DataError(f"no profile for {len(missing)} question(s), e.g. {', '.join(missing[:3])}", path=args.profiles)
+        from bump_profiles.provenance import load_reads, refuse_outside
+
+        refuse_outside(args.profiles, load_reads(args.profiles), {u.id: u.interactions for u in question_users(users)})
     retriever = None
     if config.uses_retrieval:
         from bump_profiles.lamp.retrieval import make_retriever
