@@ -19,7 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = esub.add_parser("run", help="answer LaMP questions with a reader and one personalization method")
     _add_inputs(run, golds_required=False)
     run.add_argument("--reader", default="smollm2-135m", help="bundled name, local path or hub id; with --base-url, "
-                     "the endpoint's model name")
+                     "the endpoint's model name; 'probe': MiniLM features and a logistic regression (label tasks), "
+                     "trained on --train-questions or cross-fitted over the users (no user predicted by a model "
+                     "that saw their questions)")
+    run.add_argument("--train-questions", nargs="+", default=[], help="probe: training users' questions file(s)")
+    run.add_argument("--train-golds", nargs="+", default=[], help="probe: golds of the training questions")
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (e.g. http://localhost:8000/v1) to read with")
     run.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
     run.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
@@ -125,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bump_profiles.lamp.runner import run_eval
 
     task, users, config, profiles, retriever = _inputs(args, args.max_new_tokens)
-    reader = _reader(args)
+    reader = _probe(args, task, config, profiles, retriever) if args.reader == "probe" else _reader(args)
     info = {"questions_files": args.questions, "golds_files": args.golds}
     if config.uses_profile:
         info["profiles_file"] = args.profiles
@@ -152,6 +156,31 @@ def cmd_sft(args: argparse.Namespace) -> int:
     print(json.dumps({"reader": str(out), "task": task.name, "method": config.method, "examples": len(prompts),
                       "use": f"bump-profiles eval run --reader {out} --method {config.method} ..."}))
     return 0
+
+
+def _probe(args: argparse.Namespace, task, config, profiles, retriever):
+    """The probe reader, trained on the training questions with the same method, or cross-fitted."""
+    from bump_profiles.errors import ConfigError
+    from bump_profiles.lamp.probe import ProbeReader
+
+    if bool(args.train_questions) != bool(args.train_golds):
+        raise ConfigError("--train-questions and --train-golds go together")
+    if not args.train_questions:
+        return ProbeReader()
+    from bump_profiles.data import load_lamp_outputs, load_lamp_questions
+    from bump_profiles.data.lamp import question_users
+    from bump_profiles.lamp.runner import attach_golds, build_prompts
+
+    users = [u for path in args.train_questions for u in load_lamp_questions(path, task=task.name).users]
+    golds: dict[str, str] = {}
+    for path in args.train_golds:
+        golds.update(load_lamp_outputs(path))
+    attach_golds(users, golds, source=", ".join(args.train_golds))
+    if profiles is not None:
+        from bump_profiles.provenance import load_reads, refuse_outside
+
+        refuse_outside(args.profiles, load_reads(args.profiles), {u.id: u.interactions for u in question_users(users)})
+    return ProbeReader(train=(build_prompts(task, users, config, profiles=profiles, retriever=retriever), golds))
 
 
 def _reader(args: argparse.Namespace):

@@ -78,6 +78,31 @@ def generation_metrics(golds: Sequence[str], preds: Sequence[str]) -> dict[str, 
     }
 
 
+def bootstrap_accuracy(
+    correct: Mapping[str, Sequence[bool]], *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict[str, float]:
+    """Accuracy with a percentile bootstrap interval over users (questions of one user move together).
+
+    ``correct``: user id -> whether each of that user's questions was answered right. Each of
+    ``n_boot`` resamples draws as many users as there are, with replacement, and pools their
+    questions; the interval is the ``(1-level)/2`` and ``(1+level)/2`` quantiles. Users, not
+    questions, are the unit: a user's questions share a profile, so they are not independent.
+    """
+    import numpy as np
+
+    users = [u for u in correct if len(correct[u])]
+    if not users:
+        raise DataError("no answered questions to bootstrap over")
+    hits = np.array([sum(bool(c) for c in correct[u]) for u in users], dtype=np.float64)
+    sizes = np.array([len(correct[u]) for u in users], dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(users), size=(n_boot, len(users)))
+    accs = hits[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    lo, hi = np.quantile(accs, [(1 - level) / 2, (1 + level) / 2])
+    return {"accuracy": float(hits.sum() / sizes.sum()), "lo": float(lo), "hi": float(hi), "users": len(users),
+            "questions": int(sizes.sum())}
+
+
 def score(task: TaskSpec, golds: Mapping[str, str], preds: Mapping[str, str]) -> dict[str, float]:
     """The task's official metrics over question ids; the two id sets must be equal."""
     missing, extra = sorted(set(golds) - set(preds)), sorted(set(preds) - set(golds))

@@ -60,11 +60,14 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class ReaderPrompt:
-    """One question ready for the reader."""
+    """One question ready for the reader: the prompt, and for readers that take it apart (the probe)
+    the question input and its context (profile and retrieved items as one text; None for ``none``)."""
 
     id: str
     user_id: str
     prompt: str
+    question: str = ""
+    context: str | None = None
 
 
 def attach_questions(users: Sequence[User], rows: Sequence[Mapping]) -> list[User]:
@@ -116,7 +119,10 @@ def build_prompts(
             profile = profiles[user.id]
         for question in user.extra["questions"]:
             items = retrieve(task, user, question, retriever, config.k) if config.uses_retrieval else []
-            prompts.append(ReaderPrompt(question["id"], user.extra.get("person", user.id), task.prompt(question["input"], profile=profile, items=items)))
+            context = " ".join([profile or "", *(task.item_prompt(it) for it in items)]).strip() or None
+            prompts.append(ReaderPrompt(question["id"], user.extra.get("person", user.id),
+                                        task.prompt(question["input"], profile=profile, items=items),
+                                        question["input"], context))
     return prompts
 
 
@@ -139,10 +145,13 @@ def run_eval(
     prompts = build_prompts(task, users, config, profiles=profiles, retriever=retriever)
     if not prompts:
         raise DataError("no questions to answer")
-    raw = reader.answer([p.prompt for p in prompts], max_new_tokens=config.max_new_tokens or task.answer_tokens)
+    golds = {q["id"]: q["output"] for u in users for q in u.extra["questions"] if "output" in q}
+    if hasattr(reader, "answer_examples"):  # the probe: trained on other users' questions, never on these
+        raw = reader.answer_examples(task, prompts, golds)
+    else:
+        raw = reader.answer([p.prompt for p in prompts], max_new_tokens=config.max_new_tokens or task.answer_tokens)
     inputs = {q["id"]: q["input"] for u in users for q in u.extra["questions"]}
     preds = {p.id: task.postprocess(r, inputs[p.id]) for p, r in zip(prompts, raw, strict=True)}
-    golds = {q["id"]: q["output"] for u in users for q in u.extra["questions"] if "output" in q}
     results = {
         "task": task.name,
         "task_version": task.version,
@@ -156,6 +165,15 @@ def run_eval(
     }
     if task.labels:
         results["outside_labels"] = sum(p not in task.labels for p in preds.values())
+    if task.kind == "classification" and golds:  # few users: say how sure the accuracy is
+        from bump_profiles.lamp.metrics import bootstrap_accuracy
+
+        correct: dict[str, list[bool]] = {}
+        for p in prompts:
+            if p.id in golds:
+                correct.setdefault(p.user_id, []).append(preds[p.id].strip() == golds[p.id].strip())
+        ci = bootstrap_accuracy(correct)
+        results["accuracy_ci95"] = [round(ci["lo"], 4), round(ci["hi"], 4)]
     if not config.uses_retrieval:
         del results["retriever"], results["k"]
     results["seconds"] = round(time.perf_counter() - start, 2)
