@@ -160,7 +160,7 @@ def test_cli_run_lamp_and_compare(tmp_path, capsys):
     assert {k: scored[k] for k in ("accuracy", "f1")} == runs[0]["metrics"]
     assert main(["eval", "compare", str(tmp_path / "none"), str(tmp_path / "profile+retrieval" / "results.json")]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0] == "| task | method | reader | users | questions | accuracy | f1 | outside labels |"
+    assert table[0] == "| task | method | reader | users | questions | accuracy | f1 | accuracy 95% CI (users) | outside labels |"
     assert table[3].startswith(f"| LaMP_1 | profile+retrieval (bm25, k=1) | {tiny} | 3 | 3 | ")
 
 
@@ -182,6 +182,7 @@ def test_compare_table_and_results_loading(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(rows[0]))
     assert load_results([tmp_path]) == rows
     assert compare_table(rows).splitlines()[2] == "| LaMP_3 | none | r | 2 | 3 | 0.5000 | 1.0000 |"
+    assert "No `none` run" in compare_table([dict(rows[0], method="profile")])
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(DataError, match="not a results file"):
         load_results([tmp_path / "bad.json"])

@@ -215,14 +215,20 @@ def compare_table(results: Sequence[Mapping]) -> str:
             if name not in metrics:
                 metrics.append(name)
     outside = any("outside_labels" in r for r in results)
-    header = ["task", "method", "reader", "users", "questions", *metrics] + (["outside labels"] if outside else [])
+    ci = any("accuracy_ci95" in r for r in results)
+    header = ["task", "method", "reader", "users", "questions", *metrics] + (["accuracy 95% CI (users)"] if ci else []) \
+        + (["outside labels"] if outside else [])
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         method = r["method"] + (f" ({r['retriever']}, k={r['k']})" if "retriever" in r else "")
         values = [(r.get("metrics") or {}).get(m) for m in metrics]
         cells = [r["task"], method, str(r.get("reader", "")), str(r.get("users", "")), str(r.get("questions", ""))]
         cells += ["" if v is None else f"{v:.4f}" for v in values]
+        if ci:
+            cells.append("{:.3f}-{:.3f}".format(*r["accuracy_ci95"]) if "accuracy_ci95" in r else "")
         if outside:
             cells.append(str(r.get("outside_labels", "")))
         rows.append("| " + " | ".join(cells) + " |")
+    if not any(r["method"] == "none" for r in results):  # a table without its floor cannot be read
+        rows.append("\nNo `none` run in this table: run `eval run --method none` beside these to show the floor.")
     return "\n".join(rows)
