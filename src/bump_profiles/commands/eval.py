@@ -14,6 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     lamp.add_argument("--task", required=True, help="LaMP_1, LaMP_2_news, LaMP_2_movies, LaMP_3 ... LaMP_7")
     lamp.add_argument("--golds", required=True, help="official outputs file {task, golds: [{id, output}]}")
     lamp.add_argument("--predictions", required=True, help="predictions in the same format")
+    lamp.add_argument("--rouge-aggregation", choices=["mean", "bootstrap"], default="mean",
+                      help="generation tasks: exact mean of per-question F (default) or the official bootstrap median "
+                           "(rouge-score's BootstrapAggregator, seeded by --seed)")
+    lamp.add_argument("--seed", type=int, default=0, help="seed of the bootstrap aggregation")
     lamp.set_defaults(func=cmd_lamp)
 
     run = esub.add_parser("run", help="answer LaMP questions with a reader and one personalization method")
@@ -29,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     run.add_argument("--batch-size", type=int, default=8, help="questions per batch (requests in flight for an endpoint)")
     run.add_argument("--max-new-tokens", type=int, help="answer budget (default: the task's)")
+    run.add_argument("--rouge-aggregation", choices=["mean", "bootstrap"], default="mean",
+                     help="generation tasks: mean F or the official bootstrap median (seed 0); see docs/lamp.md")
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--out", required=True, help="folder for predictions.json, generations.jsonl, results.json")
     run.set_defaults(func=cmd_run)
@@ -59,10 +65,11 @@ def cmd_lamp(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     golds, preds = load_lamp_outputs(args.golds), load_lamp_outputs(args.predictions)
     try:
-        metrics = score(task, golds, preds)
+        metrics = score(task, golds, preds, rouge=args.rouge_aggregation, seed=args.seed)
     except DataError as exc:
         raise DataError(exc.problem, path=f"{args.predictions} vs {args.golds}", record=exc.record) from exc
-    print(json.dumps({"task": task.name, "questions": len(golds), **metrics}))
+    extra = {"rouge": args.rouge_aggregation} if task.kind == "generation" else {}
+    print(json.dumps({"task": task.name, "questions": len(golds), **metrics, **extra}))
     return 0
 
 
@@ -91,7 +98,8 @@ def _inputs(args: argparse.Namespace, max_new_tokens: int | None = None):
     task = get_task(args.task)
     if task.name not in LAMP_FILE_TASKS:
         raise ConfigError(f"task '{task.name}' has no LaMP files; run it in memory with bump_profiles.lamp.runner")
-    config = EvalConfig(method=args.method, retriever=args.retriever, k=args.k, max_new_tokens=max_new_tokens)
+    config = EvalConfig(method=args.method, retriever=args.retriever, k=args.k, max_new_tokens=max_new_tokens,
+                        rouge=getattr(args, "rouge_aggregation", "mean"))
     if config.uses_profile and not args.profiles:
         raise ConfigError(f"--method {args.method} needs --profiles")
     users = []

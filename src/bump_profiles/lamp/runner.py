@@ -22,7 +22,7 @@ from bump_profiles.data.lamp import question_users
 from bump_profiles.data.schema import User
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.io import atomic_write_json, atomic_write_text
-from bump_profiles.lamp.metrics import score
+from bump_profiles.lamp.metrics import ROUGE_AGGREGATIONS, score
 from bump_profiles.lamp.readers import Reader
 from bump_profiles.lamp.retrieval import RETRIEVERS, Retriever, retrieve
 from bump_profiles.lamp.tasks import TaskSpec
@@ -38,6 +38,7 @@ class EvalConfig:
     retriever: str = "bm25"  # bm25 | dense; used by the retrieval methods
     k: int = 1  # retrieved items per question
     max_new_tokens: int | None = None  # None: the task's default answer budget
+    rouge: str = "mean"  # generation tasks: mean | bootstrap (the official, seeded), see lamp.metrics
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -48,6 +49,8 @@ class EvalConfig:
             raise ConfigError("k must be at least 1")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError("max_new_tokens must be at least 1")
+        if self.rouge not in ROUGE_AGGREGATIONS:
+            raise ConfigError(f"unknown ROUGE aggregation '{self.rouge}' (use {' or '.join(ROUGE_AGGREGATIONS)})")
 
     @property
     def uses_profile(self) -> bool:
@@ -160,7 +163,7 @@ def run_eval(
         "reader": reader.name,
         "users": len({u.extra.get("person", u.id) for u in question_users(list(users))}),
         "questions": len(prompts),
-        "metrics": score(task, golds, preds) if golds else None,
+        "metrics": score(task, golds, preds, rouge=config.rouge) if golds else None,
         **dict(info or {}),
     }
     if task.labels:
@@ -176,6 +179,8 @@ def run_eval(
         results["accuracy_ci95"] = [round(ci["lo"], 4), round(ci["hi"], 4)]
     if not config.uses_retrieval:
         del results["retriever"], results["k"]
+    if task.kind != "generation":
+        del results["rouge"]
     results["seconds"] = round(time.perf_counter() - start, 2)
     if out_dir is not None:
         out = Path(out_dir)
