@@ -99,3 +99,18 @@ def test_eval_run_refuses_a_question_profile_that_read_another_questions_profile
             "--profiles", str(profiles), "--reader", "probe", "--out", str(tmp_path / "out")]
     assert main(args) == 2
     assert "profiles.jsonl: record q1: the profile of 'q1' read 1 interaction(s) outside what 'q1' may see" in capsys.readouterr().err
+
+
+def test_profile_on_a_lamp_file_is_per_question_or_per_person(tmp_path, capsys):
+    from bump_profiles.models import save_tiny
+    from tests.test_lamp_leak import lamp_fixture
+
+    q, _, _ = lamp_fixture(tmp_path, "LaMP_2_news")
+    tiny = save_tiny(tmp_path / "tiny")
+    for flag, out in (([], "q.jsonl"), (["--per-person"], "p.jsonl")):
+        assert main(["profile", "--model", str(tiny), "--data", str(q), "--out", str(tmp_path / out),
+                     "--max-new-tokens", "4", "--no-progress", *flag]) == 0
+    per_q = {r["user_id"]: r["read"]["n"] for r in map(json.loads, (tmp_path / "q.jsonl").read_text().splitlines())}
+    per_p = {r["user_id"]: r["read"]["n"] for r in map(json.loads, (tmp_path / "p.jsonl").read_text().splitlines())}
+    assert per_q == {"q0": 4, "q1": 4, "q2": 4}  # each question's own profile: the 4 items that are not its answer
+    assert per_p == {"LaMP_2_news-q0": 2}  # the 2 items every question has: none is any question's answer

@@ -13,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="a LaMP questions .json (one profile per question, from that "
                    "question's own profile, keyed by question id) or a JSONL log")
     p.add_argument("--format", choices=["lamp", "jsonl"], help="default: from the extension")
+    p.add_argument("--per-person", action="store_true", help="LaMP files: one profile per person (their questions "
+                   "grouped), from the items all their questions share, for judge eval; default: one per question, "
+                   "for eval run")
     p.add_argument("--k", type=int, default=0, help="hold out the k most recent interactions of each user "
                    "first, so profiles only see the history (default 0: use everything)")
     p.add_argument("--out", required=True, help="profiles JSONL; users already in it are skipped")
@@ -44,7 +47,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     if args.k < 0:
         raise ConfigError("--k must be 0 or more")
-    users = question_users(load_users(args.data, args.format))  # LaMP: one profile per question, from its own profile
+    users = load_users(args.data, args.format)
+    if not args.per_person:
+        users = question_users(users)  # LaMP: one profile per question, from its own profile
     skipped: list[str] = []
     items = users
     if args.k > 0:
