@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from bump_profiles.ranking import CALIBRATIONS as CALIBRATION_MODES
+from bump_profiles.calibration import CALIBRATIONS as CALIBRATION_MODES
 
 REPO = Path(__file__).resolve().parents[1]
 LAMP_1 = REPO.parent / "shared" / "data" / "lamp-samples" / "LaMP_1"
-CALIBRATIONS = tuple(CALIBRATION_MODES)  # the one registry, bump_profiles.ranking.CALIBRATIONS
+CALIBRATIONS = tuple(CALIBRATION_MODES)  # the one registry, bump_profiles.calibration.CALIBRATIONS
 GENERIC = "This user likes many things."
 
 

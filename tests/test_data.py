@@ -40,7 +40,9 @@ def test_lamp_questions_grouped_into_users_by_profile_overlap(tmp_path):
     assert lamp.n_questions == 3 and len(lamp.users) == 2
     first = lamp.users[0]
     assert [q["id"] for q in first.extra["questions"]] == ["1", "2"]
-    assert len(first.interactions) == 11  # the union of both profiles, duplicates merged by content
+    # only the items both profiles hold: an item one question lacks may be its answer
+    assert len(first.interactions) == 9
+    assert {q: len(v) for q, v in first.extra["question_items"].items()} == {"1": 10, "2": 10}
     assert lamp.question_user() == {"1": first.id, "2": first.id, "3": lamp.users[1].id}
 
 

@@ -24,3 +24,19 @@ def test_train_config_keeps_the_evaluation_users_out_of_training():
     cfg = train_config(DemoConfig(out="runs/x", steps=3))
     assert cfg.output_dir.endswith("train") and cfg.grpo.max_steps == 3
     assert cfg.data.eval_users == DemoConfig().eval_users and cfg.judge.kind == "embedding"
+
+
+def test_downstream_table_puts_every_method_between_none_and_the_true_interests():
+    from bump_profiles.demo import downstream_table
+    from bump_profiles.train import prepare_data
+    from tests.test_probe import TopicEncoder
+
+    data = prepare_data(train_config(DemoConfig(out="runs/x")))
+    words = {s.user.id: " ".join(it.text for it in s.history[-4:]) for s in data.eval}  # a history-pasting profile
+    table = downstream_table(data.eval, {"BUMP profile": words}, lambda t: len(t.split()), encoder=TopicEncoder())
+    rows = {r["method"]: r for r in table["rows"]}
+    assert list(rows) == ["none", "retrieval (BM25, k=2)", "BUMP profile", "history@budget", "true interests"]
+    assert all(r["questions"] == 10 * len(data.eval) and r["users"] == len(data.eval) for r in rows.values())
+    none, truth = rows["none"], rows["true interests"]
+    assert truth["accuracy"] - none["accuracy"] >= 0.15 and none["ci95_hi"] < truth["ci95_lo"]
+    assert all(r["ci95_lo"] <= r["accuracy"] <= r["ci95_hi"] for r in rows.values())

@@ -104,7 +104,9 @@ def test_profiles_every_user_once_from_history_only(tmp_path):
     summary = generate_profiles(split.users, backend, ProfilePrompt(), out, batch_size=3, progress=False)
     got = rows(out)
     assert sorted(r["user_id"] for r in got) == sorted(u.id for u in users)
-    assert set(got[0]) == {"user_id", "profile", "model", "prompt_tokens", "profile_tokens", "hit_limit"}
+    assert set(got[0]) == {"user_id", "profile", "model", "prompt_tokens", "profile_tokens", "hit_limit", "read"}
+    by_id = {s.user.id: s for s in split.users}
+    assert all(r["read"]["split"]["k"] == 2 and r["read"]["n"] == len(by_id[r["user_id"]].history) for r in got)
     assert (summary.users, summary.written, summary.already_done) == (7, 7, 0)
     assert [len(b) for b in backend.batches] == [3, 3, 1]
     prompts = {s.user.id: None for s in split.users}

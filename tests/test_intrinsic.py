@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from fakes import OverlapJudge
 
+from bump_profiles.calibration import DEFAULT_CALIBRATION
 from bump_profiles.cli import main
 from bump_profiles.data import Interaction, User, split_users, write_users_jsonl
 from bump_profiles.data.synthetic import TOPICS, interests_profile, make_users
@@ -20,7 +21,6 @@ from bump_profiles.intrinsic import (
     ranking_metrics,
 )
 from bump_profiles.profile_stats import words
-from bump_profiles.ranking import DEFAULT_CALIBRATION
 from bump_profiles.reward import RawScores
 
 
@@ -165,7 +165,7 @@ def test_judge_eval_per_user_and_generic_profiles_earn_no_batch_bonus(tmp_path, 
     ``none`` score; the transductive batch centring pays them far more (the leak it is refused for).
     """
     import bump_profiles.judges as judges
-    from bump_profiles.ranking import CALIBRATIONS, TRAINING_CALIBRATIONS
+    from bump_profiles.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
 
     monkeypatch.setattr(judges, "make_judge", lambda config: SmoothedOverlapJudge())
     users = make_users(10, seed=7)

@@ -153,3 +153,29 @@ def test_rouge_on_real_text_matches_an_independent_computation(lamp_samples):
     assert got["rouge-1"] == pytest.approx(sum(r1 for r1, _ in pairs) / len(pairs), abs=1e-4)
     assert got["rouge-L"] == pytest.approx(sum(rl for _, rl in pairs) / len(pairs), abs=1e-4)
     assert got["rouge-1"] > 0  # the check is not vacuous
+
+
+def test_rouge_bootstrap_is_the_official_median_seeded_and_close_to_the_mean():
+    import numpy as np
+    from rouge_score import rouge_scorer, scoring
+
+    from bump_profiles.lamp.metrics import generation_metrics
+
+    golds = ["the cat sat on the mat", "a b c", "deep nets for graphs", "one two three four", "x y"]
+    preds = ["the cat sat", "c b a", "graph neural nets", "one two", "z"]
+    mean = generation_metrics(golds, preds)
+    boot = generation_metrics(golds, preds, aggregation="bootstrap", seed=3)
+    assert boot == generation_metrics(golds, preds, aggregation="bootstrap", seed=3)  # seeded
+    # the same thing computed the official way (rouge-score's aggregator) under the same seed
+    scorer, agg = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=False), scoring.BootstrapAggregator()
+    for g, p in zip(golds, preds, strict=True):
+        agg.add_scores(scorer.score(g, p))
+    np.random.seed(3)
+    official = agg.aggregate()
+    assert boot == {"rouge-1": official["rouge1"].mid.fmeasure, "rouge-L": official["rougeL"].mid.fmeasure}
+    assert abs(boot["rouge-1"] - mean["rouge-1"]) < 0.1 and abs(boot["rouge-L"] - mean["rouge-L"]) < 0.1
+    state = np.random.get_state()[1].copy()
+    generation_metrics(golds, preds, aggregation="bootstrap", seed=4)
+    assert (np.random.get_state()[1] == state).all()  # the global generator is left as it was
+    with pytest.raises(ValueError, match="unknown ROUGE aggregation"):
+        generation_metrics(golds, preds, aggregation="max")

@@ -145,7 +145,7 @@ def test_cli_run_lamp_and_compare(tmp_path, capsys):
     q, g = _lamp1_files(tmp_path)
     tiny = save_tiny(tmp_path / "tiny")
     profiles = tmp_path / "profiles.jsonl"
-    profiles.write_text("".join(json.dumps({"user_id": f"LaMP_1-q{n}", "profile": "likes papers"}) + "\n" for n in range(3)))
+    profiles.write_text("".join(json.dumps({"user_id": f"q{n}", "profile": "likes papers"}) + "\n" for n in range(3)))
     runs = []
     for method in ("none", "profile+retrieval"):
         out = tmp_path / method
@@ -160,7 +160,7 @@ def test_cli_run_lamp_and_compare(tmp_path, capsys):
     assert {k: scored[k] for k in ("accuracy", "f1")} == runs[0]["metrics"]
     assert main(["eval", "compare", str(tmp_path / "none"), str(tmp_path / "profile+retrieval" / "results.json")]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0] == "| task | method | reader | users | questions | accuracy | f1 | outside labels |"
+    assert table[0] == "| task | method | reader | users | questions | accuracy | f1 | accuracy 95% CI (users) | outside labels |"
     assert table[3].startswith(f"| LaMP_1 | profile+retrieval (bm25, k=1) | {tiny} | 3 | 3 | ")
 
 
@@ -182,6 +182,7 @@ def test_compare_table_and_results_loading(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(rows[0]))
     assert load_results([tmp_path]) == rows
     assert compare_table(rows).splitlines()[2] == "| LaMP_3 | none | r | 2 | 3 | 0.5000 | 1.0000 |"
+    assert "No `none` run" in compare_table([dict(rows[0], method="profile")])
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(DataError, match="not a results file"):
         load_results([tmp_path / "bad.json"])
@@ -208,7 +209,7 @@ def test_cli_sft_trains_lora_merges_and_the_reader_runs(tmp_path, capsys):
     q, g = _lamp1_files(tmp_path)
     tiny = save_tiny(tmp_path / "tiny")
     profiles = tmp_path / "profiles.jsonl"
-    profiles.write_text("".join(json.dumps({"user_id": f"LaMP_1-q{n}", "profile": "likes papers"}) + "\n" for n in range(3)))
+    profiles.write_text("".join(json.dumps({"user_id": f"q{n}", "profile": "likes papers"}) + "\n" for n in range(3)))
     common = ["--task", "LaMP_1", "--questions", str(q), "--golds", str(g), "--profiles", str(profiles)]
     out = tmp_path / "sft"
     assert main(["eval", "sft", *common, "--model", str(tiny), "--max-steps", "2", "--lr", "1e-2", "--out", str(out)]) == 0

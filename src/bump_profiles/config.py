@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bump_profiles.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
 from bump_profiles.data import FORMATS
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JudgeConfig
 from bump_profiles.prompts import PROFILE_INSTRUCTION
-from bump_profiles.ranking import CALIBRATIONS, TRAINING_CALIBRATIONS
 
 REWARD_KINDS = ("bump", "task", "bump+task")
 DATA_FORMATS = FORMATS

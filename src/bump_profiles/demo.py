@@ -9,8 +9,12 @@
    was not trained on, beside the references every profile must be read against (the history cut to
    the profile's length, the full history, the true interests). The default evaluation judge,
    ``copymask``, scores only the words a profile did not copy from a history, so pasting cannot win.
-6. Downstream: the synthetic LaMP-style task answered by the SmolLM2 reader with no personalization,
-   BM25 retrieval, the zero-shot profile and the BUMP profile.
+6. Downstream: the synthetic LaMP-style task, ``QUESTIONS_PER_USER`` questions per evaluation user,
+   answered by the probe reader (MiniLM features and a logistic regression, cross-fitted so no user
+   is answered by a model that saw their questions) with no personalization (``none``), BM25
+   retrieval, the zero-shot and BUMP profiles, the history cut to the BUMP profile's tokens, and the
+   true interests (the oracle); accuracy with a bootstrap 95% interval over users. (SmolLM2-135M as a
+   reader could not use even the true interests, so its table measured noise.)
 7. A report (``report.md``, ``report.html``) and ``run.json`` with the config, seeds and versions.
 """
 
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+QUESTIONS_PER_USER = 10  # downstream questions per evaluation user: one is not a measurement
 PACKAGES = ("bump-profiles", "torch", "transformers", "trl", "peft", "accelerate", "sentence-transformers", "numpy")
 
 
@@ -103,6 +108,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     from bump_profiles.judges import JudgeConfig, make_judge
     from bump_profiles.models import load_causal_lm, load_tokenizer
     from bump_profiles.prompts import ProfilePrompt
+    from bump_profiles.provenance import load_reads, refuse_seen
     from bump_profiles.report import write_report
     from bump_profiles.train import prepare_data, train
 
@@ -149,6 +155,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
                       out / "profiles_after.jsonl", max_new_tokens=cfg.profile_tokens)
     stage("trained profiles", t0)
     before, after = load_profiles(out / "profiles_before.jsonl"), load_profiles(out / "profiles_after.jsonl")
+    for path in (out / "profiles_before.jsonl", out / "profiles_after.jsonl"):  # read nothing judged on
+        refuse_seen(path, load_reads(path), {s.user.id: s.heldout for s in data.eval})
 
     # 5. intrinsic scores under the training judge and a judge the policy never saw
     t0 = time.perf_counter()
@@ -165,7 +173,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     # 6. downstream task
     t0 = time.perf_counter()
-    downstream = downstream_table(data.eval, {"zero-shot profile": before, "BUMP profile": after}, base, tokenizer)
+    downstream = downstream_table(data.eval, {"zero-shot profile": before, "BUMP profile": after}, count, seed=cfg.seed)
     atomic_write_json(out / "downstream.json", downstream)
     stage("downstream evaluation", t0)
 
@@ -179,8 +187,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dict[str, Judge], count) -> dict[str, Any]:
     """Held-out NDCG of each profile set and of the references matched to the BUMP profiles, per judge."""
     from bump_profiles.baselines import reference_profiles
+    from bump_profiles.calibration import DEFAULT_CALIBRATION
     from bump_profiles.intrinsic import evaluate_profiles
-    from bump_profiles.ranking import DEFAULT_CALIBRATION
 
     sets = dict(profile_sets)
     sets.update(reference_profiles(splits, profile_sets["BUMP profile"], count))
@@ -202,28 +210,44 @@ def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dic
                      "history@budget is each user's own history cut to the BUMP profile's token count.")}
 
 
-def downstream_table(splits, profile_sets: dict[str, dict[str, str]], model, tokenizer) -> dict[str, Any]:
-    """The synthetic LaMP-style task for the evaluation users, with each personalization method."""
+def downstream_table(splits, profile_sets: dict[str, dict[str, str]], count, *, seed: int = 0,
+                     per_user: int | None = None, encoder: Any = None) -> dict[str, Any]:
+    """The synthetic task for the evaluation users, read by the probe, with each method between the
+    null row (``none``) and the oracle (``true interests``), each with a 95% interval over users."""
+    from bump_profiles.baselines import budget_history, true_interests
     from bump_profiles.data import User
-    from bump_profiles.generate import TransformersBackend
-    from bump_profiles.lamp.readers import BackendReader
+    from bump_profiles.data.synthetic import make_task
+    from bump_profiles.lamp.probe import ProbeReader
     from bump_profiles.lamp.retrieval import make_retriever
-    from bump_profiles.lamp.runner import EvalConfig, run_eval
+    from bump_profiles.lamp.runner import EvalConfig, attach_questions, run_eval
     from bump_profiles.lamp.tasks import get_task
 
+    per_user = per_user or QUESTIONS_PER_USER
     task = get_task("synthetic")
-    users = [User(s.user.id, s.history, s.user.extra) for s in splits]  # the reader sees the history only
-    reader = BackendReader(TransformersBackend(model, tokenizer, name="smollm2-135m"))
+    plain = [User(s.user.id, s.history, {k: v for k, v in s.user.extra.items() if k != "questions"}) for s in splits]
+    users = attach_questions(plain, make_task(plain, seed=seed + 1, per_user=per_user))  # the reader sees the history only
+    reader = ProbeReader(encoder, seed=seed)
+    bump = profile_sets.get("BUMP profile") or next(iter(profile_sets.values()))
     runs = [("none", EvalConfig(method="none"), None),
             ("retrieval (BM25, k=2)", EvalConfig(method="retrieval", k=2), None)]
     runs += [(name, EvalConfig(method="profile"), profiles) for name, profiles in profile_sets.items()]
+    runs.append(("history@budget", EvalConfig(method="profile"), budget_history(splits, {u: count(p) for u, p in bump.items()}, count)))
+    truth = true_interests(splits)
+    if truth is not None:
+        runs.append(("true interests", EvalConfig(method="profile"), truth))
     rows = []
     for name, ecfg, profiles in runs:
         retriever = make_retriever(ecfg.retriever) if ecfg.uses_retrieval else None
         res = run_eval(task, users, reader, ecfg, profiles=profiles, retriever=retriever)
-        rows.append({"method": name, **res["metrics"], "users": res["users"]})
+        lo, hi = res["accuracy_ci95"]
+        rows.append({"method": name, **res["metrics"], "ci95_lo": lo, "ci95_hi": hi, "users": res["users"],
+                     "questions": res["questions"]})
     return {"task": "synthetic (which of two items will this user engage with?)", "rows": rows,
-            "note": f"{len(users)} held-out users, one question each; reader: SmolLM2-135M, greedy."}
+            "note": (f"{len(users)} held-out users, {per_user} questions each; reader: the probe (MiniLM features, "
+                     f"logistic regression cross-fitted over users in {min(5, len(users))} folds: no user is answered by "
+                     "a model that saw their questions). none = no personalization (the floor); true interests = the "
+                     "oracle profile; history@budget = the history cut to the BUMP profile's tokens. 95% interval: "
+                     "bootstrap over users.")}
 
 
 def print_summary(summary: dict[str, Any], out: Path) -> None:

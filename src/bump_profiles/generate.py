@@ -32,6 +32,7 @@ from bump_profiles.data.schema import Interaction, User
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.prompts import ProfilePrompt
+from bump_profiles.provenance import record
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -258,7 +259,8 @@ def generate_profiles(
     A :class:`UserSplit` is profiled from its history only (its held-out items stay unseen); a
     :class:`User` from all its interactions. Users are processed longest prompt first in batches of
     ``batch_size`` (similar lengths pad little; a memory problem shows in the first batch). Each line:
-    ``{"user_id", "profile", "model", "prompt_tokens", "profile_tokens", "hit_limit"}``.
+    ``{"user_id", "profile", "model", "prompt_tokens", "profile_tokens", "hit_limit", "read"}``, where
+    ``read`` is what the generator read (:func:`bump_profiles.provenance.record`).
     """
     if batch_size < 1 or max_new_tokens < 1:
         raise ConfigError("batch_size and max_new_tokens must be at least 1")
@@ -302,6 +304,8 @@ def _generate_locked(
             raise DataError(f"user '{uid}' appears twice in the input", field="user_id")
         seen.add(uid)
     pending = [(uid, hist) for uid, hist in items if uid not in done]
+    reads = {uid: record(x.history, x.heldout) if isinstance(x, UserSplit) else record(x.interactions)
+             for (uid, _), x in zip(items, splits_or_users, strict=True)}
     count: Callable[[str], int] | None = _counter(backend)
     messages = [prompt.messages(hist, count_tokens=count) for _, hist in pending]
     sizes = [count(m[-1]["content"]) if count else len(m[-1]["content"]) for m in messages]
@@ -316,7 +320,8 @@ def _generate_locked(
             completions = backend.complete([messages[i] for i in chunk], max_new_tokens=max_new_tokens, temperature=temperature)
             for i, c in zip(chunk, completions, strict=True):
                 row = {"user_id": pending[i][0], "profile": c.text, "model": backend.name,
-                       "prompt_tokens": c.prompt_tokens, "profile_tokens": c.completion_tokens, "hit_limit": c.hit_limit}
+                       "prompt_tokens": c.prompt_tokens, "profile_tokens": c.completion_tokens, "hit_limit": c.hit_limit,
+                       "read": reads[pending[i][0]]}
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
                 hit += c.hit_limit
             handle.flush()

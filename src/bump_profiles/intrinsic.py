@@ -22,14 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from bump_profiles.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import DataError
 from bump_profiles.judges import Judge
 from bump_profiles.profile_stats import profile_stats
 from bump_profiles.ranking import (
-    CALIBRATIONS,
-    DEFAULT_CALIBRATION,
-    check_calibration,
     hit_at_1,
     multi_positive_ndcg,
     random_hit_at_1,

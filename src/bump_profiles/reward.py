@@ -47,10 +47,11 @@ from typing import Any
 
 import numpy as np
 
+from bump_profiles.calibration import DEFAULT_CALIBRATION, check_calibration
 from bump_profiles.errors import BumpError, ConfigError
 from bump_profiles.judges import Judge
 from bump_profiles.profile_stats import copied_span_share, copy_rate, repeated_ngram_share, whitespace_tokens
-from bump_profiles.ranking import DEFAULT_CALIBRATION, bidirectional_reward, calibrate, check_calibration
+from bump_profiles.ranking import bidirectional_reward, calibrate
 
 
 def completion_text(completion: Any) -> str:

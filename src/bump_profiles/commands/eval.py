@@ -14,17 +14,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     lamp.add_argument("--task", required=True, help="LaMP_1, LaMP_2_news, LaMP_2_movies, LaMP_3 ... LaMP_7")
     lamp.add_argument("--golds", required=True, help="official outputs file {task, golds: [{id, output}]}")
     lamp.add_argument("--predictions", required=True, help="predictions in the same format")
+    lamp.add_argument("--rouge-aggregation", choices=["mean", "bootstrap"], default="mean",
+                      help="generation tasks: exact mean of per-question F (default) or the official bootstrap median "
+                           "(rouge-score's BootstrapAggregator, seeded by --seed)")
+    lamp.add_argument("--seed", type=int, default=0, help="seed of the bootstrap aggregation")
     lamp.set_defaults(func=cmd_lamp)
 
     run = esub.add_parser("run", help="answer LaMP questions with a reader and one personalization method")
     _add_inputs(run, golds_required=False)
     run.add_argument("--reader", default="smollm2-135m", help="bundled name, local path or hub id; with --base-url, "
-                     "the endpoint's model name")
+                     "the endpoint's model name; 'probe': MiniLM features and a logistic regression (label tasks), "
+                     "trained on --train-questions or cross-fitted over the users (no user predicted by a model "
+                     "that saw their questions)")
+    run.add_argument("--train-questions", nargs="+", default=[], help="probe: training users' questions file(s)")
+    run.add_argument("--train-golds", nargs="+", default=[], help="probe: golds of the training questions")
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (e.g. http://localhost:8000/v1) to read with")
     run.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
     run.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     run.add_argument("--batch-size", type=int, default=8, help="questions per batch (requests in flight for an endpoint)")
     run.add_argument("--max-new-tokens", type=int, help="answer budget (default: the task's)")
+    run.add_argument("--rouge-aggregation", choices=["mean", "bootstrap"], default="mean",
+                     help="generation tasks: mean F or the official bootstrap median (seed 0); see docs/lamp.md")
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--out", required=True, help="folder for predictions.json, generations.jsonl, results.json")
     run.set_defaults(func=cmd_run)
@@ -55,10 +65,11 @@ def cmd_lamp(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     golds, preds = load_lamp_outputs(args.golds), load_lamp_outputs(args.predictions)
     try:
-        metrics = score(task, golds, preds)
+        metrics = score(task, golds, preds, rouge=args.rouge_aggregation, seed=args.seed)
     except DataError as exc:
         raise DataError(exc.problem, path=f"{args.predictions} vs {args.golds}", record=exc.record) from exc
-    print(json.dumps({"task": task.name, "questions": len(golds), **metrics}))
+    extra = {"rouge": args.rouge_aggregation} if task.kind == "generation" else {}
+    print(json.dumps({"task": task.name, "questions": len(golds), **metrics, **extra}))
     return 0
 
 
@@ -87,7 +98,8 @@ def _inputs(args: argparse.Namespace, max_new_tokens: int | None = None):
     task = get_task(args.task)
     if task.name not in LAMP_FILE_TASKS:
         raise ConfigError(f"task '{task.name}' has no LaMP files; run it in memory with bump_profiles.lamp.runner")
-    config = EvalConfig(method=args.method, retriever=args.retriever, k=args.k, max_new_tokens=max_new_tokens)
+    config = EvalConfig(method=args.method, retriever=args.retriever, k=args.k, max_new_tokens=max_new_tokens,
+                        rouge=getattr(args, "rouge_aggregation", "mean"))
     if config.uses_profile and not args.profiles:
         raise ConfigError(f"--method {args.method} needs --profiles")
     users = []
@@ -103,12 +115,16 @@ def _inputs(args: argparse.Namespace, max_new_tokens: int | None = None):
         attach_golds(users, golds, source=", ".join(args.golds))
     profiles = None
     if config.uses_profile:
+        from bump_profiles.data.lamp import question_users
         from bump_profiles.generate import load_profiles
 
         profiles = load_profiles(args.profiles)
-        missing = [u.id for u in users if u.id not in profiles]
+        missing = [u.id for u in question_users(users) if u.id not in profiles]
         if missing:
-            raise DataError(f"no profile for {len(missing)} user(s), e.g. {', '.join(missing[:3])}", path=args.profiles)
+            raise DataError(f"no profile for {len(missing)} question(s), e.g. {', '.join(missing[:3])}", path=args.profiles)
+        from bump_profiles.provenance import load_reads, refuse_outside
+
+        refuse_outside(args.profiles, load_reads(args.profiles), {u.id: u.interactions for u in question_users(users)})
     retriever = None
     if config.uses_retrieval:
         from bump_profiles.lamp.retrieval import make_retriever
@@ -121,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bump_profiles.lamp.runner import run_eval
 
     task, users, config, profiles, retriever = _inputs(args, args.max_new_tokens)
-    reader = _reader(args)
+    reader = _probe(args, task, config, profiles, retriever) if args.reader == "probe" else _reader(args)
     info = {"questions_files": args.questions, "golds_files": args.golds}
     if config.uses_profile:
         info["profiles_file"] = args.profiles
@@ -148,6 +164,31 @@ def cmd_sft(args: argparse.Namespace) -> int:
     print(json.dumps({"reader": str(out), "task": task.name, "method": config.method, "examples": len(prompts),
                       "use": f"bump-profiles eval run --reader {out} --method {config.method} ..."}))
     return 0
+
+
+def _probe(args: argparse.Namespace, task, config, profiles, retriever):
+    """The probe reader, trained on the training questions with the same method, or cross-fitted."""
+    from bump_profiles.errors import ConfigError
+    from bump_profiles.lamp.probe import ProbeReader
+
+    if bool(args.train_questions) != bool(args.train_golds):
+        raise ConfigError("--train-questions and --train-golds go together")
+    if not args.train_questions:
+        return ProbeReader()
+    from bump_profiles.data import load_lamp_outputs, load_lamp_questions
+    from bump_profiles.data.lamp import question_users
+    from bump_profiles.lamp.runner import attach_golds, build_prompts
+
+    users = [u for path in args.train_questions for u in load_lamp_questions(path, task=task.name).users]
+    golds: dict[str, str] = {}
+    for path in args.train_golds:
+        golds.update(load_lamp_outputs(path))
+    attach_golds(users, golds, source=", ".join(args.train_golds))
+    if profiles is not None:
+        from bump_profiles.provenance import load_reads, refuse_outside
+
+        refuse_outside(args.profiles, load_reads(args.profiles), {u.id: u.interactions for u in question_users(users)})
+    return ProbeReader(train=(build_prompts(task, users, config, profiles=profiles, retriever=retriever), golds))
 
 
 def _reader(args: argparse.Namespace):

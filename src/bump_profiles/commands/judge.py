@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bump_profiles.data import UserSplit
     from bump_profiles.judges import Judge
 
-from bump_profiles.ranking import CALIBRATIONS, DEFAULT_CALIBRATION
+from bump_profiles.calibration import CALIBRATIONS, DEFAULT_CALIBRATION
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,6 +87,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     users = _load_all(args.data, args.format)
     fixed = load_profiles(args.profiles) if args.profiles else None
+    if fixed is not None:  # refuse profiles that read an item they are about to be judged on
+        from bump_profiles.provenance import load_reads, refuse_seen
+
+        reads = load_reads(args.profiles)
+        for offset in args.offset:
+            held = split_users(users, args.k, strategy="recent", offset=offset).users
+            refuse_seen(args.profiles, reads, {s.user.id: s.heldout for s in held})
     config = JudgeConfig(kind=args.judge, model=args.judge_model, dtype=args.judge_dtype, batch_tokens=args.batch_tokens)
     if len(set(args.offset)) != len(args.offset):
         raise ConfigError(f"repeated --offset values: {args.offset}")

@@ -12,8 +12,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="generate a profile per user (resumable JSONL)")
     p.add_argument("--model", help="generator: bundled name (smollm2-135m), local path or hub id; "
                    "for --backend openai, the served model name unless --api-model is given")
-    p.add_argument("--data", required=True, help="a LaMP questions .json or a JSONL log")
+    p.add_argument("--data", required=True, help="a LaMP questions .json (one profile per question, from that "
+                   "question's own profile, keyed by question id) or a JSONL log")
     p.add_argument("--format", choices=Choices("bump_profiles.data", "FORMATS"), help="default: from the extension")
+    p.add_argument("--per-person", action="store_true", help="LaMP files: one profile per person (their questions "
+                   "grouped), from the items all their questions share, for judge eval; default: one per question, "
+                   "for eval run")
     p.add_argument("--k", type=int, default=0, help="hold out the k most recent interactions of each user "
                    "first, so profiles only see the history (default 0: use everything)")
     p.add_argument("--out", required=True, help="profiles JSONL; users already in it are skipped")
@@ -38,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_profile(args: argparse.Namespace) -> int:
     from bump_profiles.data import load_users, split_users
+    from bump_profiles.data.lamp import question_users
     from bump_profiles.errors import ConfigError
     from bump_profiles.generate import generate_profiles
     from bump_profiles.prompts import ProfilePrompt
@@ -45,6 +50,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if args.k < 0:
         raise ConfigError("--k must be 0 or more")
     users = load_users(args.data, args.format)
+    if not args.per_person:
+        users = question_users(users)  # LaMP: one profile per question, from its own profile
     skipped: list[str] = []
     items = users
     if args.k > 0:

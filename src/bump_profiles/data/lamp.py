@@ -5,6 +5,13 @@ Questions are grouped into users by the ``user_id`` field where the file has one
 questions belong to the same user when their profiles overlap by at least ``OVERLAP`` of the smaller
 profile (items compared by content, since item ids are prefixed with the question id). Grouping is
 transitive (union-find). Each question stays attached to its user in ``user.extra["questions"]``.
+
+No answer may reach a question's inputs. In LaMP a question's target item (with its label) sits in
+the profiles of the same person's *other* questions, so every input for a question is built from
+that question's own profile only: the user keeps it in ``extra["question_items"]`` (by question
+id) and :func:`question_users` turns a person into one user per question for readers and generators. The
+person's own ``interactions`` (for training, in-batch negatives and counting) are the items that
+every one of their questions has in its profile, which holds none of their questions' targets.
 """
 
 from __future__ import annotations
@@ -139,20 +146,46 @@ def load_lamp_questions(path: str | Path, *, task: str | None = None, outputs: s
     users = []
     truncated = 0
     for members in groups:
-        items: dict[str, Interaction] = {}
+        common = set.intersection(*({_content_key(it) for it in parsed[i][1]} for i in members))
+        items = {_content_key(it): it for it in parsed[members[0]][1] if _content_key(it) in common}
+        own_items: dict[str, list[Interaction]] = {}
         for i in members:
-            for it in parsed[i][1]:
-                items.setdefault(_content_key(it), it)
+            own, _, cut = tidy(parsed[i][1])
+            truncated += cut
+            own_items[parsed[i][0]["id"]] = sort_by_date(own)
         first = parsed[members[0]][0]
         uid = str(data[members[0]].get("user_id", f"{task}-{first['id']}"))
-        kept, _, cut = tidy(list(items.values()))
-        truncated += cut
+        kept, _, _ = tidy(list(items.values()))
         users.append(User(id=uid, interactions=sort_by_date(kept),
-                          extra={"task": task, "questions": [parsed[i][0] for i in members]}))
+                          extra={"task": task, "questions": [parsed[i][0] for i in members],
+                                 "question_items": own_items}))
     if truncated:
         log.warning("%s: cut %d profile items longer than the per-interaction character limit", path, truncated)
     log.info("%s: %d questions -> %d users", path, len(parsed), len(users))
     return LampData(task=task, path=str(path), users=users, n_questions=len(parsed))
+
+
+def question_users(users: list[User]) -> list[User]:
+    """One user per question, id the question id, interactions the question's own profile.
+
+    Readers and generators see a LaMP question only through this view, so no other question's
+    profile (which may hold this question's target and its label) reaches its inputs.
+    ``extra["person"]`` keeps who asked, for counting. Users whose questions carry no own profile
+    (in-memory tasks such as the synthetic one) are returned as they are; applying it twice is harmless.
+    """
+    out: list[User] = []
+    for user in users:
+        questions = user.extra.get("questions", [])
+        own = user.extra.get("question_items", {})
+        if not questions or any(q["id"] not in own for q in questions):
+            out.append(user)
+            continue
+        person = user.extra.get("person", user.id)
+        for q in questions:
+            out.append(User(id=q["id"], interactions=list(own[q["id"]]),
+                            extra={**user.extra, "questions": [q], "question_items": {q["id"]: own[q["id"]]},
+                                   "person": person}))
+    return out
 
 
 def _parse_question(q: Any, n: int, task: str, path: str | Path) -> tuple[dict, list[Interaction]]:

@@ -76,27 +76,30 @@ def interests_profile(user: User) -> str:
     return f"This user is interested in {words}."
 
 
-def make_task(users: list[User], *, seed: int = 0) -> list[dict]:
-    """A LaMP_1-style choice per user: which of two new items will this user engage with?
+def make_task(users: list[User], *, seed: int = 0, per_user: int = 1) -> list[dict]:
+    """LaMP_1-style choices, ``per_user`` per user: which of two new items will this user engage with?
 
     One candidate is about one of the user's interests, the other about a topic they never touch;
-    the gold is ``[1]`` or ``[2]``. Returns LaMP-style questions ``{id, user_id, input, output}``.
+    the gold is ``[1]`` or ``[2]``. Returns LaMP-style questions ``{id, user_id, input, output}``
+    (ids ``q{n}`` with one per user, ``q{n}-{j}`` with more). One question per user is not a
+    measurement: evaluations ask at least 10.
     """
     rng = random.Random(seed + 7919)
     topics = sorted(TOPICS)
     rows = []
     for n, user in enumerate(users):
-        own = user.extra["interests"]
-        pos_topic = rng.choice(own)
-        neg_topic = rng.choice([t for t in topics if t not in own])
-        pos = " ".join(rng.sample(TOPICS[pos_topic], 3))
-        neg = " ".join(rng.sample(TOPICS[neg_topic], 3))
-        first_is_pos = rng.random() < 0.5
-        a, b = (pos, neg) if first_is_pos else (neg, pos)
-        rows.append({
-            "id": f"q{n}",
-            "user_id": user.id,
-            "input": f"Which item will this user engage with? Just answer with [1] or [2]. [1]: \"{a}\" [2]: \"{b}\"",
-            "output": "[1]" if first_is_pos else "[2]",
-        })
+        for j in range(per_user):
+            own = user.extra["interests"]
+            pos_topic = rng.choice(own)
+            neg_topic = rng.choice([t for t in topics if t not in own])
+            pos = " ".join(rng.sample(TOPICS[pos_topic], 3))
+            neg = " ".join(rng.sample(TOPICS[neg_topic], 3))
+            first_is_pos = rng.random() < 0.5
+            a, b = (pos, neg) if first_is_pos else (neg, pos)
+            rows.append({
+                "id": f"q{n}" if per_user == 1 else f"q{n}-{j}",
+                "user_id": user.id,
+                "input": f"Which item will this user engage with? Just answer with [1] or [2]. [1]: \"{a}\" [2]: \"{b}\"",
+                "output": "[1]" if first_is_pos else "[2]",
+            })
     return rows
