@@ -103,6 +103,7 @@ def test_eval_run_refuses_a_question_profile_that_read_another_questions_profile
 
 def test_profile_on_a_lamp_file_is_per_question_or_per_person(tmp_path, capsys):
     from fakes import save_tiny
+
     from tests.test_lamp_leak import lamp_fixture
 
     q, _, _ = lamp_fixture(tmp_path, "LaMP_2_news")
