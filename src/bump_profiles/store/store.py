@@ -108,35 +108,44 @@ class ProfileStore:
 
     def add_interactions(self, user_id: str, items: Sequence[NewInteraction]) -> list[int]:
         """Store ``items`` for ``user_id`` (created if new) in one transaction; their ``seq`` in order."""
+        return self.add_batch([(user_id, it) for it in items])
+
+    def add_batch(self, items: Sequence[tuple[str, NewInteraction]]) -> list[int]:
+        """Store ``(user_id, interaction)`` pairs of any users in one transaction; their ``seq`` in order."""
         for attempt in range(3):  # a concurrent insert of the same user or external_id: retry once it is visible
             try:
-                return self._add(user_id, items)
+                return self._add(items)
             except IntegrityError:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    def _add(self, user_id: str, items: Sequence[NewInteraction]) -> list[int]:
+    def _add(self, items: Sequence[tuple[str, NewInteraction]]) -> list[int]:
         now = _now()
         with self._write() as conn:
-            if conn.execute(select(USERS.c.id).where(USERS.c.id == user_id)).first() is None:
-                conn.execute(insert(USERS).values(id=user_id, created_at=now))
-            wanted = [it.external_id for it in items if it.external_id is not None]
-            known: dict[str, int] = {}
-            if wanted:
-                rows = conn.execute(select(INTERACTIONS.c.external_id, INTERACTIONS.c.seq).where(
-                    INTERACTIONS.c.user_id == user_id, INTERACTIONS.c.external_id.in_(wanted)))
-                known = {e: s for e, s in rows}
+            users = sorted({uid for uid, _ in items})
+            present = set(conn.execute(select(USERS.c.id).where(USERS.c.id.in_(users))).scalars()) if users else set()
+            for uid in users:
+                if uid not in present:
+                    conn.execute(insert(USERS).values(id=uid, created_at=now))
+            known: dict[tuple[str, str], int] = {}
+            for uid in users:
+                wanted = [it.external_id for u, it in items if u == uid and it.external_id is not None]
+                if wanted:
+                    rows = conn.execute(select(INTERACTIONS.c.external_id, INTERACTIONS.c.seq).where(
+                        INTERACTIONS.c.user_id == uid, INTERACTIONS.c.external_id.in_(wanted)))
+                    known.update({(uid, e): s for e, s in rows})
             seqs: list[int] = []
-            for it in items:
-                if it.external_id is not None and it.external_id in known:
-                    seqs.append(known[it.external_id])
+            for uid, it in items:
+                key = (uid, it.external_id) if it.external_id is not None else None
+                if key is not None and key in known:
+                    seqs.append(known[key])
                     continue
                 seq = conn.execute(insert(INTERACTIONS).values(
-                    user_id=user_id, external_id=it.external_id, text=it.text, timestamp=it.timestamp,
+                    user_id=uid, external_id=it.external_id, text=it.text, timestamp=it.timestamp,
                     meta=it.meta, created_at=now).returning(INTERACTIONS.c.seq)).scalar_one()
-                if it.external_id is not None:
-                    known[it.external_id] = seq
+                if key is not None:
+                    known[key] = seq
                 seqs.append(seq)
             return seqs
 
