@@ -9,9 +9,9 @@ import time
 
 import httpx
 import pytest
-from serving.service import AUTH, SlowStub, start_service
 
 from bump_profiles.store import ProfileStore
+from serving.service import AUTH, SlowStub, start_service
 
 
 @pytest.mark.slow

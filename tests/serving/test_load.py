@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from serving.service import SlowStub
 
 from bump_profiles.commands.bench import DEFAULT_DIR, load_script
+from serving.service import SlowStub
 
 
 @pytest.mark.slow
