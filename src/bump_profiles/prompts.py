@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bump_profiles.data.render import render_history
 from bump_profiles.data.schema import Interaction
+
+if TYPE_CHECKING:
+    from bump_profiles.data.split import UserSplit
 
 # Fields: {history}, {max_words}
 PROFILE_INSTRUCTION = (
@@ -59,6 +63,10 @@ class ProfilePrompt:
         """Chat messages for one user: the history, most recent first, within the budgets."""
         text = render_history(history, max_items=self.history_items, max_tokens=self.history_tokens, count_tokens=count_tokens)
         return [{"role": "user", "content": self.template.format(history=text, max_words=self.max_words)}]
+
+    def split_messages(self, split: UserSplit, count_tokens: Callable[[str], int] | None = None) -> list[dict[str, str]]:
+        """Training prompt of one user (the same interface as update mode's, bump_profiles.update)."""
+        return self.messages(split.history, count_tokens=count_tokens)
 
 
 @dataclass
