@@ -64,6 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bump_profiles.store import ProfileStore
 
     token = check_auth(args.host, os.environ.get(args.token_env), args.no_auth, args.token_env)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin at INFO; migrations still log warnings
     target = os.environ.get("BUMP_STORE_URL", args.store) if args.store == "bump-profiles.db" else args.store
     store = ProfileStore(target)
     backend = _backend(args)
