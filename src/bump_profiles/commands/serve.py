@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-body-bytes", type=int, default=4_000_000)
     # the generator: the same choices as `bump-profiles profile`
     p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers")
-    p.add_argument("--model", help="generator: bundled name (smollm2-135m), local path or hub id")
+    p.add_argument("--model", help="generator: bundled name, local path or hub id (default for --backend "
+                                   "transformers: the bundled smollm2-135m)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (openai backend)")
     p.add_argument("--api-model", help="model name sent to the endpoint (default: --model)")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY")
@@ -66,6 +67,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     token = check_auth(args.host, os.environ.get(args.token_env), args.no_auth, args.token_env)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin at INFO; migrations still log warnings
     target = os.environ.get("BUMP_STORE_URL", args.store) if args.store == "bump-profiles.db" else args.store
+    if args.backend == "transformers" and not args.model:
+        args.model = "smollm2-135m"
     store = ProfileStore(target)
     backend = _backend(args)
     budgets = dict(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
