@@ -96,6 +96,9 @@ def test_input_limits_and_json_errors(served):
     assert r.status_code == 413 and "at most 50" in r.json()["error"]["message"]
     r = client.post("/v1/users/ana/interactions", headers=AUTH, json={"text": "y" * 300_000})
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+    chunks = (b'{"text": "' + b"z" * 50_000 for _ in range(5))  # streamed without a length: counted as it comes
+    r = client.post("/v1/users/ana/interactions", headers={**AUTH, "Content-Type": "application/json"}, content=chunks)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
     r = client.post("/v1/users/ana/interactions", headers={**AUTH, "Content-Type": "application/json"}, content=b"{not json")
     assert r.status_code == 422
     assert client.get("/v1/users/nobody/profile", headers=AUTH).json()["error"]["code"] == "not_found"
@@ -118,6 +121,9 @@ def test_rate_limit_answers_429_with_retry_after(store_url):
         assert codes[:3] == [404] * 3 and codes[3:] == [429, 429]
         r = client.get("/v1/jobs/x", headers=AUTH)
         assert r.json()["error"]["code"] == "rate_limited" and int(r.headers["Retry-After"]) >= 1
+        # wrong tokens are limited per address, apart from the right token's bucket
+        bad = [client.get("/v1/jobs/x", headers={"Authorization": f"Bearer guess{i}"}).status_code for i in range(5)]
+        assert bad[:3] == [401] * 3 and bad[3:] == [429, 429]
     store.close()
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from serving.fakes import EchoBackend
-
 from bump_profiles.prompts import ProfilePrompt
 from bump_profiles.refresh import Refresher
 from bump_profiles.store import NewInteraction, ProfileStore
+from serving.fakes import EchoBackend
 
 
 def test_scratch_mode_regenerates_from_everything(tmp_path):

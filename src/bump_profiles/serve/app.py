@@ -128,13 +128,16 @@ def create_app(store: ProfileStore, refresher: Refresher, settings: ServeSetting
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     async def guard(request: Request) -> None:
-        if settings.token is not None and not token_ok(request.headers.get("authorization"), settings.token):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-        client = request.headers.get("authorization") or (request.client.host if request.client else "?")
-        wait = limiter.allow(client)
+        header = request.headers.get("authorization")
+        ok = settings.token is None or token_ok(header, settings.token)
+        address = request.client.host if request.client else "?"
+        # a client is its token when it has the right one, else its address (so guessing is rate-limited too)
+        wait = limiter.allow(f"token:{header}" if ok and header else f"address:{address}")
         if wait > 0:
             raise HTTPException(429, f"rate limit: {settings.rate:g} requests/s, retry in {wait:.2f} s",
                                 headers={"Retry-After": str(max(1, round(wait)))})
+        if not ok:
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     auth = [Depends(guard)]
 

@@ -10,6 +10,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
@@ -34,6 +36,9 @@ class RateLimiter:
             return 0.0
         now = time.monotonic() if now is None else now
         with self._lock:
+            if len(self._buckets) > 10_000:  # forget clients whose bucket has refilled: memory stays bounded
+                full = self.burst / self.rate
+                self._buckets = {c: v for c, v in self._buckets.items() if now - v[1] < full}
             tokens, last = self._buckets.get(client, (float(self.burst), now))
             tokens = min(float(self.burst), tokens + (now - last) * self.rate)
             if tokens >= 1:
@@ -62,18 +67,11 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
+                if seen > self.max_bytes:  # an HTTPException, so the app's handler answers it as JSON
+                    raise HTTPException(413, f"request body over {self.max_bytes} bytes")
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await _too_large(send, self.max_bytes)
-
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, counted, send)
 
 
 async def _too_large(send: Callable, limit: int) -> None:

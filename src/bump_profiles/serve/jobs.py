@@ -45,23 +45,33 @@ class JobRunner:
 
     def _work(self) -> None:
         while (job_id := self._queue.get()) is not None:
-            job = self.store.job(job_id)
-            if job is None:
-                continue
-            self.store.update_job(job_id, status="running")
-            done = failed = 0
-            error: str | None = None
-            for user_id in job.users:
+            try:
+                self._run(job_id)
+            except Exception as exc:  # noqa: BLE001 (the database itself failed: keep serving later jobs)
+                log.exception("refresh job %s stopped", job_id)
                 try:
-                    self.refresher.refresh(user_id)
-                    done += 1
-                except (BumpError, StaleWriteError, EmptyProfileError) as exc:
-                    failed += 1
-                    error = f"{user_id}: {exc}"
-                    log.warning("refresh of %s failed: %s", user_id, exc)
-                except Exception as exc:  # noqa: BLE001 (a model or database failure: recorded on the job with
-                    failed += 1  # its type, traceback logged; the worker must outlive it or later jobs hang)
-                    error = f"{user_id}: {type(exc).__name__}: {exc}"
-                    log.exception("refresh of %s failed", user_id)
-                self.store.update_job(job_id, done=done, failed=failed, error=error)
-            self.store.update_job(job_id, status="done" if not failed else "failed")
+                    self.store.update_job(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+                except Exception:  # noqa: BLE001 (still down: the next start marks it interrupted)
+                    log.exception("could not record the failure of job %s", job_id)
+
+    def _run(self, job_id: str) -> None:
+        job = self.store.job(job_id)
+        if job is None:
+            return
+        self.store.update_job(job_id, status="running")
+        done = failed = 0
+        error: str | None = None
+        for user_id in job.users:
+            try:
+                self.refresher.refresh(user_id)
+                done += 1
+            except (BumpError, StaleWriteError, EmptyProfileError) as exc:
+                failed += 1
+                error = f"{user_id}: {exc}"
+                log.warning("refresh of %s failed: %s", user_id, exc)
+            except Exception as exc:  # noqa: BLE001 (a model or database failure: recorded on the job with
+                failed += 1  # its type, traceback logged; the worker must outlive it or later jobs hang)
+                error = f"{user_id}: {type(exc).__name__}: {exc}"
+                log.exception("refresh of %s failed", user_id)
+            self.store.update_job(job_id, done=done, failed=failed, error=error)
+        self.store.update_job(job_id, status="done" if not failed else "failed")
