@@ -112,3 +112,23 @@ def test_training_update_mode_checks_before_any_model(tmp_path):
     splits = split_users(_users(), 2, strategy="recent").users
     with pytest.raises(ConfigError, match="no profile for 2 training user"):
         training_prompt(cfg.prompt, splits)
+
+
+def test_grpo_trains_in_update_mode(tmp_path):
+    """One GRPO step with update prompts on a tiny model: the BUMP reward trains it as in scratch mode."""
+    from test_train import BigramJudge, tiny_config
+
+    from bump_profiles.models import save_tiny
+    from bump_profiles.train import prepare_data, train
+
+    tiny = save_tiny(tmp_path / "tiny")
+    base = tiny_config(tiny, tmp_path / "run", "grpo.max_steps=1")
+    prev = tmp_path / "previous.jsonl"
+    prev.write_text("".join(json.dumps({"user_id": s.user.id, "profile": f"Earlier profile of {s.user.id}."}) + "\n"
+                            for s in prepare_data(base).train))
+    config = tiny_config(tiny, tmp_path / "run", "grpo.max_steps=1", "prompt.mode=update",
+                         f"prompt.previous_profiles={prev}", "prompt.update_recent=2")
+    result = train(config, judge=BigramJudge())
+    assert result.global_step == 1
+    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert "rewards/bump/mean" in row["trl"]
