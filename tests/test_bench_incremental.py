@@ -8,8 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from bump_profiles.models import save_tiny
+from fakes import save_tiny
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,6 +14,7 @@ from bump_profiles.data import split_users
 from bump_profiles.data.schema import Interaction, User
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.prompts import UpdatePrompt
+from bump_profiles.provenance import record
 from bump_profiles.train import build_dataset
 from bump_profiles.update import new_since, training_prompt
 
@@ -29,15 +30,19 @@ def test_update_prompt_shows_the_previous_profile_and_only_new_items():
     assert content.index("asked about rye") < content.index("posted a brioche")  # most recent first
 
 
-def test_new_since_by_covered_date_or_since():
+def test_new_since_by_read_hashes_date_or_since():
     hist = [it(0, "a", "2024-01-01"), it(1, "b", "2024-02-01"), it(2, "c", "2024-03-01")]
-    assert [x.text for x in new_since(hist, {"user_id": "u", "covered": 2}, path="p", lineno=1)] == ["c"]
+    read = record(hist[:2])
+    assert [x.text for x in new_since(hist, {"user_id": "u", "read": read}, path="p", lineno=1)] == ["c"]
+    # the hashes are of the texts, not positions: an old item edited in the log counts as new
+    assert [x.text for x in new_since([it(0, "a2", "2024-01-01"), *hist[1:]], {"user_id": "u", "read": read},
+                                      path="p", lineno=1)] == ["a2", "c"]
     assert [x.text for x in new_since(hist, {"user_id": "u", "through_date": "2024-01-15"}, path="p", lineno=1)] == ["b", "c"]
     assert [x.text for x in new_since(hist, {"user_id": "u"}, path="p", lineno=1, since="2024-02-01")] == ["c"]
     with pytest.raises(DataError, match=r"p: record line 3: no provenance"):
         new_since(hist, {"user_id": "u"}, path="p", lineno=3)
-    with pytest.raises(DataError, match="covered"):
-        new_since(hist, {"user_id": "u", "covered": -1}, path="p", lineno=1)
+    with pytest.raises(DataError, match="'read' must be"):
+        new_since(hist, {"user_id": "u", "read": ["x"]}, path="p", lineno=1)
 
 
 def _log(path: Path, rows: list[tuple[str, str, str]]) -> Path:
@@ -59,13 +64,13 @@ def test_profile_update_cli_updates_carries_and_starts_fresh(tmp_path, monkeypat
         assert main(["profile", "--data", str(tmp_path / "old.jsonl"), "--out", str(tmp_path / "v1.jsonl"),
                      "--update", str(tmp_path / "none.jsonl"), *api]) == 0
         v1 = {r["user_id"]: r for r in map(json.loads, (tmp_path / "v1.jsonl").read_text().splitlines())}
-        assert {u: (r["mode"], r["covered"]) for u, r in v1.items()} == {"ana": ("scratch", 2), "ben": ("scratch", 1)}
+        assert {u: (r["mode"], r["read"]["n"]) for u, r in v1.items()} == {"ana": ("scratch", 2), "ben": ("scratch", 1)}
         n_before = len(stub.requests)
         assert main(["profile", "--data", str(tmp_path / "new.jsonl"), "--out", str(tmp_path / "v2.jsonl"),
                      "--update", str(tmp_path / "v1.jsonl"), *api]) == 0
         prompts = [r["body"]["messages"][-1]["content"] for r in stub.requests[n_before:]]
     v2 = {r["user_id"]: r for r in map(json.loads, (tmp_path / "v2.jsonl").read_text().splitlines())}
-    assert {u: (r["mode"], r["covered"], r["new_interactions"]) for u, r in v2.items()} == {
+    assert {u: (r["mode"], r["read"]["n"], r["new_interactions"]) for u, r in v2.items()} == {
         "ana": ("update", 3, 1), "ben": ("carried", 1, 0), "cy": ("scratch", 1, 1)}
     assert v2["ben"]["profile"] == v1["ben"]["profile"]
     assert len(prompts) == 2  # ben needed no generation
@@ -103,6 +108,19 @@ def test_training_update_mode_prompts_previous_profile_and_recent_items(tmp_path
     assert "item 6" not in text and "item 7" not in text  # held out: never shown
 
 
+def test_training_update_mode_refuses_previous_profiles_that_read_the_recent_part(tmp_path):
+    splits = split_users(_users(), 2, strategy="recent").users
+    prev = tmp_path / "prev.jsonl"
+    # u1's previous profile was written from its whole history: it read the 2 recent items the update
+    # is meant to add (and the reward would pay it for them)
+    prev.write_text("".join(json.dumps({"user_id": s.user.id, "profile": "p",
+                                        "read": record(s.history if s.user.id == "u1" else s.history[:-2])}) + "\n"
+                            for s in splits))
+    cfg = load_config(None, ["prompt.mode=update", f"prompt.previous_profiles={prev}", "prompt.update_recent=2"])
+    with pytest.raises(DataError, match="user 'u1' read 2 of the items"):
+        training_prompt(cfg.prompt, splits)
+
+
 def test_training_update_mode_checks_before_any_model(tmp_path):
     with pytest.raises(ConfigError, match="previous_profiles"):
         load_config(None, ["prompt.mode=update"])
@@ -116,9 +134,9 @@ def test_training_update_mode_checks_before_any_model(tmp_path):
 
 def test_grpo_trains_in_update_mode(tmp_path):
     """One GRPO step with update prompts on a tiny model: the BUMP reward trains it as in scratch mode."""
+    from fakes import save_tiny
     from test_train import BigramJudge, tiny_config
 
-    from bump_profiles.models import save_tiny
     from bump_profiles.train import prepare_data, train
 
     tiny = save_tiny(tmp_path / "tiny")

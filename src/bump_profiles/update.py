@@ -4,17 +4,18 @@ Two uses of the same :class:`~bump_profiles.prompts.UpdatePrompt`:
 
 - **Files** (``bump-profiles profile --update PREVIOUS.jsonl``): :func:`update_profiles` reads the
   previous profiles and a (newer) log and writes one line per user. Which interactions are new is
-  read from the previous line's provenance: ``covered`` (the profile accounts for the user's first
-  ``covered`` interactions in time order; this module writes it) or ``through_date`` (the newest
-  interaction it saw), or else ``--since DATE`` for the whole file. A user with no previous profile
-  gets one from scratch (``mode: scratch``); one with nothing new keeps the previous text
+  read from the previous line's provenance: ``read`` (the hashes of every interaction the profile
+  accounts for, :mod:`bump_profiles.provenance`; every line this module or ``profile`` writes has it)
+  or ``through_date`` (the newest interaction it saw), or else ``--since DATE`` for the whole file. An
+  updated profile's ``read`` is the previous one's plus the new interactions. A user with no previous
+  profile gets one from scratch (``mode: scratch``); one with nothing new keeps the previous text
   (``mode: carried``, no generation).
 - **Training** (``prompt.mode: update``): the older part of each training user's history is
   summarised by a previous profile from ``prompt.previous_profiles``, and the
   ``prompt.update_recent`` most recent history items are the new interactions. The previous
   profiles must have been written from the older part only: ``bump-profiles profile --k K`` with
   ``K = data.k + prompt.update_recent`` on the same data writes exactly that (the held-out items
-  and the recent part are both unseen by it). This is the simplest design that keeps the held-out
+  and the recent part are both unseen by it, and the provenance of that file is checked for it). This is the simplest design that keeps the held-out
   items unseen and needs no generation inside training; the cost is one ``profile`` run before it.
 """
 
@@ -33,6 +34,22 @@ from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.generate import Backend, GenerationSummary, Messages, read_done
 from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
+from bump_profiles.provenance import item_hash, load_reads, record, refuse_seen
+
+
+def _read_after(previous: dict[str, Any], history: Sequence[Interaction], new: Sequence[Interaction]) -> dict:
+    """Provenance of an updated profile: what the previous one accounted for plus the new interactions.
+
+    Without the previous ``read`` (a ``through_date`` or ``--since`` line), every interaction up to
+    the cut counts as read: the previous profile may have seen any of them.
+    """
+    new_ids = {id(it) for it in new}
+    prior = [it for it in history if id(it) not in new_ids]
+    read = record([*prior, *new])
+    if previous.get("read"):
+        read["items"] = sorted(set(previous["read"]["items"]) | set(read["items"]))
+        read["n"] = len(read["items"])
+    return read
 
 
 def read_previous(path: str | Path) -> dict[str, tuple[int, dict[str, Any]]]:
@@ -58,14 +75,15 @@ def new_since(history: Sequence[Interaction], row: dict[str, Any], *, path: str 
               since: str | None = None) -> list[Interaction]:
     """The interactions of ``history`` (time order) that the previous profile ``row`` did not cover."""
     where = {"path": path, "record": f"line {lineno}"}
-    covered = row.get("covered")
-    if covered is not None:
-        if not isinstance(covered, int) or isinstance(covered, bool) or covered < 0:
-            raise DataError("'covered' must be a count of interactions (an integer >= 0)", field="covered", **where)
-        return list(history[covered:])
+    read = row.get("read")
+    if read is not None:
+        if not (isinstance(read, dict) and isinstance(read.get("items"), list)):
+            raise DataError("'read' must be an object with an 'items' list of hashes", field="read", **where)
+        seen = set(read["items"])
+        return [it for it in history if item_hash(it) not in seen]
     cutoff = since or row.get("through_date")
     if cutoff is None:
-        raise DataError("no provenance to tell new interactions from old: the line needs 'covered' or "
+        raise DataError("no provenance to tell new interactions from old: the line needs 'read' or "
                         "'through_date', or pass --since DATE", **where)
     try:
         limit = date_key(str(cutoff))
@@ -99,15 +117,14 @@ def update_profiles(
         uid, history = (item.user.id, item.history) if isinstance(item, UserSplit) else (item.id, item.interactions)
         if uid in done or not history:
             continue
-        row: dict[str, Any] = {"user_id": uid, "model": backend.name, "covered": len(history),
-                               "through_date": history[-1].date}
+        row: dict[str, Any] = {"user_id": uid, "model": backend.name, "through_date": history[-1].date}
         if uid not in previous:
-            jobs.append(({**row, "mode": "scratch", "new_interactions": len(history)},
+            jobs.append(({**row, "mode": "scratch", "new_interactions": len(history), "read": record(history)},
                          scratch_prompt.messages(history, count_tokens=count)))
             continue
         lineno, prev = previous[uid]
         new = new_since(history, prev, path=previous_path, lineno=lineno, since=since)
-        row.update(previous_model=prev.get("model"), new_interactions=len(new))
+        row.update(previous_model=prev.get("model"), new_interactions=len(new), read=_read_after(prev, history, new))
         if not new:
             jobs.append(({**row, "mode": "carried", "profile": prev["profile"], "prompt_tokens": 0,
                           "profile_tokens": prev.get("profile_tokens"), "hit_limit": bool(prev.get("hit_limit"))}, None))
@@ -162,6 +179,10 @@ def training_prompt(cfg: Any, splits: Sequence[UserSplit]) -> ProfilePrompt | Up
         raise ConfigError(
             f"prompt.previous_profiles ({cfg.previous_profiles}) has no profile for {len(missing)} training user(s), "
             f"e.g. {missing[:3]}: write it with `bump-profiles profile --k <data.k + prompt.update_recent>` on the same data")
+    # The previous profile stands for the older history only: it must not have read the recent part
+    # (the new interactions of the update) nor the held-out items the reward ranks.
+    refuse_seen(cfg.previous_profiles, load_reads(cfg.previous_profiles),
+                {s.user.id: [*s.history[-cfg.update_recent :], *s.heldout] for s in splits})
     short = [s.user.id for s in splits if len(s.history) <= cfg.update_recent]
     if short:
         raise ConfigError(f"prompt.update_recent={cfg.update_recent}: {len(short)} user(s) have no older history "

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--history-items", type=int, default=20, help="most recent interactions shown to the generator")
     p.add_argument("--history-tokens", type=int, default=400, help="token budget of the history in the prompt")
     p.add_argument("--update", metavar="PREVIOUS.jsonl",
-                   help="update these profiles from the interactions each one has not seen (its 'covered' or "
+                   help="update these profiles from the interactions each one has not seen (its 'read' or "
                         "'through_date', or --since); users without one are profiled from scratch")
     p.add_argument("--since", help="with --update: the previous profiles cover every interaction up to this date")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
