@@ -1,0 +1,104 @@
+"""The news-authors benchmark end to end on a tiny random model and five authors (3 evaluated), in seconds;
+then resumed (every stage skipped). The statistics it reports are checked on known cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from authors_fixture import write_authors
+
+from bump_profiles.authors.config import load_bench_config
+from bump_profiles.authors.evaluate import METHODS
+from bump_profiles.authors.pipeline import GENERATORS, REFERENCES, run
+from bump_profiles.authors.stats import (
+    grouped_interval,
+    interval,
+    paired_difference,
+    per_author_ndcg,
+    repetition_rate,
+    resamples,
+)
+from bump_profiles.intrinsic import ScoredGroup
+from bump_profiles.models import save_tiny
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_bench(tmp_path: Path, model: Path):
+    run_dir = tmp_path / "run"
+    return load_bench_config(REPO / "configs" / "authors-cpu.yaml", [
+        f"out={run_dir}", f"data.path={write_authors(tmp_path / 'authors.jsonl', n_authors=5)}", "data.eval_authors=3",
+        "data.history_cap=12", "budget_minutes=null",
+        f"train.policy={{model: {model}, lora: true, lora_r: 4, lora_alpha: 8}}",
+        "train.prompt={max_words: 10, history_items: 4, history_tokens: 60}",
+        f"train.judge={{kind: lexical, model: {run_dir / 'lexical_corpus.txt'}}}",
+        "train.reward.users_per_call=2",
+        "train.grpo={num_generations: 2, max_completion_length: 8, max_steps: 1, micro_batch_size: 2, save_steps: 1, bf16: false}",
+        f"eval.likelihood_model={model}", "eval.judge_dtype=float32", f"eval.reader_model={model}", "eval.bootstrap=100",
+        "eval.full_history_tokens=80",
+    ])
+
+
+def test_benchmark_runs_end_to_end_and_resumes(tmp_path):
+    model = save_tiny(tmp_path / "tiny")
+    config = tiny_bench(tmp_path, model)
+    docs = tmp_path / "benchmark-authors.md"
+    bench = run(config, docs=docs)
+    out = bench.out
+
+    users = json.loads((out / "train-bump" / "users.json").read_text())
+    assert sorted(users["train"]) == sorted(s.user.id for s in bench.split.train) and not users["eval"]
+    assert not set(users["train"]) & {s.user.id for s in bench.split.eval}
+    corpus = (out / "lexical_corpus.txt").read_text()
+    assert not any(it.fields["title"] in corpus for s in bench.split.eval for it in s.heldout)
+    for name in (*GENERATORS, *REFERENCES):
+        assert len(bench.profile_file(name).read_text().splitlines()) == 3, name
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["intrinsic"]) == {"training", "likelihood", "lexical"}
+    for judge in results["intrinsic"].values():
+        assert set(judge["groupings"]) == {"groups of 2", "all at once"}
+        for grouping in judge["groupings"].values():
+            assert set(grouping["rows"]) == {*GENERATORS, *REFERENCES}
+            for row in grouping["rows"].values():
+                assert 0 <= row["a"]["lo"] <= row["a"]["mean"] <= row["a"]["hi"] <= 1
+    assert set(results["downstream"]) == {"category / llm", "headline / llm"}  # no probe reader in this checkout
+    for rows in results["downstream"].values():
+        assert set(rows) == set(METHODS)
+        assert all(r["questions"] == 6 for r in rows.values())
+    assert set(results["training"]) == {"bump", "task"} and results["training"]["task"]["global_step"] == 1
+    report = (out / "report.md").read_text()
+    assert "| BUMP |" in report and "BUMP - history@budget" in report and "random ranking" in report
+    assert (out / "figure.png").stat().st_size > 1000 and "BUMP+retrieval" in docs.read_text()
+
+    timings = (out / "timings.json").read_text()
+    run(config, [s for s in ("split", "train-bump", "train-task", "profiles", "references", "judges", "downstream")])
+    assert (out / "timings.json").read_text() == timings  # every stage found its output and was skipped
+
+
+def test_per_author_ndcg_and_a_profile_that_says_nothing():
+    users = ["u1", "u2", "u3"]
+    item_users = ["u1", "u1", "u2", "u2", "u3", "u3"]
+    perfect = np.array([[1.0 if iu == u else 0.0 for iu in item_users] for u in users])
+    got = per_author_ndcg([ScoredGroup(users, item_users, perfect, perfect.T.copy())], "none")
+    assert all(got[u]["ndcg_a"] == pytest.approx(1.0) and got[u]["ndcg_b"] == pytest.approx(1.0) for u in users)
+    empty = np.zeros((3, 6))  # a profile that says nothing scores 0 everywhere: ties rank pessimistically
+    nothing = per_author_ndcg([ScoredGroup(users, item_users, empty, empty.T.copy())], "none")
+    assert all(nothing[u]["ndcg_a"] <= nothing[u]["random_a"] for u in users)
+
+
+def test_bootstrap_intervals_and_paired_differences():
+    draws = resamples(30, 500, seed=0)
+    values = np.linspace(0, 1, 30)
+    ci = interval(values, draws)
+    assert ci["mean"] == pytest.approx(0.5) and ci["lo"] < 0.5 < ci["hi"]
+    units = [str(i) for i in range(30)]
+    a = {u: float(v) for u, v in zip(units, values, strict=True)}
+    assert not paired_difference(a, a, units, draws)["excludes_zero"]
+    assert paired_difference({u: v + 0.1 for u, v in a.items()}, a, units, draws)["excludes_zero"]
+    rows = [(u, 1.0) for u in units[:15]] + [(u, 0.0) for u in units[15:]]
+    g = grouped_interval(units, rows, lambda xs: sum(xs) / len(xs), draws)
+    assert g["mean"] == pytest.approx(0.5) and g["lo"] < 0.5 < g["hi"]
+    assert repetition_rate("a b c a b c a b c") > 0.5 and repetition_rate("one two three four") == 0
