@@ -21,7 +21,6 @@ from bump_profiles.authors.stats import (
     repetition_rate,
     resamples,
 )
-from bump_profiles.intrinsic import ScoredGroup
 from bump_profiles.models import save_tiny
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,15 +77,31 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path):
     assert (out / "timings.json").read_text() == timings  # every stage found its output and was skipped
 
 
-def test_per_author_ndcg_and_a_profile_that_says_nothing():
-    users = ["u1", "u2", "u3"]
-    item_users = ["u1", "u1", "u2", "u2", "u3", "u3"]
-    perfect = np.array([[1.0 if iu == u else 0.0 for iu in item_users] for u in users])
-    got = per_author_ndcg([ScoredGroup(users, item_users, perfect, perfect.T.copy())], "none")
-    assert all(got[u]["ndcg_a"] == pytest.approx(1.0) and got[u]["ndcg_b"] == pytest.approx(1.0) for u in users)
-    empty = np.zeros((3, 6))  # a profile that says nothing scores 0 everywhere: ties rank pessimistically
-    nothing = per_author_ndcg([ScoredGroup(users, item_users, empty, empty.T.copy())], "none")
-    assert all(nothing[u]["ndcg_a"] <= nothing[u]["random_a"] for u in users)
+class OwnerJudge:
+    """Scores 1 when a profile names the item's author ("uN" in both texts), else 0; "" names nobody."""
+
+    symmetric = True
+
+    def score(self, queries, documents, direction):
+        def owner(text):
+            return next((w for w in text.split() if w.startswith("u")), None)
+
+        return np.array([[float(owner(q) is not None and owner(q) == owner(d)) for d in documents] for q in queries])
+
+
+def test_per_author_ndcg_and_a_profile_that_says_nothing(tmp_path):
+    from bump_profiles.authors.data import load_authors, split_authors
+    from bump_profiles.data.schema import Interaction
+    from bump_profiles.intrinsic import score_groups
+
+    split = split_authors(load_authors(write_authors(tmp_path / "a.jsonl", n_authors=5)), eval_authors=3, k=2, seed=0)
+    for n, s in enumerate(split.eval):  # each held-out item names its author
+        s.heldout = [Interaction(f"{n}-{i}", {"title": f"u{n} item {i}"}) for i in range(2)]
+    ids = {s.user.id: f"u{n}" for n, s in enumerate(split.eval)}
+    perfect = per_author_ndcg(score_groups(split.eval, {u: f"{t} profile" for u, t in ids.items()}, OwnerJudge()), "none")
+    assert all(v["ndcg_a"] == pytest.approx(1.0) and v["ndcg_b"] == pytest.approx(1.0) for v in perfect.values())
+    nothing = per_author_ndcg(score_groups(split.eval, dict.fromkeys(ids, ""), OwnerJudge()), "none")
+    assert set(nothing) == set(ids) and all(v["ndcg_a"] <= v["random_a"] and v["ndcg_b"] <= v["random_b"] for v in nothing.values())
 
 
 def test_bootstrap_intervals_and_paired_differences():

@@ -22,7 +22,7 @@ def per_author_ndcg(groups: Sequence[ScoredGroup], calibration: str) -> dict[str
     out: dict[str, dict[str, float]] = {}
     for g in groups:
         users, item_users = np.asarray(g.users), np.asarray(g.item_users)
-        a, b = calibrate(g.profile_to_item, calibration), calibrate(g.item_to_profile, calibration)
+        a, b = calibrated(g, calibration)
         for row, u in zip(a, users, strict=True):
             pos = item_users == u
             out[str(u)] = {"ndcg_a": multi_positive_ndcg(row, pos), "random_a": random_ndcg(len(pos), int(pos.sum()))}
@@ -31,6 +31,15 @@ def per_author_ndcg(groups: Sequence[ScoredGroup], calibration: str) -> dict[str
             out[str(u)]["ndcg_b"] = float(np.mean([multi_positive_ndcg(r, p) for r, p in rows]))
             out[str(u)]["random_b"] = float(np.mean([random_ndcg(len(p), int(p.sum())) for _, p in rows]))
     return out
+
+
+def calibrated(g: ScoredGroup, calibration: str) -> tuple[np.ndarray, np.ndarray]:
+    """A group's calibrated (profile x item, item x profile) matrices. Issue 12 (being merged) moves the
+    raw matrices into ``g.raw`` with a ``calibrated`` method (baselines included); both shapes read here."""
+    raw = getattr(g, "raw", None)
+    if raw is not None:
+        return raw.calibrated(calibration)
+    return calibrate(g.profile_to_item, calibration), calibrate(g.item_to_profile, calibration)
 
 
 def resamples(n_units: int, n_boot: int, seed: int = 0) -> np.ndarray:
