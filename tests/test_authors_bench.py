@@ -70,7 +70,11 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path):
     assert set(results["training"]) == {"bump", "task"} and results["training"]["task"]["global_step"] == 1
     report = (out / "report.md").read_text()
     assert "| BUMP |" in report and "BUMP - history@budget" in report and "random ranking" in report
-    assert (out / "figure.png").stat().st_size > 1000 and "BUMP+retrieval" in docs.read_text()
+    assert "**Goal not met.**" in report  # a tiny random model meets nothing, and the report says so
+    assert "](figure.png)" in report and "](figure-authors.png)" in docs.read_text()
+    assert (out / "figure.png").stat().st_size > 1000 and (tmp_path / "figure-authors.png").exists()
+    category = results["downstream"]["category / llm"]
+    assert "bump_minus" not in category["BUMP"] and set(category["zero-shot"]["bump_minus"]) == {"accuracy"}
 
     timings = (out / "timings.json").read_text()
     run(config, [s for s in ("split", "train-bump", "train-task", "profiles", "references", "judges", "downstream")])

@@ -164,6 +164,7 @@ def downstream_table(b: Bench) -> dict[str, Any]:
         res = json.loads(results.read_text())
         rows = [json.loads(line) for line in (results.parent / "generations.jsonl").read_text().splitlines() if line.strip()]
         pairs = [(r["user_id"], (r["gold"], r["prediction"])) for r in rows]
+        scores = []
         if res["task"] == "LaMP_4":
             scores = [(u, generation_metrics([g], [p])) for u, (g, p) in pairs]
             metrics = {m: grouped_interval(units, [(u, s[m]) for u, s in scores], lambda xs: sum(xs) / len(xs), draws)
@@ -172,8 +173,23 @@ def downstream_table(b: Bench) -> dict[str, Any]:
             metrics = {m: grouped_interval(units, pairs, lambda xs, m=m: classification_metrics(
                 [g for g, _ in xs], [p for _, p in xs], labels)[m], draws) for m in ("accuracy", "f1")}
         task, reader = results.parent.parent.parent.name, results.parent.parent.name
+        first = "rouge-1" if res["task"] == "LaMP_4" else "accuracy"
+        per_question = [(u, s[first]) for u, s in scores] if res["task"] == "LaMP_4" else [(u, float(g == p)) for u, (g, p) in pairs]
+        by_author: dict[str, list[float]] = {}
+        for u, v in per_question:
+            by_author.setdefault(u, []).append(v)
         out.setdefault(f"{task} / {reader}", {})[res.get("benchmark_method", results.parent.name)] = {
-            "metrics": metrics, "questions": res["questions"], "outside_labels": res.get("outside_labels"), "seconds": res["seconds"]}
+            "metrics": metrics, "questions": res["questions"], "outside_labels": res.get("outside_labels"),
+            "seconds": res["seconds"], "per_author": {first: {u: sum(v) / len(v) for u, v in by_author.items()}}}
+    for rows in out.values():  # BUMP minus each method, paired by author, on the task's first metric
+        if "BUMP" not in rows:
+            continue
+        (metric, bump), = rows["BUMP"]["per_author"].items()
+        asked = [u for u in units if u in bump]
+        sub = resamples(len(asked), b.config.eval.bootstrap, seed=b.config.data.seed)
+        for method, row in rows.items():
+            if method != "BUMP":
+                row["bump_minus"] = {metric: paired_difference(bump, row["per_author"][metric], asked, sub)}
     return out
 
 

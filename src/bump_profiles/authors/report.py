@@ -74,6 +74,34 @@ def goal(r: dict[str, Any]) -> list[str]:
     return out
 
 
+def verdict(r: dict[str, Any]) -> list[str]:
+    """The issue's goal, stated plainly: each condition met or not, on the paired intervals."""
+    lines, met = [], True
+
+    def check(name: str, ok: bool | None) -> None:
+        nonlocal met
+        lines.append(f"- {name}: {'not measured' if ok is None else 'met' if ok else 'NOT met'}")
+        met = met and bool(ok)
+
+    for judge in ("likelihood", "lexical"):
+        g = r["intrinsic"].get(judge, {}).get("groupings", {})
+        for grouping, res in g.items():
+            for other in ("zero-shot", "history@budget"):
+                d = res["differences"].get(f"BUMP - {other}")
+                check(f"{judge} judge, {grouping}: BUMP above {other} in A and B (intervals above 0)",
+                      None if d is None else d["a"]["lo"] > 0 and d["b"]["lo"] > 0)
+        if not g:
+            check(f"{judge} judge", None)
+    cat = r["downstream"].get("category / llm", {})
+    for other in ("zero-shot", "history@budget"):
+        d = cat.get(other, {}).get("bump_minus", {}).get("accuracy")
+        check(f"category (SmolLM2 reader): BUMP accuracy above {other} (interval above 0)", None if d is None else d["lo"] > 0)
+    d = cat.get("task-reward", {}).get("bump_minus", {}).get("accuracy")
+    check("category (SmolLM2 reader): BUMP not below task-reward (interval of the difference reaches 0 or above)",
+          None if d is None else d["hi"] >= 0)
+    return [f"**Goal {'met' if met else 'not met'}.**", "", *lines]
+
+
 def figure(r: dict[str, Any], path: Path) -> None:
     """NDCG A (all at once) per judge, and category accuracy, per method, with 95% intervals."""
     import matplotlib
@@ -113,24 +141,26 @@ def write(b: Bench, docs: str | Path | None = None) -> Path:
     run, m = r["run"], r["run"]["machine"]
     training = "; ".join(f"{k}: {v['global_step']} steps in {v['seconds'] / 60:.1f} min"
                          f"{' (stopped by the budget)' if v.get('stopped_by_budget') else ''}" for k, v in r["training"].items())
-    section = "\n".join([
+    section = "\n".join([  # {figure}: the figure's file name beside the markdown file
         f"Run `{b.out}`: {len(r['split']['train'])} training / {len(r['split']['eval'])} evaluation authors, split seed "
         f"{run['config']['data']['seed']}, training seed {run['config']['train'].get('seed', 0)}, k={run['config']['data']['k']}. "
         f"Machine: {m['cpu']}, {m['cpu_count']} cores, torch {m['torch']}, load average {m['load_average']} at the start.",
         f"Training: {training or 'not run'}.", "",
         "Cells: mean [95% bootstrap interval over authors]. tokens: policy tokenizer; copy-4: share of the profile's "
         "4-grams found in the author's history; rep-3: share of its 3-grams repeating an earlier one.", "",
-        table(r), "", "![NDCG and category accuracy per method](figure-authors.png)", "",
+        table(r), "", "![NDCG and category accuracy per method]({figure})", "",
+        *verdict(r), "",
         "Paired differences (BUMP minus each other set, per author; settled = the interval excludes 0):", "", *goal(r), "",
         "Wall time per stage (s): " + ", ".join(f"{k} {v}" for k, v in r["timings_s"].items()),
     ])
-    atomic_write_text(b.path("report.md"), f"# News-authors benchmark: {b.out}\n\n{section}\n")
+    atomic_write_text(b.path("report.md"), f"# News-authors benchmark: {b.out}\n\n{section.replace('{figure}', 'figure.png')}\n")
     if docs is not None:
         docs = Path(docs)
         text = docs.read_text(encoding="utf-8") if docs.exists() else f"# News-authors benchmark\n\n{BEGIN}\n{END}\n"
         if BEGIN not in text or END not in text:
             text += f"\n{BEGIN}\n{END}\n"
         head, rest = text.split(BEGIN, 1)
+        section = section.replace("{figure}", "figure-authors.png")
         atomic_write_text(docs, f"{head}{BEGIN}\n{section}\n{END}{rest.split(END, 1)[1]}")
         (docs.parent / "figure-authors.png").write_bytes(b.path("figure.png").read_bytes())
     return b.path("report.md")
