@@ -23,10 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.seed=1 out=runs/authors-s1")
     p.add_argument("--stages", help=f"comma-separated subset of {','.join(STAGES)} (default: all)")
     p.add_argument("--docs", help="also write the table and figure into this markdown file (docs/benchmark-authors.md)")
+    p.add_argument("--beside", action="append", default=[], metavar="RUN_DIR",
+                   help="a finished run of another training seed (same split) whose rows join this table")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = load_bench_config(args.config, args.set)
-    bench = run(config, args.stages.split(",") if args.stages else None, docs=args.docs)
+    bench = run(config, args.stages.split(",") if args.stages else None, docs=args.docs, beside=args.beside)
     print(f"done: {bench.out} (report: {bench.path('report.md')})")
     return 0
 

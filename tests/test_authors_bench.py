@@ -76,6 +76,10 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path):
     category = results["downstream"]["category / llm"]
     assert "bump_minus" not in category["BUMP"] and set(category["zero-shot"]["bump_minus"]) == {"accuracy"}
 
+    run(config, ["report"], beside=[out])  # a run beside itself: its trained rows appear twice, labelled
+    beside = (out / "report.md").read_text()
+    assert "| BUMP (seed 0) |" in beside and "| task-reward (seed 0) |" in beside and "bump (seed 0): 1 steps" in beside
+
     timings = (out / "timings.json").read_text()
     run(config, [s for s in ("split", "train-bump", "train-task", "profiles", "references", "judges", "downstream")])
     assert (out / "timings.json").read_text() == timings  # every stage found its output and was skipped

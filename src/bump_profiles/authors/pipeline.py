@@ -223,8 +223,9 @@ def profile_sets(b: Bench) -> dict[str, dict[str, str]]:
 
 
 def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: str | Path | None = None,
-        inject: dict[str, dict[str, Any]] | None = None) -> Bench:
-    """Run (or resume) ``stages`` (default: all, in order). ``inject``: per-stage test doubles."""
+        beside: list[str | Path] | None = None, inject: dict[str, dict[str, Any]] | None = None) -> Bench:
+    """Run (or resume) ``stages`` (default: all, in order). ``beside``: finished runs (other training
+    seeds) shown in this run's table; ``inject``: per-stage test doubles."""
     from bump_profiles.authors import evaluate, report
 
     wanted = stages or list(STAGES)
@@ -264,5 +265,5 @@ def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: st
             evaluate.stage_downstream(b)
         elif stage == "report":
             with b.timing(stage):
-                report.write(b, docs)
+                report.write(b, docs, beside)
     return b

@@ -9,6 +9,7 @@ from typing import Any
 
 from bump_profiles.authors.evaluate import METHODS, downstream_table, profile_table
 from bump_profiles.authors.pipeline import GENERATORS, REFERENCES, Bench, profile_sets
+from bump_profiles.errors import ConfigError
 from bump_profiles.io import atomic_write_json, atomic_write_text
 
 BEGIN, END = "<!-- authors-benchmark:begin (generated) -->", "<!-- authors-benchmark:end -->"
@@ -33,7 +34,31 @@ def collect(b: Bench) -> dict[str, Any]:
             training[run] = json.loads(summary.read_text())
     return {"run": json.loads(b.path("run.json").read_text()), "split": json.loads(b.path("split.json").read_text())["authors"],
             "profiles": profile_table(b, profile_sets(b)), "intrinsic": intrinsic, "downstream": downstream_table(b),
-            "training": training, "timings_s": timings}
+            "training": training, "timings_s": timings, "rows": list(ROWS)}
+
+
+def add_run_beside(r: dict[str, Any], other: dict[str, Any]) -> None:
+    """Rows of another run's trained generators (e.g. a second training seed, same split) into ``r``,
+    named ``BUMP (seed 1)``; the two runs must have evaluated the same authors."""
+    if other["split"] != r["split"]:
+        raise ConfigError("a run shown beside this one must use the same author split (data.seed, data.path)")
+    label = f"seed {other['run']['config']['train'].get('seed', 0)}"
+    trained = (*(m for m in GENERATORS if GENERATORS[m]), "BUMP+retrieval")
+    for j, res in other["intrinsic"].items():
+        for g, gr in res["groupings"].items():
+            mine = r["intrinsic"].get(j, {}).get("groupings", {}).get(g)
+            for m in trained:
+                if mine is not None and m in gr["rows"]:
+                    mine["rows"][f"{m} ({label})"] = gr["rows"][m]
+    for t, rows in other["downstream"].items():
+        for m in trained:
+            if t in r["downstream"] and m in rows:
+                r["downstream"][t][f"{m} ({label})"] = rows[m]
+    for m in trained:
+        if m in other["profiles"]:
+            r["profiles"][f"{m} ({label})"] = other["profiles"][m]
+        r["rows"].append(f"{m} ({label})")
+    r.setdefault("beside", []).append({"label": label, "out": other["run"]["config"]["out"], "training": other["training"]})
 
 
 def table(r: dict[str, Any]) -> str:
@@ -44,7 +69,7 @@ def table(r: dict[str, Any]) -> str:
     down_cols = [(t, m) for t, rows in r["downstream"].items() for m in next(iter(rows.values()))["metrics"]]
     cols += [f"{t}: {m}" for t, m in down_cols]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for method in ROWS:
+    for method in r["rows"]:
         st = r["profiles"].get(method, {})
         cells = [method, f"{st['tokens_mean']:.0f}" if st else "", f"{st['copy_rate_4']:.2f}" if st else "",
                  f"{st['repetition_3']:.2f}" if st else ""]
@@ -133,14 +158,19 @@ def figure(r: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write(b: Bench, docs: str | Path | None = None) -> Path:
-    """results.json, figure.png and report.md in the run; the same section into ``docs`` when given."""
+def write(b: Bench, docs: str | Path | None = None, beside: list[str | Path] | None = None) -> Path:
+    """results.json, figure.png and report.md in the run; the same section into ``docs`` when given.
+    ``beside``: run directories (already reported) whose trained generators get rows in this table."""
     r = collect(b)
     atomic_write_json(b.path("results.json"), r)
+    for other in beside or []:
+        add_run_beside(r, json.loads((Path(other) / "results.json").read_text()))
     figure(r, b.path("figure.png"))
     run, m = r["run"], r["run"]["machine"]
-    training = "; ".join(f"{k}: {v['global_step']} steps in {v['seconds'] / 60:.1f} min"
-                         f"{' (stopped by the budget)' if v.get('stopped_by_budget') else ''}" for k, v in r["training"].items())
+    runs = [("", r["training"])] + [(f" ({x['label']})", x["training"]) for x in r.get("beside", [])]
+    training = "; ".join(f"{k}{label}: {v['global_step']} steps in {v['seconds'] / 60:.1f} min"
+                         f"{' (stopped by the budget)' if v.get('stopped_by_budget') else ''}"
+                         for label, t in runs for k, v in t.items())
     section = "\n".join([  # {figure}: the figure's file name beside the markdown file
         f"Run `{b.out}`: {len(r['split']['train'])} training / {len(r['split']['eval'])} evaluation authors, split seed "
         f"{run['config']['data']['seed']}, training seed {run['config']['train'].get('seed', 0)}, k={run['config']['data']['k']}. "
