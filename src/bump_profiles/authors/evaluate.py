@@ -157,20 +157,21 @@ def downstream_table(b: Bench) -> dict[str, Any]:
     from bump_profiles.lamp.metrics import classification_metrics, generation_metrics
 
     units = [s.user.id for s in b.split.eval]
-    draws = resamples(len(units), b.config.eval.bootstrap, seed=b.config.data.seed)
     labels = json.loads(b.path("split.json").read_text())["labels"]
     out: dict[str, Any] = {}
     for results in sorted(b.path("downstream").glob("*/*/*/results.json")):
         res = json.loads(results.read_text())
         rows = [json.loads(line) for line in (results.parent / "generations.jsonl").read_text().splitlines() if line.strip()]
         pairs = [(r["user_id"], (r["gold"], r["prediction"])) for r in rows]
+        asked = [u for u in units if any(u == v for v, _ in pairs)]  # an author may have no question of a task
+        draws = resamples(len(asked), b.config.eval.bootstrap, seed=b.config.data.seed)
         scores = []
         if res["task"] == "LaMP_4":
             scores = [(u, generation_metrics([g], [p])) for u, (g, p) in pairs]
-            metrics = {m: grouped_interval(units, [(u, s[m]) for u, s in scores], lambda xs: sum(xs) / len(xs), draws)
+            metrics = {m: grouped_interval(asked, [(u, s[m]) for u, s in scores], lambda xs: sum(xs) / len(xs), draws)
                        for m in ("rouge-1", "rouge-L")}
         else:
-            metrics = {m: grouped_interval(units, pairs, lambda xs, m=m: classification_metrics(
+            metrics = {m: grouped_interval(asked, pairs, lambda xs, m=m: classification_metrics(
                 [g for g, _ in xs], [p for _, p in xs], labels)[m], draws) for m in ("accuracy", "f1")}
         task, reader = results.parent.parent.parent.name, results.parent.parent.name
         first = "rouge-1" if res["task"] == "LaMP_4" else "accuracy"
@@ -186,10 +187,10 @@ def downstream_table(b: Bench) -> dict[str, Any]:
             continue
         (metric, bump), = rows["BUMP"]["per_author"].items()
         asked = [u for u in units if u in bump]
-        sub = resamples(len(asked), b.config.eval.bootstrap, seed=b.config.data.seed)
+        draws = resamples(len(asked), b.config.eval.bootstrap, seed=b.config.data.seed)
         for method, row in rows.items():
             if method != "BUMP":
-                row["bump_minus"] = {metric: paired_difference(bump, row["per_author"][metric], asked, sub)}
+                row["bump_minus"] = {metric: paired_difference(bump, row["per_author"][metric], asked, draws)}
     return out
 
 
