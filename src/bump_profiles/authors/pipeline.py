@@ -74,7 +74,8 @@ class Bench:
         log.info("stage %s: running", name)
         yield
         timings = json.loads(path.read_text()) if path.exists() else {}
-        timings[name] = round(time.perf_counter() - t0, 1)
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # the machine is shared: say how busy
+        timings[name] = {"seconds": round(time.perf_counter() - t0, 1), "load_1min_at_end": load}
         atomic_write_json(path, timings)
 
     def train_config(self, run: str):

@@ -20,6 +20,14 @@ def _ci(x: dict[str, float] | None) -> str:
     return "" if not x else f"{x['mean']:.3f} [{x['lo']:.3f}, {x['hi']:.3f}]"
 
 
+def _stage_time(v: float | dict[str, Any]) -> str:
+    """A stage's time; runs started before the load was recorded hold the seconds alone."""
+    if not isinstance(v, dict):
+        return f"{v}"
+    load = v.get("load_1min_at_end")
+    return f"{v['seconds']}" + ("" if load is None else f" ({load:.1f})")
+
+
 def collect(b: Bench) -> dict[str, Any]:
     """Everything the table and figure show, from the stage outputs on disk."""
     intrinsic = {p.stem: json.loads(p.read_text()) for p in sorted(b.path("intrinsic").glob("*.json"))}
@@ -181,7 +189,8 @@ def write(b: Bench, docs: str | Path | None = None, beside: list[str | Path] | N
         table(r), "", "![NDCG and category accuracy per method]({figure})", "",
         *verdict(r), "",
         "Paired differences (BUMP minus each other set, per author; settled = the interval excludes 0):", "", *goal(r), "",
-        "Wall time per stage (s): " + ", ".join(f"{k} {v}" for k, v in r["timings_s"].items()),
+        "Wall time per stage in seconds (1-minute load average of the machine when the stage ended): "
+        + ", ".join(f"{k} {_stage_time(v)}" for k, v in r["timings_s"].items()),
     ])
     atomic_write_text(b.path("report.md"), f"# News-authors benchmark: {b.out}\n\n{section.replace('{figure}', 'figure.png')}\n")
     if docs is not None:
