@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--judge", choices=["embedding", "likelihood", "yesno", "copymask"], default="embedding",
                     help="copymask: the embedding judge blind to text copied from the histories (default: embedding)")
     ev.add_argument("--judge-model", help="hub id, local path or bundled name (default per judge kind)")
-    ev.add_argument("--judge-dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    ev.add_argument("--judge-dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
+                    help="LLM judges; auto = bfloat16 where the CPU/GPU has it natively (default: auto)")
     ev.add_argument("--batch-tokens", type=int, default=4096, help="LLM judges: padded tokens per forward batch")
     ev.add_argument("--calibration", nargs="+", choices=["center", "none"], default=["center"],
                     help="one or both; one judge pass serves all")

@@ -52,7 +52,7 @@ JUDGES: dict[str, JudgeSpec] = {
     "yesno": JudgeSpec("yesno", "smollm2-135m", "logit(yes) - logit(no) of a causal LM asked per pair and direction"),
     "copymask": JudgeSpec("copymask", "minilm", "embedding judge blind to spans of 4+ words copied from the histories; evaluation"),
 }
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 CALIBRATIONS = ("center", "none")
 
 
@@ -62,7 +62,8 @@ class JudgeConfig:
 
     kind: str = field(default="embedding", metadata={"help": "embedding | likelihood | yesno | copymask (evaluation only)"})
     model: str | None = field(default=None, metadata={"help": "hub id, local path or bundled short name; None = the kind's default"})
-    dtype: str = field(default="float32", metadata={"help": "LLM judges: float32 | bfloat16 (about 2.3x faster on a recent CPU)"})
+    dtype: str = field(default="auto", metadata={"help": "LLM judges: auto | float32 | bfloat16 (about 2.3x faster on a "
+                                                  "recent CPU); auto = bfloat16 where the CPU/GPU has it natively"})
     batch_tokens: int = field(default=4096, metadata={"help": "LLM judges: padded tokens per forward batch"})
     calibration: str = field(default="center", metadata={"help": "center (double-centre the batch matrix) | none; applied before ranking"})
     device: str = field(default="cpu", metadata={"help": "cpu | cuda"})
