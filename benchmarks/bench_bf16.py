@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokens", type=int, default=300)
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--prompt-tokens", type=int, default=None, help="prompt length for sampling (default: half of --tokens)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bf16.json")
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(100, 20000, (args.batch, args.tokens), generator=gen)
     mask = torch.ones_like(ids)
-    prompts = ids[:, : args.tokens // 2]
+    prompts = ids[:, : args.prompt_tokens or args.tokens // 2]
     reference = None
     rows = []
     for mode in args.modes:
@@ -73,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         if reference is None:
             reference = lp
         diff = float((lp - reference).abs().max())
-        train_s, gen_s, finite = [], [], True
+        train_s, gen_s, train_cpu, gen_cpu, finite = [], [], [], [], True
         for r in range(args.repeats + 1):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             loss = -logps().mean()
             loss.backward()
             finite &= bool(torch.isfinite(loss)) and all(
@@ -84,17 +85,23 @@ def main(argv: list[str] | None = None) -> int:
             opt.zero_grad()
             if r:
                 train_s.append(time.perf_counter() - t)
-            t = time.perf_counter()
+                train_cpu.append(time.process_time() - c)
+            t, c = time.perf_counter(), time.process_time()
             with torch.no_grad(), cast():
                 model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), do_sample=True,
                                max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
                                pad_token_id=tok.pad_token_id)
             if r:
                 gen_s.append(time.perf_counter() - t)
+                gen_cpu.append(time.process_time() - c)
         row = {"mode": mode, "lora_dtype": lora_dtypes, "train_step_s": statistics.median(train_s),
-               "generate_s": statistics.median(gen_s), "max_logp_diff_vs_float32": diff, "finite": finite}
+               "generate_s": statistics.median(gen_s), "train_step_cpu_s": statistics.median(train_cpu),
+               "generate_cpu_s": statistics.median(gen_cpu), "tokens": args.tokens, "batch": args.batch,
+               "new_tokens": args.new_tokens, "max_logp_diff_vs_float32": diff, "finite": finite}
         rows.append(row)
-        print(f"{mode:24} train {row['train_step_s']:6.2f} s  generate {row['generate_s']:6.2f} s  "
+        print(f"{mode:24} batch {args.batch} x {args.tokens} tokens: train {row['train_step_s']:6.2f} s "
+              f"(CPU {row['train_step_cpu_s']:6.2f})  generate {args.new_tokens} {row['generate_s']:6.2f} s "
+              f"(CPU {row['generate_cpu_s']:6.2f})  "
               f"max |logp - fp32| {diff:.3f}  finite {finite}  LoRA {lora_dtypes}", flush=True)
     atomic_write_json(args.out, {"benchmark": "bf16", "command": "benchmarks/bench_bf16.py " + " ".join(sys.argv[1:]),
                                  "machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}, "runs": rows})
