@@ -25,7 +25,10 @@ def quiet_libraries(verbose: bool = False) -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=r".*(deprecated|will be removed).*")
     for name in NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        if _below_warning not in logger.filters:  # a filter survives the setLevel(DEBUG) bm25s does on import
+            logger.addFilter(_below_warning)
     try:
         from transformers.utils import logging as hf_logging
 
@@ -45,6 +48,10 @@ def quiet_libraries(verbose: bool = False) -> None:
         disable_progress_bar()
     except ImportError:  # pragma: no cover
         pass
+
+
+def _below_warning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
 
 
 def progress(iterable: Any = None, *, total: int | None = None, desc: str = "", enabled: bool = True) -> Any:
