@@ -43,7 +43,7 @@ class DemoConfig:
     seed: int = field(default=0, metadata={"help": "seed of users, splits and sampling"})
     users: int = field(default=44, metadata={"help": "synthetic users in all"})
     eval_users: int = field(default=12, metadata={"help": "users kept out of training and evaluated"})
-    steps: int = field(default=16, metadata={"help": "GRPO steps"})
+    steps: int = field(default=12, metadata={"help": "GRPO steps"})
     profile_tokens: int = field(default=48, metadata={"help": "profile length limit in tokens"})
     eval_judge: str = field(default="copymask", metadata={"help": "intrinsic judge not used in training (copymask: "
                                                           "MiniLM on the words a profile did not copy)"})
