@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bump_profiles.config import RESUMABLE_CHANGES, DataConfig, TrainConfig, config_diff, from_dict, to_yaml
+from bump_profiles.console import replace_trainer_printing
 from bump_profiles.data import User, UserSplit, load_lamp_questions, load_users, split_users
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.io import append_jsonl, atomic_write_json, atomic_write_text
@@ -170,8 +171,24 @@ def generation_layout(users_per_call: int, num_generations: int, micro_batch_siz
     return total // per_pass
 
 
+def use_bf16(config: TrainConfig, *, cuda: bool) -> tuple[bool, str]:
+    """Whether the loss runs under bfloat16 autocast, and why (the line ``train`` logs).
+
+    ``grpo.bf16`` None means auto: on for CUDA and on a CPU with native bfloat16
+    (:func:`bump_profiles.models.cpu_has_bf16`); float32 otherwise."""
+    from bump_profiles.models import cpu_has_bf16
+
+    if config.grpo.bf16 is not None:
+        return config.grpo.bf16, "set by grpo.bf16"
+    if cuda:
+        return True, "auto: CUDA"
+    if cpu_has_bf16():
+        return True, "auto: the CPU has native bfloat16 (avx512_bf16/AMX)"
+    return False, "auto: the CPU lacks native bfloat16 (no avx512_bf16/AMX), float32 fallback"
+
+
 def grpo_args(config: TrainConfig, *, num_processes: int, cuda: bool):
-    """TRL ``GRPOConfig`` for a run; CPU runs get ``use_cpu=True`` and bf16 off unless asked for."""
+    """TRL ``GRPOConfig`` for a run; CPU runs get ``use_cpu=True``, and bf16 autocast per :func:`use_bf16`."""
     from trl import GRPOConfig
 
     g = config.grpo
@@ -198,7 +215,7 @@ def grpo_args(config: TrainConfig, *, num_processes: int, cuda: bool):
         scale_rewards=g.scale_rewards,
         reward_weights=weights,
         activation_checkpointing=g.gradient_checkpointing,
-        bf16=cuda if g.bf16 is None else g.bf16,
+        bf16=use_bf16(config, cuda=cuda)[0],
         use_cpu=not cuda,
         save_strategy="steps",
         save_steps=g.save_steps,
@@ -402,9 +419,11 @@ def train(
     judge: Judge | None = None,
     reader: Any = None,
     callbacks: list | None = None,
+    progress: bool = True,
 ) -> TrainResult:
     """Run GRPO for ``config``. ``judge`` (a Judge) and ``reader`` ((model, tokenizer) for the task
-    reward) may be injected, e.g. tiny ones in tests; otherwise they are built from the config."""
+    reward) may be injected, e.g. tiny ones in tests; otherwise they are built from the config.
+    ``progress``: a tqdm bar over the steps (one compact line per logged step is printed either way)."""
     import torch
     from accelerate import PartialState
 
@@ -413,6 +432,8 @@ def train(
     state = PartialState(cpu=not cuda)  # without a GPU, processes (if launched) join a gloo group
     # Everything that can fail without a model fails here, first.
     args = grpo_args(config, num_processes=state.num_processes, cuda=cuda)
+    bf16, why = use_bf16(config, cuda=cuda)
+    log.info("precision: %s (%s)", "bfloat16 autocast" if bf16 else "float32", why)
     data = prepare_data(config)
     checkpoint = None
     if state.is_main_process:
@@ -452,6 +473,7 @@ def train(
         peft_config=lora_config(config),
         callbacks=[metrics_callback(run / "metrics.jsonl"), interrupt.callback(), *(callbacks or [])],
     )
+    replace_trainer_printing(trainer, config.grpo.max_steps, bar=progress)
     log.info("training %d users (B=%d users x G=%d rollouts per step) for %d steps into %s",
              len(data.train), config.reward.users_per_call, config.grpo.num_generations, config.grpo.max_steps, run)
     with interrupt:
