@@ -138,7 +138,9 @@ def test_judge_eval_reports_bad_profiles_as_one_line(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.shared
 def test_lamp1_embedding_judge_acceptance(lamp_samples):
-    """Issue 3 acceptance: real LaMP_1 users, 2 folds, 8-title pseudo-profiles, MiniLM + centring."""
+    """Issue 3 acceptance, leak-free since issue 12: real LaMP_1 users, 2 folds, 8-title pseudo-profiles,
+    MiniLM, the default calibration (measured 0.891 / 0.878; the old bar 0.90 / 0.88 was met only with
+    the leaking batch centring, 0.938 / 0.919)."""
     from bump_profiles.data import load_users
     from bump_profiles.judges import JudgeConfig, make_judge
 
@@ -147,10 +149,10 @@ def test_lamp1_embedding_judge_acceptance(lamp_samples):
     folds = []
     for offset in (0, 2):
         split = split_users(users, 2, offset=offset)
-        folds.append(evaluate_profiles(split.users, pseudo_profiles(split.users, "history-titles", 8), judge)["metrics"]["center-transductive"])
+        folds.append(evaluate_profiles(split.users, pseudo_profiles(split.users, "history-titles", 8), judge)["metrics"][DEFAULT_CALIBRATION])
     assert len(users) == 12
-    assert np.mean([f["ndcg_a"] for f in folds]) >= 0.90
-    assert np.mean([f["ndcg_b"] for f in folds]) >= 0.88
+    assert np.mean([f["ndcg_a"] for f in folds]) >= 0.88
+    assert np.mean([f["ndcg_b"] for f in folds]) >= 0.87
 
 
 GENERIC = "This user likes many things: telescope, sourdough, bicycle, gambit, compost, saxophone, trail."
