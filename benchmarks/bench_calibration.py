@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     from bump_profiles.data import load_users, split_users
-    from bump_profiles.intrinsic import ScoredGroup, _rank, pseudo_profiles
+    from bump_profiles.intrinsic import ScoredGroup, pseudo_profiles, rank_groups
     from bump_profiles.io import atomic_write_json
     from bump_profiles.models import load_sentence_transformer
     from bump_profiles.ranking import random_ndcg
@@ -66,18 +66,18 @@ def main(argv: list[str] | None = None) -> None:
         items = encode([it.text for s in splits for it in s.heldout])
         profiles = pseudo_profiles(splits, "history-titles", 8)
 
-        def group(texts: dict[str, str]) -> list[ScoredGroup]:
+        def group(texts: dict[str, str], ids=ids, item_users=item_users, items=items) -> list[ScoredGroup]:
             p = encode([texts[u] for u in ids])
             return [ScoredGroup(ids, item_users, RawScores(p @ items.T, items @ p.T, items @ null, p @ null))]
 
         for c in CALIBRATIONS:
-            m = _rank(group(profiles), c)[0]
+            m = rank_groups(group(profiles), c)[0]
             honest[c].append((m["ndcg_a"], m["ndcg_b"]))
         for name, text in ADVERSARIES.items():
             for u in ids:
                 g = group({**profiles, u: text})
                 for c in CALIBRATIONS:
-                    per_user = _rank(g, c)[1][u]
+                    per_user = rank_groups(g, c)[1][u]
                     attack[name][c].append((per_user["ndcg_a"], per_user["ndcg_b"]))
         n_users, n_items = len(ids), len(item_users)
 
