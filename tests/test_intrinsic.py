@@ -201,3 +201,20 @@ def test_judge_eval_per_user_and_generic_profiles_earn_no_batch_bonus(tmp_path, 
     gain = max(per_user["center-transductive"][u][d] - per_user["none"][u][d] for u in generic for d in ("ndcg_a", "ndcg_b"))
     assert gain > 0.05
     assert per_user["empty"] != per_user["none"]  # the null text's scores do change the ranking here
+
+
+def test_demo_intrinsic_rows_and_report_show_repetition(tmp_path):
+    from bump_profiles.demo import intrinsic_table
+    from bump_profiles.report import build_markdown
+
+    splits = split_users(make_users(6, seed=2), 2).users
+    honest = {s.user.id: interests_profile(s.user) for s in splits}
+    looping = {u: "Likes tea. Likes tea. Likes tea. Likes tea." for u in honest}
+    table = intrinsic_table(splits, {"zero-shot profile": honest, "BUMP profile": looping}, {"overlap": OverlapJudge()},
+                            lambda t: len(t.split()))
+    rows = {r["name"]: r for r in table["rows"]}
+    assert rows["zero-shot profile"]["repeated_sentences"] == 0.0
+    assert rows["BUMP profile"]["repeated_sentences"] == pytest.approx(3 / 4)
+    assert rows["BUMP profile"]["repeated_3grams"] == pytest.approx(1 - 2 / 6)  # 8 words, 6 3-grams, 2 distinct
+    (tmp_path / "intrinsic.json").write_text(json.dumps(table))
+    assert "repeated_sentences" in build_markdown(tmp_path, [])
