@@ -2,7 +2,7 @@
 
 On the 12 real LaMP_1 sample users (the protocol of docs/judges.md: k=2, folds offset 0 and 2, the
 pseudo-profile = the titles of the 8 papers before the held-out pair, all users ranked at once) with
-the MiniLM embedding judge, for every calibration in ``ranking.CALIBRATIONS``:
+the MiniLM embedding judge, for every calibration in ``calibration.CALIBRATIONS``:
 
 - **honest**: NDCG A/B of the pseudo-profiles (mean of the two folds);
 - **adversaries**: one user's profile replaced by a fixed text (each of the 12 users in turn, both
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bump_profiles.ranking import CALIBRATIONS
+from bump_profiles.calibration import CALIBRATIONS
 
 REPO = Path(__file__).resolve().parents[1]
 LAMP_1 = REPO.parent / "shared" / "data" / "lamp-samples" / "LaMP_1"
