@@ -236,13 +236,6 @@ TASKS: dict[str, TaskSpec] = {
             item_text=_join("text"), item_prompt=lambda it: f'"{_cut(_field(it, "text"))}"',
             item_fields=("text",), history_line=lambda it: f"Tweet: {_field(it, 'text')}",
         ),
-        TaskSpec(
-            name="LaMP_8", kind="classification", labels=("happy", "sad"),
-            pattern=r"mood of this poem:\s*(?P<poem>.*)$", query_fields=("poem",), item_text=_join("poem"),
-            item_prompt=lambda it: f'the mood of "{_cut(_field(it, "poem"))}" is "{it.label}"',
-            item_fields=("poem",), label_field="mood",
-            history_line=lambda it: f"Wrote a {it.label} poem: {_field(it, 'poem')}",
-        ),
         # The LaMP_1-like choice of bump_profiles.data.synthetic.make_task, for the CPU demo and tests (no files).
         TaskSpec(
             name="synthetic", kind="classification", labels=("[1]", "[2]"),
