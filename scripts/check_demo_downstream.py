@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from bump_profiles.backends import TransformersBackend
+from bump_profiles.data.profiles import load_profiles
 from bump_profiles.demo import DemoConfig, downstream_table, train_config
-from bump_profiles.generate import TransformersBackend, generate_profiles, load_profiles
+from bump_profiles.generate import generate_profiles
 from bump_profiles.models import load_causal_lm, load_tokenizer
 from bump_profiles.prompts import ProfilePrompt
 from bump_profiles.train import prepare_data

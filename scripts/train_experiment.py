@@ -31,11 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bump_profiles.backends import TransformersBackend
 from bump_profiles.baselines import budget_history
 from bump_profiles.config import load_config, to_dict
 from bump_profiles.data import UserSplit
+from bump_profiles.data.profiles import load_profiles
 from bump_profiles.data.synthetic import interests_profile
-from bump_profiles.generate import TransformersBackend, generate_profiles, load_profiles
+from bump_profiles.generate import generate_profiles
 from bump_profiles.io import atomic_write_json
 from bump_profiles.judges import JudgeConfig, make_judge
 from bump_profiles.profile_stats import profile_stats, words

@@ -104,7 +104,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     import torch
     from peft import PeftModel
 
-    from bump_profiles.generate import TransformersBackend, generate_profiles, load_profiles
+    from bump_profiles.backends import TransformersBackend
+    from bump_profiles.data.profiles import load_profiles
+    from bump_profiles.generate import generate_profiles
     from bump_profiles.judges import JudgeConfig, make_judge
     from bump_profiles.models import load_causal_lm, load_tokenizer
     from bump_profiles.prompts import ProfilePrompt

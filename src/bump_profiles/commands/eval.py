@@ -115,7 +115,7 @@ def _inputs(args: argparse.Namespace, max_new_tokens: int | None = None):
     profiles = None
     if config.uses_profile:
         from bump_profiles.data.lamp import question_users
-        from bump_profiles.generate import load_profiles
+        from bump_profiles.data.profiles import load_profiles
 
         profiles = load_profiles(args.profiles)
         missing = [u.id for u in question_users(users) if u.id not in profiles]
