@@ -42,7 +42,8 @@ from bump_profiles.io import atomic_write_json
 from bump_profiles.judges import JudgeConfig, make_judge
 from bump_profiles.profile_stats import profile_stats, words
 from bump_profiles.prompts import ProfilePrompt
-from bump_profiles.reward import BumpReward
+from bump_profiles.rewards.bump import BumpReward
+from bump_profiles.rewards.rows import RewardRow
 from bump_profiles.train import prepare_data, train
 
 
@@ -69,12 +70,12 @@ class TfidfJudge:
 
 def intrinsic(judge, splits: list[UserSplit], profiles: dict[str, str], group: int) -> dict[str, float]:
     """Mean NDCG_A, NDCG_B and reward of the profiles, in fixed groups of ``group`` users and all at once."""
-    rows = [(s.user.id, [it.text for it in s.heldout], None, profiles[s.user.id]) for s in splits]
+    rows = [RewardRow(s.user.id, [it.text for it in s.heldout], None, profiles[s.user.id]) for s in splits]
     scorer = BumpReward(judge, min_users=2)  # the default, leak-free calibration
     out = {}
     for name, chunks in (("groups", [rows[i : i + group] for i in range(0, len(rows), group)]), ("all", [rows])):
         # A group with fewer than two non-empty profiles has no negatives: it scores 0, as empty profiles do.
-        parts = [scorer.score_rows(c) if sum(bool(r[3].strip()) for r in c) >= 2
+        parts = [scorer.score_rows(c) if sum(bool(r.profile.strip()) for r in c) >= 2
                  else ([0.0] * len(c), {"ndcg_a": 0.0, "ndcg_b": 0.0}) for c in chunks if len(c) >= 2]
         out[f"{name}_reward"] = statistics.fmean(r for rewards, _ in parts for r in rewards)
         out[f"{name}_ndcg_a"] = statistics.fmean(m["ndcg_a"] for _, m in parts)

@@ -15,7 +15,7 @@ from transformers import TrainerCallback
 
 from bump_profiles.config import load_config
 from bump_profiles.prompts import ProfilePrompt
-from bump_profiles.task_reward import TaskReward
+from bump_profiles.rewards.task import TaskReward
 from bump_profiles.train import build_dataset, eval_user_ids, prepare_data, train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -35,7 +35,7 @@ from bump_profiles.ranking import (
     random_reciprocal_rank,
     reciprocal_rank,
 )
-from bump_profiles.reward import RawScores, raw_scores
+from bump_profiles.scoring import RawScores, raw_scores
 
 PSEUDO_PROFILES = ("history-titles", "history")
 METRICS = (

@@ -9,10 +9,10 @@ What one optimizer step does:
    ``steps_per_generation = gradient_accumulation_steps = B * G / (micro_batch_size * processes)``:
    the step's B*G rollouts are generated once, rewarded in one call, then consumed in micro-batches
    for one optimizer update (on-policy, one iteration, no importance-ratio clipping in effect).
-3. **Reward.** :class:`bump_profiles.reward.BumpReward` gathers the batch across processes, scores
+3. **Reward.** :class:`bump_profiles.rewards.bump.BumpReward` gathers the batch across processes, scores
    every profile against the held-out items of all B users (and back), and returns the bidirectional
    in-batch NDCG of each rollout; it refuses a call with fewer than B distinct users. ``reward: task``
-   (:mod:`bump_profiles.task_reward`) is the labeled comparator; ``bump+task`` passes both to TRL
+   (:mod:`bump_profiles.rewards.task`) is the labeled comparator; ``bump+task`` passes both to TRL
    with ``reward_weights`` (TRL sums them, weighted, before the group normalisation).
 4. **Update.** Group-relative advantages (TRL's ``scale_rewards``, default per group), TRL's
    ``loss_type`` (default ``dapo``), KL to the reference only when ``beta > 0``; LoRA by default.
@@ -232,7 +232,7 @@ def build_rewards(config: TrainConfig, *, judge: Judge | None = None, count_toke
     funcs: list = []
     r = config.reward
     if r.kind in ("bump", "bump+task"):
-        from bump_profiles.reward import BumpReward
+        from bump_profiles.rewards.bump import BumpReward
 
         if judge is None:
             from bump_profiles.judges import make_judge
@@ -249,7 +249,7 @@ def build_rewards(config: TrainConfig, *, judge: Judge | None = None, count_toke
         except TypeError as exc:
             raise ConfigError(f"reward.bump_options: {exc}") from exc
     if r.kind in ("task", "bump+task"):
-        from bump_profiles.task_reward import TaskReward
+        from bump_profiles.rewards.task import TaskReward
 
         if reader is None:
             from bump_profiles.models import load_causal_lm, load_tokenizer
