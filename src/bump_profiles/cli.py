@@ -12,7 +12,7 @@ from bump_profiles import __version__
 from bump_profiles.errors import BumpError
 
 # Modules under bump_profiles.commands, each with ``register(subparsers)``.
-COMMANDS = ["demo", "data", "models", "train", "profile", "judge", "eval", "report", "bench"]
+COMMANDS = ["demo", "data", "models", "train", "profile", "judge", "eval", "report", "bench", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ from bump_profiles.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
 from bump_profiles.data import FORMATS
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JudgeConfig
-from bump_profiles.prompts import PROFILE_INSTRUCTION
+from bump_profiles.prompts import PROFILE_INSTRUCTION, UPDATE_INSTRUCTION
 
 REWARD_KINDS = ("bump", "task", "bump+task")
 DATA_FORMATS = FORMATS
@@ -103,10 +103,27 @@ class PromptConfig:
     max_words: int = _help("word budget stated in the instruction", 60)
     history_items: int | None = _help("most recent history items shown", 20)
     history_tokens: int | None = _help("token budget of the rendered history (policy tokenizer)", 400)
+    mode: str = _help("scratch: profile from the history; update: previous profile + the recent history items "
+                      "(see bump_profiles.update)", "scratch")
+    update_recent: int = _help("update mode: the most recent history items shown as new interactions", 4)
+    previous_profiles: str | None = _help("update mode: profiles JSONL of the older history, written by "
+                                          "`profile --k <data.k + update_recent>`", None)
+    update_template: str = _help("update mode: template with {previous_profile}, {history} and {max_words}",
+                                 UPDATE_INSTRUCTION)
 
     def __post_init__(self) -> None:
         if "{history}" not in self.template:
             raise ConfigError("prompt.template: must contain {history}")
+        if self.mode not in ("scratch", "update"):
+            raise ConfigError(f"prompt.mode: 'scratch' or 'update', not {self.mode!r}")
+        if self.mode == "update":
+            if not self.previous_profiles:
+                raise ConfigError("prompt.mode=update needs prompt.previous_profiles (a profiles JSONL of the older history)")
+            if self.update_recent < 1:
+                raise ConfigError("prompt.update_recent: at least 1")
+            for field_ in ("{previous_profile}", "{history}"):
+                if field_ not in self.update_template:
+                    raise ConfigError(f"prompt.update_template: must contain {field_}")
 
 
 @dataclass

@@ -8,15 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bump_profiles.data.render import render_history
 from bump_profiles.data.schema import Interaction
+
+if TYPE_CHECKING:
+    from bump_profiles.data.split import UserSplit
 
 # Fields: {history}, {max_words}
 PROFILE_INSTRUCTION = (
     "Here is what a user did, most recent first:\n{history}\n\n"
     "Write a concise profile of this user in at most {max_words} words: their interests, preferences "
     "and style, in your own words. Do not list or copy the items above. Write only the profile."
+)
+
+# The incremental update: the previous profile plus the interactions since it was written.
+# Fields: {previous_profile}, {history} (only the new interactions), {max_words}
+UPDATE_INSTRUCTION = (
+    "Here is a profile of a user, written earlier:\n{previous_profile}\n\n"
+    "Here is what the user did since, most recent first:\n{history}\n\n"
+    "Rewrite the profile in at most {max_words} words so that it covers the user as they are now: keep "
+    "what still holds, add new interests and preferences, in your own words. Do not list or copy the "
+    "items above. Write only the profile."
 )
 
 # Judge prompts. Direction A: the query is a profile, the document an interaction.
@@ -49,3 +63,25 @@ class ProfilePrompt:
         """Chat messages for one user: the history, most recent first, within the budgets."""
         text = render_history(history, max_items=self.history_items, max_tokens=self.history_tokens, count_tokens=count_tokens)
         return [{"role": "user", "content": self.template.format(history=text, max_words=self.max_words)}]
+
+    def split_messages(self, split: UserSplit, count_tokens: Callable[[str], int] | None = None) -> list[dict[str, str]]:
+        """Training prompt of one user (the same interface as update mode's, bump_profiles.update)."""
+        return self.messages(split.history, count_tokens=count_tokens)
+
+
+@dataclass
+class UpdatePrompt:
+    """How the generator's prompt is built from a previous profile and the interactions since."""
+
+    template: str = UPDATE_INSTRUCTION
+    max_words: int = 60
+    history_items: int | None = 20
+    history_tokens: int | None = 400
+
+    def messages(self, previous_profile: str, new_interactions: Sequence[Interaction],
+                 count_tokens: Callable[[str], int] | None = None) -> list[dict[str, str]]:
+        """Chat messages for one user: the previous profile, then the new interactions, most recent first."""
+        text = render_history(new_interactions, max_items=self.history_items, max_tokens=self.history_tokens,
+                              count_tokens=count_tokens)
+        content = self.template.format(previous_profile=previous_profile.strip(), history=text, max_words=self.max_words)
+        return [{"role": "user", "content": content}]

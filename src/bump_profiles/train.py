@@ -41,6 +41,7 @@ from bump_profiles.data import User, UserSplit, load_lamp_questions, load_users,
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.io import append_jsonl, atomic_write_json, atomic_write_text
 from bump_profiles.prompts import ProfilePrompt
+from bump_profiles.update import UpdateTrainingPrompt, training_prompt
 
 if TYPE_CHECKING:
     from transformers import TrainerCallback
@@ -128,7 +129,8 @@ def _task_rows(user: User) -> list[dict]:
     return [q for q in user.extra.get("questions", []) if q.get("output") is not None]
 
 
-def build_dataset(splits: list[UserSplit], prompt: ProfilePrompt, count_tokens: Any = None, *, with_task: bool = False):
+def build_dataset(splits: list[UserSplit], prompt: ProfilePrompt | UpdateTrainingPrompt, count_tokens: Any = None, *,
+                  with_task: bool = False):
     """One row per user: ``prompt`` (chat messages from the history), ``user_id``, ``heldout`` and
     ``history`` (rendered texts) and, ``with_task``, the user's ``task_inputs`` and ``task_outputs``."""
     from datasets import Dataset
@@ -136,7 +138,7 @@ def build_dataset(splits: list[UserSplit], prompt: ProfilePrompt, count_tokens: 
     rows = []
     for s in splits:
         row = {
-            "prompt": prompt.messages(s.history, count_tokens=count_tokens),
+            "prompt": prompt.split_messages(s, count_tokens=count_tokens),
             "user_id": s.user.id,
             "heldout": [it.text for it in s.heldout],
             "history": [it.text for it in s.history],
@@ -431,14 +433,13 @@ def train(
 
     from bump_profiles.models import load_causal_lm, load_tokenizer
 
+    prompt = training_prompt(config.prompt, data.train)  # update mode: previous profiles checked before loading
     tokenizer = load_tokenizer(config.policy.model)
     model = load_causal_lm(config.policy.model, dtype=config.policy.dtype)
 
     def count_tokens(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    prompt = ProfilePrompt(config.prompt.template, config.prompt.max_words, config.prompt.history_items,
-                           config.prompt.history_tokens)
     dataset = build_dataset(data.train, prompt, count_tokens, with_task=config.reward.kind != "bump")
     rewards = build_rewards(config, judge=judge, count_tokens=count_tokens, reader=reader)
     interrupt = Interrupt()

@@ -18,6 +18,7 @@ STAGES = {
     "step": "bench_step.py",
     "generate": "bench_generate.py",
     "memory": "bench_memory.py",
+    "serve": "bench_serve.py",
 }
 # src/bump_profiles/commands/bench.py -> the repository root is three folders up from commands/.
 DEFAULT_DIR = Path(__file__).resolve().parents[3] / "benchmarks"

@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-words", type=int, default=60, help="profile length asked for in the prompt")
     p.add_argument("--history-items", type=int, default=20, help="most recent interactions shown to the generator")
     p.add_argument("--history-tokens", type=int, default=400, help="token budget of the history in the prompt")
+    p.add_argument("--update", metavar="PREVIOUS.jsonl",
+                   help="update these profiles from the interactions each one has not seen (its 'read' or "
+                        "'through_date', or --since); users without one are profiled from scratch")
+    p.add_argument("--since", help="with --update: the previous profiles cover every interaction up to this date")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)
 
@@ -57,12 +61,23 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if args.k > 0:
         split = split_users(users, args.k, strategy="recent")
         items, skipped = split.users, split.skipped
+    if args.since and not args.update:
+        raise ConfigError("--since goes with --update")
     backend = _backend(args)
     prompt = ProfilePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
-    summary = generate_profiles(
-        items, backend, prompt, args.out, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature, progress=not args.no_progress,
-    )
+    if args.update:
+        from bump_profiles.prompts import UpdatePrompt
+        from bump_profiles.update import update_profiles
+
+        update = UpdatePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
+        summary = update_profiles(items, args.update, backend, args.out, update_prompt=update, scratch_prompt=prompt,
+                                  since=args.since, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                                  temperature=args.temperature)
+    else:
+        summary = generate_profiles(
+            items, backend, prompt, args.out, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature, progress=not args.no_progress,
+        )
     print(json.dumps({
         "out": summary.out, "model": backend.name, "backend": args.backend, "users": summary.users,
         "skipped_too_short": len(skipped), "already_done": summary.already_done, "written": summary.written,

@@ -1,0 +1,83 @@
+"""``bump-profiles serve``: the profile store behind an HTTP API (FastAPI + uvicorn; docs at /docs)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve stored profiles over HTTP: interactions in, versioned profiles out")
+    p.add_argument("--store", default="bump-profiles.db",
+                   help="a SQLite file (created on first use) or a URL, e.g. postgresql://user@host/db "
+                        "(default: bump-profiles.db; $BUMP_STORE_URL overrides the default)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--token-env", default="BUMP_API_TOKEN", help="environment variable holding the bearer token")
+    p.add_argument("--no-auth", action="store_true", help="serve without a token (refused unless --host is loopback)")
+    p.add_argument("--mode", choices=["update", "scratch"], default="update",
+                   help="refresh from the previous profile plus new interactions (update), or from scratch")
+    p.add_argument("--rate", type=float, default=200.0, help="requests/s per client (0: unlimited)")
+    p.add_argument("--burst", type=int, default=400, help="requests a client may send at once before --rate applies")
+    p.add_argument("--max-batch", type=int, default=1000, help="interactions per batch request")
+    p.add_argument("--max-body-bytes", type=int, default=4_000_000)
+    # the generator: the same choices as `bump-profiles profile`
+    p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers")
+    p.add_argument("--model", help="generator: bundled name, local path or hub id (default for --backend "
+                                   "transformers: the bundled smollm2-135m)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (openai backend)")
+    p.add_argument("--api-model", help="model name sent to the endpoint (default: --model)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--max-retries", type=int, default=4)
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--max-words", type=int, default=60)
+    p.add_argument("--history-items", type=int, default=20)
+    p.add_argument("--history-tokens", type=int, default=400)
+    p.set_defaults(func=cmd_serve, batch_size=1)
+
+
+def check_auth(host: str, token: str | None, no_auth: bool, token_env: str) -> str | None:
+    """The token to require, or None; a ConfigError when the service would be open on a network."""
+    from bump_profiles.errors import ConfigError
+    from bump_profiles.serve.guards import LOOPBACK
+
+    if no_auth:
+        if host not in LOOPBACK:
+            raise ConfigError(f"--no-auth is allowed on a loopback address only, not --host {host}")
+        return None
+    if not token:
+        raise ConfigError(f"no bearer token: set ${token_env} (or --no-auth with --host 127.0.0.1 for local use)")
+    return token
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
+    import uvicorn
+
+    from bump_profiles.commands.profile import _backend
+    from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
+    from bump_profiles.refresh import Refresher
+    from bump_profiles.serve import ServeSettings, create_app
+    from bump_profiles.store import ProfileStore
+
+    token = check_auth(args.host, os.environ.get(args.token_env), args.no_auth, args.token_env)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin at INFO; migrations still log warnings
+    target = os.environ.get("BUMP_STORE_URL", args.store) if args.store == "bump-profiles.db" else args.store
+    if args.backend == "transformers" and not args.model:
+        args.model = "smollm2-135m"
+    store = ProfileStore(target)
+    backend = _backend(args)
+    budgets = dict(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
+    refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=ProfilePrompt(**budgets),
+                          update_prompt=UpdatePrompt(**budgets), max_new_tokens=args.max_new_tokens)
+    settings = ServeSettings(token=token, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
+                             rate=args.rate, burst=args.burst)
+    app = create_app(store, refresher, settings)
+    logging.getLogger(__name__).info("serving store %s with generator %s on http://%s:%d (docs: /docs)",
+                                     store.engine.url.render_as_string(hide_password=True), backend.name, args.host, args.port)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

@@ -1,0 +1,106 @@
+"""The store against real databases: SQLite always, PostgreSQL when a server can be started."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import inspect
+
+from bump_profiles.store import NewInteraction, ProfileStore, StaleWriteError
+from bump_profiles.store.tables import Base
+
+
+@pytest.fixture
+def store(store_url):
+    s = ProfileStore(store_url)
+    yield s
+    s.close()
+
+
+def test_schema_is_created_by_the_migration_and_matches_the_tables(store):
+    insp = inspect(store.engine)
+    assert set(insp.get_table_names()) >= {"users", "interactions", "profiles", "jobs", "alembic_version"}
+    for table in Base.metadata.sorted_tables:
+        assert {c["name"] for c in insp.get_columns(table.name)} == set(table.columns.keys()), table.name
+
+
+def test_reopening_migrates_nothing_and_keeps_data(store_url):
+    a = ProfileStore(store_url)
+    a.add_interactions("u", [NewInteraction("one")])
+    a.close()
+    b = ProfileStore(store_url)
+    assert [i.text for i in b.interactions("u")] == ["one"]
+    b.close()
+
+
+def test_interactions_ordered_and_external_ids_deduplicate(store):
+    first = store.add_interactions("ana", [NewInteraction("a", external_id="e1"), NewInteraction("b", timestamp="2024-01-02")])
+    again = store.add_interactions("ana", [NewInteraction("a again", external_id="e1"), NewInteraction("c")])
+    assert again[0] == first[0] and again[1] > first[1]
+    assert [i.text for i in store.interactions("ana")] == ["a", "b", "c"]
+    assert [i.text for i in store.interactions("ana", after_seq=first[1])] == ["c"]
+    assert store.interactions("ana")[1].timestamp == "2024-01-02"
+    assert store.users() == ["ana"]
+
+
+def test_profile_versions_provenance_and_stale_writes(store):
+    seqs = store.add_interactions("ben", [NewInteraction("x"), NewInteraction("y")])
+    assert store.current_profile("ben") is None
+    v1 = store.write_profile("ben", "likes x and y", generator="gen-a", mode="scratch", previous_version=None,
+                             through_seq=seqs[-1], source_seqs=seqs, prompt_tokens=12)
+    more = store.add_interactions("ben", [NewInteraction("z")])
+    v2 = store.write_profile("ben", "likes x, y, z", generator="gen-a", mode="update", previous_version=1,
+                             through_seq=more[-1], source_seqs=more)
+    assert (v1.version, v2.version) == (1, 2)
+    cur = store.current_profile("ben")
+    assert (cur.version, cur.text, cur.mode, cur.previous_version, cur.source_seqs, cur.generator) == (
+        2, "likes x, y, z", "update", 1, more, "gen-a")
+    assert [p.version for p in store.profile_history("ben")] == [1, 2]
+    with pytest.raises(StaleWriteError):  # built on v1, but v2 exists: nothing is written
+        store.write_profile("ben", "late", generator="g", mode="update", previous_version=1, through_seq=more[-1], source_seqs=[])
+    assert [p.text for p in store.profile_history("ben")][-1] == "likes x, y, z"
+
+
+def test_stale_users_by_count_and_age(store):
+    s1 = store.add_interactions("old", [NewInteraction("a")])
+    store.add_interactions("fresh", [NewInteraction("b")])
+    store.add_interactions("none", [NewInteraction("c")])
+    for uid, seq in (("old", s1[0]), ("fresh", store.interactions("fresh")[0].seq)):
+        store.write_profile(uid, "p", generator="g", mode="scratch", previous_version=None, through_seq=seq, source_seqs=[seq])
+    assert store.stale_users(min_new=1) == ["none"]
+    store.add_interactions("old", [NewInteraction("d")])
+    store.add_interactions("fresh", [NewInteraction("e")])
+    assert store.stale_users(min_new=2) == ["none"]
+    assert store.stale_users(min_new=1) == ["fresh", "none", "old"]
+    later = store.current_profile("old").created_at + timedelta(hours=2)
+    assert store.stale_users(min_new=5, max_age_s=3600, now=later) == ["fresh", "none", "old"]
+
+
+def test_concurrent_writers_lose_and_duplicate_nothing(store):
+    errors: list[BaseException] = []
+
+    def writer(w: int) -> None:
+        try:
+            for i in range(15):
+                store.add_interactions(f"user{w % 3}", [NewInteraction(f"w{w}-{i}", external_id=f"w{w}-{i}")] * 2)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    texts = [i.text for u in store.users() for i in store.interactions(u)]
+    assert sorted(texts) == sorted(f"w{w}-{i}" for w in range(6) for i in range(15))
+
+
+def test_unfinished_jobs_are_marked_interrupted(store):
+    job = store.create_job(["a", "b"])
+    store.update_job(job.id, status="running", done=1)
+    assert store.interrupt_unfinished_jobs() == 1
+    j = store.job(job.id)
+    assert (j.status, j.done, j.total) == ("interrupted", 1, 2)

@@ -1,0 +1,35 @@
+"""benchmarks/bench_incremental.py end to end with a tiny random generator (no download): the three
+profile sets are generated, judged and tabulated; no score is asserted (a random model writes noise)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from fakes import save_tiny
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_bench_incremental_runs_and_counts_prompt_tokens(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_incremental", REPO / "benchmarks" / "bench_incremental.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    tiny = save_tiny(tmp_path / "tiny")
+    out = tmp_path / "incremental.json"
+    assert bench.main(["--model", str(tiny), "--synthetic", "4", "--synthetic-interactions", "14", "16",
+                       "--authors", "0", "--max-new-tokens", "6", "--bootstrap", "50", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    r = report["sets"]["synthetic"]
+    assert r["users"] == 4 and set(r["rows"]) == {"previous", "updated", "regenerated"}
+    for row in r["rows"].values():
+        mean, lo, hi = row["ndcg_a"]
+        assert 0 <= lo <= mean <= hi <= 1
+    # an update reads the previous profile and 4 new items, a regeneration 12-14 items
+    assert r["rows"]["updated"]["prompt_tokens_mean"] < r["rows"]["regenerated"]["prompt_tokens_mean"]
+    assert r["prompt_token_ratio"] == pytest.approx(
+        r["rows"]["regenerated"]["prompt_tokens_mean"] / r["rows"]["updated"]["prompt_tokens_mean"])
+    assert "| updated |" in capsys.readouterr().out
