@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from bump_profiles.generate import Completion, Messages, _TextsFromCompletions
+from bump_profiles.backends import Completion, Messages, _TextsFromCompletions
 
 
 class EchoBackend(_TextsFromCompletions):
