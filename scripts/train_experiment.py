@@ -41,7 +41,6 @@ from bump_profiles.generate import generate_profiles
 from bump_profiles.io import atomic_write_json
 from bump_profiles.judges import JudgeConfig, make_judge
 from bump_profiles.profile_stats import profile_stats, words
-from bump_profiles.prompts import ProfilePrompt
 from bump_profiles.rewards.bump import BumpReward
 from bump_profiles.rewards.rows import RewardRow
 from bump_profiles.train import prepare_data, train
@@ -110,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / name).unlink(missing_ok=True)
     data = prepare_data(config)
     splits = sorted(data.eval, key=lambda s: s.user.id)
-    prompt = ProfilePrompt(config.prompt.template, config.prompt.max_words, config.prompt.history_items,
-                           config.prompt.history_tokens)
+    prompt = config.prompt  # a ProfilePrompt
     tokenizer = load_tokenizer(config.policy.model)
     max_new = config.grpo.max_completion_length
 

@@ -109,7 +109,6 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     from bump_profiles.generate import generate_profiles
     from bump_profiles.judges import JudgeConfig, make_judge
     from bump_profiles.models import load_causal_lm, load_tokenizer
-    from bump_profiles.prompts import ProfilePrompt
     from bump_profiles.provenance import load_reads, refuse_seen
     from bump_profiles.report import write_report
     from bump_profiles.train import prepare_data, train
@@ -138,7 +137,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     # 1-2. users, and zero-shot profiles of the evaluation users
     t0 = time.perf_counter()
     data = prepare_data(tcfg)
-    prompt = ProfilePrompt(tcfg.prompt.template, tcfg.prompt.max_words, tcfg.prompt.history_items, tcfg.prompt.history_tokens)
+    prompt = tcfg.prompt  # a ProfilePrompt (the demo trains in scratch mode)
     tokenizer = load_tokenizer(tcfg.policy.model)
     base = load_causal_lm(tcfg.policy.model)
     generate_profiles(data.eval, TransformersBackend(base, tokenizer, name="zero-shot"), prompt,

@@ -32,7 +32,7 @@ import random
 import shutil
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -240,16 +240,11 @@ def build_rewards(config: TrainConfig, *, judge: Judge | None = None, count_toke
             from bump_profiles.judges import make_judge
 
             judge = make_judge(config.judge)
-        options = dict(r.bump_options)
-        try:
-            funcs.append(BumpReward(
-                judge, calibration=config.judge.calibration, weights=tuple(r.direction_weights),
-                length_target=r.length_target, length_penalty=r.length_penalty, count_tokens=count_tokens,
-                repetition_penalty=r.repetition_penalty,
-                min_users=r.users_per_call, **options,
-            ))
-        except TypeError as exc:
-            raise ConfigError(f"reward.bump_options: {exc}") from exc
+        funcs.append(BumpReward(
+            judge, calibration=config.judge.calibration, weights=tuple(r.direction_weights),
+            length_target=r.length_target, length_penalty=r.length_penalty, count_tokens=count_tokens,
+            repetition_penalty=r.repetition_penalty, min_users=r.users_per_call, **asdict(r.bump_options),
+        ))
     if r.kind in ("task", "bump+task"):
         from bump_profiles.rewards.task import TaskReward
 

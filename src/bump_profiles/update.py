@@ -169,9 +169,9 @@ class UpdateTrainingPrompt:
 def training_prompt(cfg: Any, splits: Sequence[UserSplit]) -> ProfilePrompt | UpdateTrainingPrompt:
     """The generator's training prompt for ``cfg`` (a PromptConfig); update mode checks every user has a
     previous profile and a history longer than the recent part, before any model loads."""
-    budgets = dict(max_words=cfg.max_words, history_items=cfg.history_items, history_tokens=cfg.history_tokens)
     if cfg.mode == "scratch":
-        return ProfilePrompt(cfg.template, **budgets)
+        return cfg  # a PromptConfig is a ProfilePrompt
+    budgets = dict(max_words=cfg.max_words, history_items=cfg.history_items, history_tokens=cfg.history_tokens)
     from bump_profiles.data.profiles import load_profiles
 
     previous = load_profiles(cfg.previous_profiles)
