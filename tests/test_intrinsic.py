@@ -139,7 +139,8 @@ def test_lamp1_embedding_judge_acceptance(lamp_samples):
     folds = []
     for offset in (0, 2):
         split = split_users(users, 2, offset=offset)
-        folds.append(evaluate_profiles(split.users, pseudo_profiles(split.users, "history-titles", 8), judge)["metrics"]["center-transductive"])
+        profiles = pseudo_profiles(split.users, "history-titles", 8)
+        folds.append(evaluate_profiles(split.users, profiles, judge, calibrations=("center-transductive",))["metrics"]["center-transductive"])
     assert len(users) == 12
     assert np.mean([f["ndcg_a"] for f in folds]) >= 0.90
     assert np.mean([f["ndcg_b"] for f in folds]) >= 0.88

@@ -187,17 +187,15 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
 def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dict[str, Judge], count) -> dict[str, Any]:
     """Held-out NDCG of each profile set and of the references matched to the BUMP profiles, per judge."""
-    from bump_profiles.baselines import reference_profiles
     from bump_profiles.calibration import DEFAULT_CALIBRATION
-    from bump_profiles.intrinsic import evaluate_profiles
+    from bump_profiles.intrinsic import evaluate_profiles, evaluate_references
 
-    sets = dict(profile_sets)
-    sets.update(reference_profiles(splits, profile_sets["BUMP profile"], count))
     rows, random_ref = [], {}
     first = next(iter(judges))
     for judge_name, judge in judges.items():
-        for name, profiles in sets.items():
-            res = evaluate_profiles(splits, profiles, judge, calibrations=(DEFAULT_CALIBRATION,), count_tokens=count)
+        results = {name: evaluate_profiles(splits, profiles, judge, count_tokens=count) for name, profiles in profile_sets.items()}
+        results.update(evaluate_references(splits, profile_sets["BUMP profile"], judge, count_tokens=count))
+        for name, res in results.items():
             m = res["metrics"][DEFAULT_CALIBRATION]
             stats = res["profile_stats"]
             row = {"name": name if judge_name == first else f"{name} [{judge_name.split(' ')[0]}]",
@@ -215,7 +213,7 @@ def downstream_table(splits, profile_sets: dict[str, dict[str, str]], count, *, 
                      per_user: int | None = None, encoder: Any = None) -> dict[str, Any]:
     """The synthetic task for the evaluation users, read by the probe, with each method between the
     null row (``none``) and the oracle (``true interests``), each with a 95% interval over users."""
-    from bump_profiles.baselines import budget_history, true_interests
+    from bump_profiles.baselines import reference_profiles
     from bump_profiles.data import User
     from bump_profiles.data.synthetic import make_task
     from bump_profiles.lamp.probe import ProbeReader
@@ -232,10 +230,8 @@ def downstream_table(splits, profile_sets: dict[str, dict[str, str]], count, *, 
     runs = [("none", EvalConfig(method="none"), None),
             ("retrieval (BM25, k=2)", EvalConfig(method="retrieval", k=2), None)]
     runs += [(name, EvalConfig(method="profile"), profiles) for name, profiles in profile_sets.items()]
-    runs.append(("history@budget", EvalConfig(method="profile"), budget_history(splits, {u: count(p) for u, p in bump.items()}, count)))
-    truth = true_interests(splits)
-    if truth is not None:
-        runs.append(("true interests", EvalConfig(method="profile"), truth))
+    refs = reference_profiles(splits, bump, count)  # the full history is no profile for a reader: left out
+    runs += [(name, EvalConfig(method="profile"), refs[name]) for name in ("history@budget", "true interests") if name in refs]
     rows = []
     for name, ecfg, profiles in runs:
         retriever = make_retriever(ecfg.retriever) if ecfg.uses_retrieval else None

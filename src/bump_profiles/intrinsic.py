@@ -168,3 +168,23 @@ def evaluate_profiles(
         "per_user": {c: ranked[c][1] for c in calibrations},
         "profile_stats": profile_stats(texts, histories, count_tokens=count_tokens),
     }
+
+
+def evaluate_references(
+    splits: Sequence[UserSplit],
+    profiles: Mapping[str, str],
+    judge: Judge,
+    *,
+    calibrations: Sequence[str] = (DEFAULT_CALIBRATION,),
+    group_size: int | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Each reference of :func:`bump_profiles.baselines.reference_profiles` (history cut to each of
+    ``profiles``' lengths, full history, true interests) evaluated like the profiles, on the same users."""
+    from bump_profiles.baselines import reference_profiles
+
+    kept = [s for s in splits if s.user.id in profiles]
+    return {
+        name: evaluate_profiles(kept, ref, judge, calibrations=calibrations, group_size=group_size, count_tokens=count_tokens)
+        for name, ref in reference_profiles(kept, profiles, count_tokens).items()
+    }
