@@ -188,13 +188,14 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dict[str, Judge], count) -> dict[str, Any]:
     """Held-out NDCG of each profile set and of the references matched to the BUMP profiles, per judge."""
     from bump_profiles.calibration import DEFAULT_CALIBRATION
-    from bump_profiles.intrinsic import evaluate_profiles, evaluate_references
+    from bump_profiles.intrinsic import evaluate_profiles
 
     rows, random_ref = [], {}
     first = next(iter(judges))
     for judge_name, judge in judges.items():
-        results = {name: evaluate_profiles(splits, profiles, judge, count_tokens=count) for name, profiles in profile_sets.items()}
-        results.update(evaluate_references(splits, profile_sets["BUMP profile"], judge, count_tokens=count))
+        results = {name: evaluate_profiles(splits, profiles, judge, count_tokens=count, references=name == "BUMP profile")
+                   for name, profiles in profile_sets.items()}
+        results.update(results["BUMP profile"].pop("references"))
         for name, res in results.items():
             m = res["metrics"][DEFAULT_CALIBRATION]
             stats = res["profile_stats"]

@@ -81,7 +81,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bump_profiles.data import split_users
     from bump_profiles.data.profiles import load_profiles
     from bump_profiles.errors import ConfigError
-    from bump_profiles.intrinsic import evaluate_profiles, evaluate_references, pseudo_profiles
+    from bump_profiles.intrinsic import evaluate_profiles, pseudo_profiles
     from bump_profiles.io import atomic_write_json
     from bump_profiles.judges import JudgeConfig, make_judge
 
@@ -109,10 +109,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         t1 = time.perf_counter()
         fold_judge = _bind_history(judge, split.users)
         result = evaluate_profiles(split.users, profiles, fold_judge, calibrations=args.calibration,
-                                   group_size=args.group_size, count_tokens=count)
-        if args.references:
-            result["references"] = evaluate_references(split.users, profiles, fold_judge, calibrations=args.calibration,
-                                                       group_size=args.group_size, count_tokens=count)
+                                   group_size=args.group_size, count_tokens=count, references=args.references)
         result.update(offset=offset, skipped_users=split.skipped, seconds=round(time.perf_counter() - t1, 2))
         folds.append(result)
         print(f"fold offset={offset}: {result['users']} users, {result['items']} held-out items, "
