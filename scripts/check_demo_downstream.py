@@ -18,7 +18,7 @@ from bump_profiles.data.profiles import load_profiles
 from bump_profiles.demo import DemoConfig, downstream_table, train_config
 from bump_profiles.generate import generate_profiles
 from bump_profiles.models import load_causal_lm, load_tokenizer
-from bump_profiles.train import prepare_data
+from bump_profiles.train.data import prepare_data
 
 
 def main(out: Path) -> None:

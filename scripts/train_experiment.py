@@ -43,7 +43,8 @@ from bump_profiles.judges import JudgeConfig, make_judge
 from bump_profiles.profile_stats import profile_stats, words
 from bump_profiles.rewards.bump import BumpReward
 from bump_profiles.rewards.rows import RewardRow
-from bump_profiles.train import prepare_data, train
+from bump_profiles.train import train
+from bump_profiles.train.data import prepare_data
 
 
 class TfidfJudge:

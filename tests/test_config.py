@@ -12,7 +12,7 @@ from bump_profiles import models
 from bump_profiles.cli import main
 from bump_profiles.config import TrainConfig, config_diff, describe, from_dict, load_config, to_yaml
 from bump_profiles.errors import ConfigError
-from bump_profiles.train import generation_layout
+from bump_profiles.train.trl_config import generation_layout
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -129,7 +129,7 @@ def test_cli_check_validates_data_without_models(tmp_path, capsys, monkeypatch):
 
 def test_guard_options_are_typed_and_reach_the_reward():
     from bump_profiles.config import CopyGuards
-    from bump_profiles.train import build_rewards
+    from bump_profiles.train.run import build_rewards
 
     config = load_config(Path(__file__).resolve().parents[1] / "configs" / "honest-cpu.yaml", [])
     assert config.reward.bump_options == CopyGuards(copy_threshold=0.2, copy_penalty=2.0, max_copied_span=8, span_penalty=1.0)

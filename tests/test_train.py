@@ -16,7 +16,8 @@ from transformers import TrainerCallback
 from bump_profiles.config import load_config
 from bump_profiles.prompts import ProfilePrompt
 from bump_profiles.rewards.task import TaskReward
-from bump_profiles.train import build_dataset, eval_user_ids, prepare_data, train
+from bump_profiles.train import train
+from bump_profiles.train.data import build_dataset, eval_user_ids, prepare_data
 
 REPO = Path(__file__).resolve().parents[1]
 

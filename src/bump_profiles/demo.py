@@ -111,7 +111,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     from bump_profiles.models import load_causal_lm, load_tokenizer
     from bump_profiles.provenance import load_reads, refuse_seen
     from bump_profiles.report import write_report
-    from bump_profiles.train import prepare_data, train
+    from bump_profiles.train import train
+    from bump_profiles.train.data import prepare_data
 
     start = time.perf_counter()
     out = Path(cfg.out)
