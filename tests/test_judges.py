@@ -63,6 +63,7 @@ def test_default_models_per_kind():
         "likelihood": "smollm2-135m",
         "yesno": "smollm2-135m",
         "copymask": "minilm",
+        "lexical": "",  # no model: judge.model names its IDF corpus file
     }
     assert JudgeConfig(kind="yesno", model="/some/path").model_name == "/some/path"
 

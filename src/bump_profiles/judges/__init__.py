@@ -11,7 +11,8 @@ direction-B matrix, so the reward scores the batch once. Calibration is applied 
 (``bump_profiles.calibration.CALIBRATIONS``), not here: judges return raw scores.
 
 Kinds (``JudgeConfig.kind``): ``embedding`` (cosine of sentence embeddings, the CPU default),
-``likelihood`` (PMI under a causal LM) and ``yesno`` (the paper's pointwise LLM judge).
+``likelihood`` (PMI under a causal LM), ``yesno`` (the paper's pointwise LLM judge) and ``lexical``
+(TF-IDF cosine, an IDF fitted on a fixed corpus).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ JUDGES: dict[str, JudgeSpec] = {
     "likelihood": JudgeSpec("likelihood", "smollm2-135m", "PMI: mean log p(item | profile) - mean log p(item); symmetric"),
     "yesno": JudgeSpec("yesno", "smollm2-135m", "logit(yes) - logit(no) of a causal LM asked per pair and direction"),
     "copymask": JudgeSpec("copymask", "minilm", "embedding judge blind to spans of 4+ words copied from the histories; evaluation"),
+    "lexical": JudgeSpec("lexical", "", "TF-IDF cosine, IDF fitted on a fixed corpus file (judge.model); symmetric, no neural model"),
 }
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -61,7 +63,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 class JudgeConfig:
     """Which judge scores the batch, with which model and how it batches."""
 
-    kind: str = field(default="embedding", metadata={"help": "embedding | likelihood | yesno | copymask (evaluation only)"})
+    kind: str = field(default="embedding", metadata={"help": "embedding | likelihood | yesno | lexical | copymask (evaluation only)"})
     model: str | None = field(default=None, metadata={"help": "hub id, local path or bundled short name; None = the kind's default"})
     dtype: str = field(default="float32", metadata={"help": "LLM judges: float32 | bfloat16 (about 2.3x faster on a recent CPU)"})
     batch_tokens: int = field(default=4096, metadata={"help": "LLM judges: padded tokens per forward batch"})

@@ -1,0 +1,130 @@
+"""The benchmark's config: a dataclass tree from YAML (``configs/authors-cpu.yaml``) plus ``--set`` overrides.
+
+``train`` is a training config mapping (``bump_profiles.config.TrainConfig`` without ``data`` and
+``output_dir``, which the benchmark fills in); ``task_reward`` holds the keys that differ for the
+labelled comparator run. Both are validated when the benchmark config loads, before any model does.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bump_profiles.config import TrainConfig, from_dict
+from bump_profiles.errors import ConfigError
+
+EVAL_JUDGES = ("training", "likelihood", "lexical")
+READERS = ("llm", "probe")
+
+
+@dataclass
+class AuthorsData:
+    """Where the authors come from and how they are split."""
+
+    path: str = field(default="../shared/data/huffpost-authors/interactions.jsonl", metadata={"help": "the authors' JSONL"})
+    seed: int = field(default=0, metadata={"help": "seed of the author split"})
+    eval_authors: int = field(default=32, metadata={"help": "authors kept out of training and evaluated"})
+    k: int = field(default=2, metadata={"help": "most recent articles held out per author"})
+    history_cap: int | None = field(default=100, metadata={"help": "keep each author's most recent N articles"})
+    max_authors: int | None = field(default=None, metadata={"help": "use this many authors of the shuffled list (tests)"})
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.eval_authors < 2:
+            raise ConfigError("data: k must be >= 1 and eval_authors >= 2")
+        if self.history_cap is not None and self.history_cap < self.k + 1:
+            raise ConfigError(f"data.history_cap: must exceed k={self.k}, got {self.history_cap}")
+
+
+@dataclass
+class EvalSection:
+    """Profiles, judges and readers of the evaluation stages."""
+
+    judges: list[str] = field(default_factory=lambda: list(EVAL_JUDGES), metadata={"help": "training | likelihood | lexical"})
+    likelihood_model: str | None = field(default=None, metadata={"help": "likelihood judge model (default: SmolLM2)"})
+    judge_dtype: str = field(default="float32", metadata={"help": "LLM judge dtype"})
+    group_size: int | None = field(default=None, metadata={"help": "grouped ranking size; None = the training B"})
+    bootstrap: int = field(default=1000, metadata={"help": "bootstrap resamples of authors"})
+    keyword_words: int = field(default=20, metadata={"help": "words in a keyword profile"})
+    full_history_tokens: int | None = field(default=None, metadata={"help": "cut the full-history reference (None: whole)"})
+    readers: list[str] = field(default_factory=lambda: list(READERS), metadata={"help": "llm (SmolLM2) | probe (when available)"})
+    reader_model: str = field(default="smollm2-135m", metadata={"help": "the LLM reader"})
+    retrieval_k: int = field(default=2, metadata={"help": "BM25 items per question"})
+    batch_size: int = field(default=8, metadata={"help": "generation batch size"})
+
+    def __post_init__(self) -> None:
+        for name in self.judges:
+            if name not in EVAL_JUDGES:
+                raise ConfigError(f"eval.judges: '{name}' is not one of {', '.join(EVAL_JUDGES)}")
+        for name in self.readers:
+            if name not in READERS:
+                raise ConfigError(f"eval.readers: '{name}' is not one of {', '.join(READERS)}")
+        if self.bootstrap < 100:
+            raise ConfigError(f"eval.bootstrap: at least 100 resamples, got {self.bootstrap}")
+
+
+@dataclass
+class AuthorsBenchConfig:
+    """One benchmark run: data split, two training runs (BUMP, task reward), evaluation."""
+
+    out: str = field(default="runs/authors", metadata={"help": "run directory (every stage's output; resumable)"})
+    data: AuthorsData = field(default_factory=AuthorsData, metadata={"help": "authors and split"})
+    train: dict[str, Any] = field(default_factory=dict, metadata={"help": "TrainConfig keys (no data, output_dir)"})
+    task_reward: dict[str, Any] = field(default_factory=lambda: {"reward": {"kind": "task"}},
+                                        metadata={"help": "keys that differ for the task-reward run"})
+    eval: EvalSection = field(default_factory=EvalSection, metadata={"help": "evaluation"})
+    budget_minutes: float | None = field(default=45, metadata={"help": "wall-clock budget of each training run"})
+
+    def __post_init__(self) -> None:
+        for key in ("data", "output_dir"):
+            if key in self.train or key in self.task_reward:
+                raise ConfigError(f"train.{key}: set by the benchmark, leave it out")
+        for run in ("bump", "task"):  # both runs validated now, before any file or model exists
+            self._train_dict(run, {"synthetic": {"users": 8}, "k": self.data.k, "eval_users": 0})
+
+    def _train_dict(self, run: str, data: dict[str, Any]) -> TrainConfig:
+        base = copy.deepcopy(self.train)
+        if run == "task":
+            _merge(base, copy.deepcopy(self.task_reward))
+        base["output_dir"] = str(Path(self.out) / f"train-{run}")
+        base["data"] = data
+        return from_dict(TrainConfig, base)
+
+    def train_config(self, run: str, questions: str | Path, outputs: str | Path) -> TrainConfig:
+        """The TrainConfig of run ``bump`` or ``task`` on the training file written by the split stage."""
+        data = {"path": str(questions), "format": "lamp", "k": self.data.k, "split": "recent", "eval_users": 0}
+        if run == "task":
+            data["outputs"] = str(outputs)
+        return self._train_dict(run, data)
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def load_bench_config(path: str | Path, overrides: list[str] | None = None) -> AuthorsBenchConfig:
+    """The benchmark config from YAML plus ``key=value`` overrides (``train.grpo.max_steps=10``)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML: {exc}") from exc
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        node = data
+        *parents, last = key.strip().split(".")
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[last] = yaml.safe_load(raw) if raw else ""
+    return from_dict(AuthorsBenchConfig, data)

@@ -1,0 +1,199 @@
+"""The evaluation stages: judges (intrinsic ranking, with intervals) and the downstream tasks.
+
+Intrinsic: every profile set ranked by each judge in groups of the training B and all at once;
+per-author NDCG in both directions, each mean with a bootstrap interval over authors, and the paired
+difference of BUMP against every other set. Downstream: the category and headline questions of the
+evaluation authors' held-out articles, answered by each reader with each personalization method;
+every question's prompt is built from its own author's profile or history only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from bump_profiles.authors.bench import GENERATORS, REFERENCES, Bench, profile_sets
+from bump_profiles.authors.stats import (
+    grouped_interval,
+    interval,
+    paired_difference,
+    per_author_ndcg,
+    repetition_rate,
+    resamples,
+)
+from bump_profiles.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+PROBE_MODULE = "bump_profiles.lamp.probe"  # issue 13's scikit-learn probe reader; the seam is probe_reader()
+METHODS = ("none", "retrieval", "history@budget", "keywords", "zero-shot", "BUMP", "task-reward", "BUMP+retrieval")
+
+
+def make_eval_judge(b: Bench, name: str):
+    from bump_profiles.judges import JudgeConfig, make_judge
+
+    e = b.config.eval
+    if name == "training":
+        return make_judge(b.train_config("bump").judge)
+    if name == "likelihood":
+        return make_judge(JudgeConfig(kind="likelihood", model=e.likelihood_model, dtype=e.judge_dtype))
+    return make_judge(JudgeConfig(kind="lexical", model=str(b.path("lexical_corpus.txt"))))
+
+
+def profile_table(b: Bench, sets: dict[str, dict[str, str]]) -> dict[str, dict[str, float]]:
+    """Mean tokens (policy tokenizer), 4-/8-gram copy rates from the own history, 3-gram repetition."""
+    from bump_profiles.profile_stats import profile_stats
+
+    count = b.count_tokens()
+    out = {}
+    for name, profiles in sets.items():
+        splits = [s for s in b.split.eval if s.user.id in profiles]
+        texts = [profiles[s.user.id] for s in splits]
+        stats = profile_stats(texts, [[it.text for it in s.history] for s in splits], count_tokens=count)
+        stats["repetition_3"] = sum(repetition_rate(t) for t in texts) / max(len(texts), 1)
+        out[name] = stats
+    return out
+
+
+def stage_judge(b: Bench, name: str, path: Path) -> None:
+    """One judge, every profile set, both groupings; calibration = the training judge's."""
+    from bump_profiles.intrinsic import score_groups
+
+    judge = make_eval_judge(b, name)
+    calibration = b.train_config("bump").judge.calibration
+    sets = profile_sets(b)
+    splits = b.split.eval
+    units = [s.user.id for s in splits]
+    draws = resamples(len(units), b.config.eval.bootstrap, seed=b.config.data.seed)
+    group = b.config.eval.group_size or b.train_config("bump").reward.users_per_call
+    result: dict[str, Any] = {"judge": name, "calibration": calibration, "authors": len(units), "groupings": {}}
+    for grouping, size in ((f"groups of {group}", group), ("all at once", None)):
+        per = {m: per_author_ndcg(score_groups(splits, profiles, judge, size), calibration) for m, profiles in sets.items()}
+        rows = {}
+        for method, by_author in per.items():
+            rows[method] = {d: interval([by_author[u][f"ndcg_{d}"] for u in units], draws) for d in ("a", "b")}
+        first = per["BUMP"]
+        random = {d: sum(first[u][f"random_{d}"] for u in units) / len(units) for d in ("a", "b")}
+        diffs = {f"BUMP - {m}": {d: paired_difference({u: per["BUMP"][u][f"ndcg_{d}"] for u in units},
+                                                     {u: per[m][u][f"ndcg_{d}"] for u in units}, units, draws)
+                                 for d in ("a", "b")} for m in per if m != "BUMP"}
+        result["groupings"][grouping] = {"rows": rows, "random": random, "differences": diffs, "per_author": per}
+    atomic_write_json(path, result)
+
+
+# --- downstream -------------------------------------------------------------------------------------
+
+
+def probe_reader(b: Bench, task: Any) -> Any:
+    """The seam for issue 13's probe reader: ``bump_profiles.lamp.probe.fit_probe_reader(task, users)``,
+    fitted on the training authors' category questions, returning a Reader. None while it is absent."""
+    try:
+        module = importlib.import_module(PROBE_MODULE)
+    except ModuleNotFoundError:
+        return None
+    if not hasattr(module, "fit_probe_reader"):  # issue 13's module has ProbeReader but not this entry point yet
+        return None
+    from bump_profiles.authors.data import category_questions
+    from bump_profiles.data.schema import User
+    from bump_profiles.lamp.runner import attach_questions
+
+    users = attach_questions([User(s.user.id, s.history) for s in b.split.train], category_questions(b.split.train, b.split.labels))
+    return module.fit_probe_reader(task, users)
+
+
+def method_config(method: str, k: int):
+    from bump_profiles.lamp.runner import EvalConfig
+
+    if method == "none":
+        return EvalConfig(method="none")
+    if method == "retrieval":
+        return EvalConfig(method="retrieval", k=k)
+    if method.endswith("+retrieval"):
+        return EvalConfig(method="profile+retrieval", k=k)
+    return EvalConfig(method="profile")
+
+
+def stage_downstream(b: Bench) -> None:
+    """Each task x reader x method into ``downstream/<task>/<reader>/<method>/`` (skipped when there)."""
+    from bump_profiles.authors.data import category_task, headline_task
+    from bump_profiles.data.schema import User
+    from bump_profiles.lamp.readers import causal_lm_reader
+    from bump_profiles.lamp.retrieval import make_retriever
+    from bump_profiles.lamp.runner import attach_questions, run_eval
+
+    e = b.config.eval
+    sets = profile_sets(b)
+    users = [User(s.user.id, s.history) for s in b.split.eval]  # readers and retrieval see the history only
+    tasks = {"category": (category_task(b.split.labels), "category.json"), "headline": (headline_task(), "headline.json")}
+    readers: dict[str, Any] = {}
+    for task_name, (task, file) in tasks.items():
+        questions = json.loads(b.path("questions", file).read_text())
+        asked = attach_questions(users, questions)
+        for reader_name in e.readers:
+            if reader_name == "probe" and task.kind != "classification":
+                continue
+            for method in METHODS:
+                folder = b.path("downstream", task_name, reader_name, method.replace("@", "-at-").replace("+", "-plus-"))
+                if (folder / "results.json").exists():
+                    continue
+                if reader_name not in readers:
+                    readers[reader_name] = (causal_lm_reader(e.reader_model, batch_size=e.batch_size, progress=False)
+                                            if reader_name == "llm" else probe_reader(b, task))
+                reader = readers[reader_name]
+                if reader is None:
+                    log.warning("downstream: the probe reader is not available (%s): skipped", PROBE_MODULE)
+                    break
+                config = method_config(method, e.retrieval_k)
+                profiles = sets.get(method.removesuffix("+retrieval")) if config.uses_profile else None
+                retriever = make_retriever("bm25") if config.uses_retrieval else None
+                with b.timing(f"downstream {task_name} {reader_name} {method}"):
+                    run_eval(task, asked, reader, config, profiles=profiles, retriever=retriever, out_dir=folder,
+                             info={"benchmark_method": method})
+
+
+def downstream_table(b: Bench) -> dict[str, Any]:
+    """Every finished downstream run with its metrics and bootstrap intervals over authors."""
+    from bump_profiles.lamp.metrics import classification_metrics, generation_metrics
+
+    units = [s.user.id for s in b.split.eval]
+    labels = json.loads(b.path("split.json").read_text())["labels"]
+    out: dict[str, Any] = {}
+    for results in sorted(b.path("downstream").glob("*/*/*/results.json")):
+        res = json.loads(results.read_text())
+        rows = [json.loads(line) for line in (results.parent / "generations.jsonl").read_text().splitlines() if line.strip()]
+        pairs = [(r["user_id"], (r["gold"], r["prediction"])) for r in rows]
+        asked = [u for u in units if any(u == v for v, _ in pairs)]  # an author may have no question of a task
+        draws = resamples(len(asked), b.config.eval.bootstrap, seed=b.config.data.seed)
+        scores = []
+        if res["task"] == "LaMP_4":
+            scores = [(u, generation_metrics([g], [p])) for u, (g, p) in pairs]
+            metrics = {m: grouped_interval(asked, [(u, s[m]) for u, s in scores], lambda xs: sum(xs) / len(xs), draws)
+                       for m in ("rouge-1", "rouge-L")}
+        else:
+            metrics = {m: grouped_interval(asked, pairs, lambda xs, m=m: classification_metrics(
+                [g for g, _ in xs], [p for _, p in xs], labels)[m], draws) for m in ("accuracy", "f1")}
+        task, reader = results.parent.parent.parent.name, results.parent.parent.name
+        first = "rouge-1" if res["task"] == "LaMP_4" else "accuracy"
+        per_question = [(u, s[first]) for u, s in scores] if res["task"] == "LaMP_4" else [(u, float(g == p)) for u, (g, p) in pairs]
+        by_author: dict[str, list[float]] = {}
+        for u, v in per_question:
+            by_author.setdefault(u, []).append(v)
+        out.setdefault(f"{task} / {reader}", {})[res.get("benchmark_method", results.parent.name)] = {
+            "metrics": metrics, "questions": res["questions"], "outside_labels": res.get("outside_labels"),
+            "seconds": res["seconds"], "per_author": {first: {u: sum(v) / len(v) for u, v in by_author.items()}}}
+    for rows in out.values():  # BUMP minus each method, paired by author, on the task's first metric
+        if "BUMP" not in rows:
+            continue
+        (metric, bump), = rows["BUMP"]["per_author"].items()
+        asked = [u for u in units if u in bump]
+        draws = resamples(len(asked), b.config.eval.bootstrap, seed=b.config.data.seed)
+        for method, row in rows.items():
+            if method != "BUMP":
+                row["bump_minus"] = {metric: paired_difference(bump, row["per_author"][metric], asked, draws)}
+    return out
+
+
+__all__ = ["GENERATORS", "METHODS", "REFERENCES", "downstream_table", "probe_reader", "stage_downstream", "stage_judge"]

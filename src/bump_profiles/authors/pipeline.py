@@ -1,0 +1,196 @@
+"""The benchmark's stages, each resumable: skipped when its output exists, timed into ``timings.json``.
+
+``split`` -> ``train-bump``, ``train-task`` -> ``profiles`` -> ``references`` -> ``judges`` ->
+``downstream`` -> ``report``. Re-running the command resumes at the first stage without output; a
+training run with a checkpoint but no ``final/`` resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bump_profiles.authors.bench import GENERATORS, REFERENCES, Bench, machine
+from bump_profiles.authors.config import AuthorsBenchConfig
+from bump_profiles.authors.data import (
+    category_questions,
+    check_same_split,
+    headline_questions,
+    write_training_file,
+)
+from bump_profiles.errors import ConfigError
+from bump_profiles.io import atomic_write_json, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+STAGES = ("split", "train-bump", "train-task", "profiles", "references", "judges", "downstream", "report")
+
+
+# --- split ------------------------------------------------------------------------------------------
+
+
+def stage_split(b: Bench) -> None:
+    """The split on disk: author ids, the training file ``train`` reads, the questions, the IDF corpus."""
+    s = b.split
+    saved = b.path("split.json")
+    if saved.exists() and json.loads(saved.read_text())["authors"] != s.ids():
+        raise ConfigError(f"{saved} holds another split than this config makes: use another out directory")
+    write_training_file(s.train, s.labels, b.path("train_LaMP_2_news_questions.json"), b.path("train_outputs.json"))
+    atomic_write_json(b.path("questions", "category.json"), category_questions(s.eval, s.labels))
+    atomic_write_json(b.path("questions", "headline.json"), headline_questions(s.eval))
+    # IDF corpus of the lexical judge: every article a generator may read or train on (training
+    # authors' articles, evaluation authors' histories), fixed once; no evaluation held-out article.
+    corpus = [" ".join(it.fields.values()) for x in s.train for it in [*x.history, *x.heldout]]
+    corpus += [" ".join(it.fields.values()) for x in s.eval for it in x.history]
+    atomic_write_text(b.path("lexical_corpus.txt"), "\n".join(" ".join(t.split()) for t in corpus) + "\n")
+    atomic_write_json(saved, {"authors": s.ids(), "labels": list(s.labels), "config": asdict(b.config.data),
+                              "articles": {"train_history": sum(len(x.history) for x in s.train),
+                                           "eval_history": sum(len(x.history) for x in s.eval),
+                                           "heldout_per_author": b.config.data.k}})
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+
+def budget_callback(minutes: float | None):
+    """Stops training (with a checkpoint, then ``final/``) once ``minutes`` of wall time have passed."""
+    from transformers import TrainerCallback
+
+    class TimeBudget(TrainerCallback):
+        start = time.perf_counter()
+        stopped = False
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if minutes is not None and time.perf_counter() - self.start > minutes * 60:
+                self.stopped = control.should_save = control.should_training_stop = True
+
+    return TimeBudget()
+
+
+def stage_train(b: Bench, run: str, **inject: Any) -> None:
+    """GRPO on the training authors (``inject``: a judge/reader, for tests); resumes from a checkpoint."""
+    from bump_profiles.train import train
+    from bump_profiles.train.data import prepare_data
+
+    cfg = b.train_config(run)
+    check_same_split(b.split.train, prepare_data(cfg).train)
+    folder = Path(cfg.output_dir)
+    resume = folder.is_dir() and any(folder.glob("checkpoint-*"))
+    budget = budget_callback(b.config.budget_minutes)
+    result = train(cfg, resume=resume, overwrite=not resume and folder.exists(), callbacks=[budget], **inject)
+    atomic_write_json(folder / "summary.json", {**result.__dict__, "resumed": resume, "stopped_by_budget": budget.stopped,
+                                                "budget_minutes": b.config.budget_minutes})
+
+
+# --- profiles and references ------------------------------------------------------------------------
+
+
+def generator(b: Bench, name: str):
+    """The untrained policy, or a trained run's ``final/`` (a LoRA adapter merged, or full weights)."""
+    from bump_profiles.models import load_causal_lm
+
+    base = b.train_config("bump").policy.model
+    run = GENERATORS[name]
+    if run is None:
+        return load_causal_lm(base)
+    final = Path(b.train_config(run).output_dir) / "final"
+    if not final.is_dir():
+        raise ConfigError(f"{final} is missing: run the train-{run} stage first")
+    if (final / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(load_causal_lm(base), str(final)).merge_and_unload()
+    return load_causal_lm(str(final))
+
+
+def stage_profiles(b: Bench, name: str) -> None:
+    """Greedy profiles of the evaluation authors from their histories (resumable per author)."""
+    from bump_profiles.backends import TransformersBackend
+    from bump_profiles.generate import generate_profiles
+    from bump_profiles.models import load_tokenizer
+
+    cfg = b.train_config("bump")
+    backend = TransformersBackend(generator(b, name), load_tokenizer(cfg.policy.model), batch_size=b.config.eval.batch_size,
+                                  name=f"{name}:{cfg.policy.model}")
+    generate_profiles(b.split.eval, backend, cfg.prompt,  # a ProfilePrompt
+                      b.profile_file(name), max_new_tokens=cfg.grpo.max_completion_length, progress=False)
+
+
+def profiles_done(b: Bench, name: str) -> bool:
+    from bump_profiles.generate import read_done
+
+    return {s.user.id for s in b.split.eval} <= read_done(b.profile_file(name))
+
+
+def stage_references(b: Bench) -> None:
+    """history@budget (cut to each BUMP profile's token count), keywords, full history (cut to a budget)."""
+    from bump_profiles.authors.keywords import keyword_profiles
+    from bump_profiles.baselines import budget_history
+    from bump_profiles.data.profiles import load_profiles
+    from bump_profiles.data.render import render_history
+
+    count = b.count_tokens()
+    bump = load_profiles(b.profile_file("BUMP"))
+    cap = b.config.eval.full_history_tokens
+    refs = {
+        "history@budget": budget_history(b.split.eval, {u: count(p) for u, p in bump.items()}, count),
+        "keywords": keyword_profiles(b.split.eval, b.split.train, b.config.eval.keyword_words),
+        "full history": {s.user.id: render_history(s.history, max_tokens=cap, count_tokens=count, bullet="") for s in b.split.eval},
+    }
+    for name, profiles in refs.items():
+        lines = [json.dumps({"user_id": u, "profile": p, "model": f"reference:{name}"}, ensure_ascii=False) for u, p in profiles.items()]
+        atomic_write_text(b.profile_file(name), "\n".join(lines) + "\n")
+
+
+def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: str | Path | None = None,
+        beside: list[str | Path] | None = None, inject: dict[str, dict[str, Any]] | None = None) -> Bench:
+    """Run (or resume) ``stages`` (default: all, in order). ``beside``: finished runs (other training
+    seeds) shown in this run's table; ``inject``: per-stage test doubles."""
+    from bump_profiles.authors import evaluate, report
+
+    wanted = stages or list(STAGES)
+    unknown = sorted(set(wanted) - set(STAGES))
+    if unknown:
+        raise ConfigError(f"unknown stage(s) {', '.join(unknown)} (known: {', '.join(STAGES)})")
+    b = Bench.open(config)
+    b.out.mkdir(parents=True, exist_ok=True)
+    inject = inject or {}
+    atomic_write_json(b.path("run.json"), {"config": asdict(config), "machine": machine(), "stages": wanted})
+    for stage in STAGES:
+        if stage not in wanted:
+            continue
+        if stage == "split" and not b.skip(stage, b.path("split.json").exists()):
+            with b.timing(stage):
+                stage_split(b)
+        elif stage.startswith("train-"):
+            name = stage.removeprefix("train-")
+            if not b.skip(stage, (Path(b.train_config(name).output_dir) / "final").is_dir()):
+                with b.timing(stage):
+                    stage_train(b, name, **inject.get(stage, {}))
+        elif stage == "profiles":
+            for name in GENERATORS:
+                if not b.skip(f"profiles {name}", profiles_done(b, name)):
+                    with b.timing(f"profiles {name}"):
+                        stage_profiles(b, name)
+        elif stage == "references" and not b.skip(stage, all(b.profile_file(n).exists() for n in REFERENCES)):
+            with b.timing(stage):
+                stage_references(b)
+        elif stage == "judges":
+            for judge in config.eval.judges:
+                path = b.path("intrinsic", f"{judge}.json")
+                if not b.skip(f"judge {judge}", path.exists()):
+                    with b.timing(f"judge {judge}"):
+                        evaluate.stage_judge(b, judge, path)
+        elif stage == "downstream":
+            evaluate.stage_downstream(b)
+        elif stage == "report":
+            with b.timing(stage):
+                report.write(b, docs, beside)
+    return b

@@ -1,0 +1,205 @@
+"""The benchmark's one table and one figure, written into the run (``report.md``, ``figure.png``,
+``results.json``) and, when asked, into ``docs/benchmark-authors.md`` between generated-section markers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bump_profiles.authors.bench import GENERATORS, REFERENCES, Bench, profile_sets
+from bump_profiles.authors.evaluate import METHODS, downstream_table, profile_table
+from bump_profiles.errors import ConfigError
+from bump_profiles.io import atomic_write_json, atomic_write_text
+
+BEGIN, END = "<!-- authors-benchmark:begin (generated) -->", "<!-- authors-benchmark:end -->"
+ROWS = ("none", "retrieval", *REFERENCES, *GENERATORS, "BUMP+retrieval")
+
+
+def _ci(x: dict[str, float] | None) -> str:
+    return "" if not x else f"{x['mean']:.3f} [{x['lo']:.3f}, {x['hi']:.3f}]"
+
+
+def _stage_time(v: float | dict[str, Any]) -> str:
+    """A stage's time; runs started before the load was recorded hold the seconds alone."""
+    if not isinstance(v, dict):
+        return f"{v}"
+    load = v.get("load_1min_at_end")
+    return f"{v['seconds']}" + ("" if load is None else f" ({load:.1f})")
+
+
+def collect(b: Bench) -> dict[str, Any]:
+    """Everything the table and figure show, from the stage outputs on disk."""
+    intrinsic = {p.stem: json.loads(p.read_text()) for p in sorted(b.path("intrinsic").glob("*.json"))}
+    for res in intrinsic.values():
+        for g in res["groupings"].values():
+            g.pop("per_author", None)
+    timings = json.loads(b.path("timings.json").read_text()) if b.path("timings.json").exists() else {}
+    training = {}
+    for run in ("bump", "task"):
+        summary = Path(b.train_config(run).output_dir) / "summary.json"
+        if summary.exists():
+            training[run] = json.loads(summary.read_text())
+    return {"run": json.loads(b.path("run.json").read_text()), "split": json.loads(b.path("split.json").read_text())["authors"],
+            "profiles": profile_table(b, profile_sets(b)), "intrinsic": intrinsic, "downstream": downstream_table(b),
+            "training": training, "timings_s": timings, "rows": list(ROWS)}
+
+
+def add_run_beside(r: dict[str, Any], other: dict[str, Any]) -> None:
+    """Rows of another run's trained generators (e.g. a second training seed, same split) into ``r``,
+    named ``BUMP (seed 1)``; the two runs must have evaluated the same authors."""
+    if other["split"] != r["split"]:
+        raise ConfigError("a run shown beside this one must use the same author split (data.seed, data.path)")
+    label = f"seed {other['run']['config']['train'].get('seed', 0)}"
+    trained = (*(m for m in GENERATORS if GENERATORS[m]), "BUMP+retrieval")
+    for j, res in other["intrinsic"].items():
+        for g, gr in res["groupings"].items():
+            mine = r["intrinsic"].get(j, {}).get("groupings", {}).get(g)
+            for m in trained:
+                if mine is not None and m in gr["rows"]:
+                    mine["rows"][f"{m} ({label})"] = gr["rows"][m]
+    for t, rows in other["downstream"].items():
+        for m in trained:
+            if t in r["downstream"] and m in rows:
+                r["downstream"][t][f"{m} ({label})"] = rows[m]
+    for m in trained:
+        if m in other["profiles"]:
+            r["profiles"][f"{m} ({label})"] = other["profiles"][m]
+        r["rows"].append(f"{m} ({label})")
+    r.setdefault("beside", []).append({"label": label, "out": other["run"]["config"]["out"], "training": other["training"]})
+
+
+def table(r: dict[str, Any]) -> str:
+    """One row per method: profile statistics, NDCG A / B per judge and grouping, downstream metrics."""
+    cols = ["method", "tokens", "copy-4", "rep-3"]
+    judge_cols = [(j, g) for j, res in r["intrinsic"].items() for g in res["groupings"]]
+    cols += [f"NDCG A / B: {j}, {g}" for j, g in judge_cols]
+    down_cols = [(t, m) for t, rows in r["downstream"].items() for m in next(iter(rows.values()))["metrics"]]
+    cols += [f"{t}: {m}" for t, m in down_cols]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for method in r["rows"]:
+        st = r["profiles"].get(method, {})
+        cells = [method, f"{st['tokens_mean']:.0f}" if st else "", f"{st['copy_rate_4']:.2f}" if st else "",
+                 f"{st['repetition_3']:.2f}" if st else ""]
+        for j, g in judge_cols:
+            row = r["intrinsic"][j]["groupings"][g]["rows"].get(method)
+            cells.append(f"{_ci(row['a'])} / {_ci(row['b'])}" if row else "")
+        for t, m in down_cols:
+            cells.append(_ci(r["downstream"][t].get(method, {}).get("metrics", {}).get(m)))
+        lines.append("| " + " | ".join(cells) + " |")
+    rand = [f"{r['intrinsic'][j]['groupings'][g]['random']['a']:.3f} / {r['intrinsic'][j]['groupings'][g]['random']['b']:.3f}"
+            for j, g in judge_cols]
+    lines.append("| random ranking | | | | " + " | ".join(rand) + " |" + " |" * len(down_cols))
+    return "\n".join(lines)
+
+
+def goal(r: dict[str, Any]) -> list[str]:
+    """The goal the table is held against, checked on the paired intervals (lines of text)."""
+    out = []
+    for j, res in r["intrinsic"].items():
+        for g, gr in res["groupings"].items():
+            for other in ("zero-shot", "history@budget", "task-reward", "keywords"):
+                d = gr["differences"].get(f"BUMP - {other}")
+                if d:
+                    out.append(f"- {j}, {g}: BUMP - {other}: A {_ci(d['a'])}, B {_ci(d['b'])} "
+                               f"({'A settled' if d['a']['excludes_zero'] else 'A not settled'}, "
+                               f"{'B settled' if d['b']['excludes_zero'] else 'B not settled'})")
+    return out
+
+
+def verdict(r: dict[str, Any]) -> list[str]:
+    """The issue's goal, stated plainly: each condition met or not, on the paired intervals."""
+    lines, met = [], True
+
+    def check(name: str, ok: bool | None) -> None:
+        nonlocal met
+        lines.append(f"- {name}: {'not measured' if ok is None else 'met' if ok else 'NOT met'}")
+        met = met and bool(ok)
+
+    for judge in ("likelihood", "lexical"):
+        g = r["intrinsic"].get(judge, {}).get("groupings", {})
+        for grouping, res in g.items():
+            for other in ("zero-shot", "history@budget"):
+                d = res["differences"].get(f"BUMP - {other}")
+                check(f"{judge} judge, {grouping}: BUMP above {other} in A and B (intervals above 0)",
+                      None if d is None else d["a"]["lo"] > 0 and d["b"]["lo"] > 0)
+        if not g:
+            check(f"{judge} judge", None)
+    cat = r["downstream"].get("category / llm", {})
+    for other in ("zero-shot", "history@budget"):
+        d = cat.get(other, {}).get("bump_minus", {}).get("accuracy")
+        check(f"category (SmolLM2 reader): BUMP accuracy above {other} (interval above 0)", None if d is None else d["lo"] > 0)
+    d = cat.get("task-reward", {}).get("bump_minus", {}).get("accuracy")
+    check("category (SmolLM2 reader): BUMP not below task-reward (interval of the difference reaches 0 or above)",
+          None if d is None else d["hi"] >= 0)
+    return [f"**Goal {'met' if met else 'not met'}.**", "", *lines]
+
+
+def figure(r: dict[str, Any], path: Path) -> None:
+    """NDCG A (all at once) per judge, and category accuracy, per method, with 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    judges = list(r["intrinsic"])
+    cat = next((t for t in r["downstream"] if t.startswith("category")), None)
+    fig, axes = plt.subplots(1, len(judges) + (cat is not None), figsize=(4.2 * (len(judges) + 1), 3.6), squeeze=False)
+    for ax, j in zip(axes[0], judges, strict=False):
+        rows = r["intrinsic"][j]["groupings"]["all at once"]["rows"]
+        names = [m for m in ROWS if m in rows]
+        means = [rows[m]["a"]["mean"] for m in names]
+        err = [[rows[m]["a"]["mean"] - rows[m]["a"]["lo"] for m in names], [rows[m]["a"]["hi"] - rows[m]["a"]["mean"] for m in names]]
+        ax.barh(names, means, xerr=err, color="#4a7ab5")
+        ax.axvline(r["intrinsic"][j]["groupings"]["all at once"]["random"]["a"], color="grey", ls="--", lw=1)
+        ax.set_title(f"NDCG A, {j} judge, all at once", fontsize=9)
+    if cat is not None:
+        ax = axes[0][-1]
+        rows = r["downstream"][cat]
+        names = [m for m in METHODS if m in rows]
+        acc = [rows[m]["metrics"]["accuracy"] for m in names]
+        ax.barh(names, [a["mean"] for a in acc], xerr=[[a["mean"] - a["lo"] for a in acc], [a["hi"] - a["mean"] for a in acc]],
+                color="#b5804a")
+        ax.set_title(f"category accuracy ({cat})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(b: Bench, docs: str | Path | None = None, beside: list[str | Path] | None = None) -> Path:
+    """results.json, figure.png and report.md in the run; the same section into ``docs`` when given.
+    ``beside``: run directories (already reported) whose trained generators get rows in this table."""
+    r = collect(b)
+    atomic_write_json(b.path("results.json"), r)
+    for other in beside or []:
+        add_run_beside(r, json.loads((Path(other) / "results.json").read_text()))
+    figure(r, b.path("figure.png"))
+    run, m = r["run"], r["run"]["machine"]
+    runs = [("", r["training"])] + [(f" ({x['label']})", x["training"]) for x in r.get("beside", [])]
+    training = "; ".join(f"{k}{label}: {v['global_step']} steps in {v['seconds'] / 60:.1f} min"
+                         f"{' (stopped by the budget)' if v.get('stopped_by_budget') else ''}"
+                         for label, t in runs for k, v in t.items())
+    section = "\n".join([  # {figure}: the figure's file name beside the markdown file
+        f"Run `{b.out}`: {len(r['split']['train'])} training / {len(r['split']['eval'])} evaluation authors, split seed "
+        f"{run['config']['data']['seed']}, training seed {run['config']['train'].get('seed', 0)}, k={run['config']['data']['k']}. "
+        f"Machine: {m['cpu']}, {m['cpu_count']} cores, torch {m['torch']}, load average {m['load_average']} at the start.",
+        f"Training: {training or 'not run'}.", "",
+        "Cells: mean [95% bootstrap interval over authors]. tokens: policy tokenizer; copy-4: share of the profile's "
+        "4-grams found in the author's history; rep-3: share of its 3-grams repeating an earlier one.", "",
+        table(r), "", "![NDCG and category accuracy per method]({figure})", "",
+        *verdict(r), "",
+        "Paired differences (BUMP minus each other set, per author; settled = the interval excludes 0):", "", *goal(r), "",
+        "Wall time per stage in seconds (1-minute load average of the machine when the stage ended): "
+        + ", ".join(f"{k} {_stage_time(v)}" for k, v in r["timings_s"].items()),
+    ])
+    atomic_write_text(b.path("report.md"), f"# News-authors benchmark: {b.out}\n\n{section.replace('{figure}', 'figure.png')}\n")
+    if docs is not None:
+        docs = Path(docs)
+        text = docs.read_text(encoding="utf-8") if docs.exists() else f"# News-authors benchmark\n\n{BEGIN}\n{END}\n"
+        if BEGIN not in text or END not in text:
+            text += f"\n{BEGIN}\n{END}\n"
+        head, rest = text.split(BEGIN, 1)
+        section = section.replace("{figure}", "figure-authors.png")
+        atomic_write_text(docs, f"{head}{BEGIN}\n{section}\n{END}{rest.split(END, 1)[1]}")
+        (docs.parent / "figure-authors.png").write_bytes(b.path("figure.png").read_bytes())
+    return b.path("report.md")
