@@ -51,14 +51,14 @@ class Backend(Protocol):
     def generate(self, messages_batch: Sequence[Messages], *, max_new_tokens: int, temperature: float) -> list[str]: ...
 
 
-class _TextsFromCompletions:
+class TextsFromCompletions:
     """``generate`` as the texts of ``complete``, shared by every backend."""
 
     def generate(self, messages_batch: Sequence[Messages], *, max_new_tokens: int, temperature: float = 0.0) -> list[str]:
         return [c.text for c in self.complete(messages_batch, max_new_tokens=max_new_tokens, temperature=temperature)]
 
 
-class TransformersBackend(_TextsFromCompletions):
+class TransformersBackend(TextsFromCompletions):
     """A causal LM from transformers; ``tokenizer`` must carry a chat template and pad on the left."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 8, name: str | None = None):
@@ -114,7 +114,7 @@ class TransformersBackend(_TextsFromCompletions):
         return completions
 
 
-class VLLMBackend(_TextsFromCompletions):
+class VLLMBackend(TextsFromCompletions):
     """vLLM's offline engine: continuous batching on a GPU. Needs ``pip install 'bump-profiles[vllm]'``."""
 
     def __init__(self, model: str, *, dtype: str = "auto", seed: int = 0, gpu_memory_utilization: float = 0.85):
@@ -147,7 +147,7 @@ class VLLMBackend(_TextsFromCompletions):
         ]
 
 
-class OpenAIBackend(_TextsFromCompletions):
+class OpenAIBackend(TextsFromCompletions):
     """An OpenAI-compatible endpoint; up to ``concurrency`` requests in flight at once."""
 
     def __init__(self, client: OpenAIClient, *, concurrency: int = 8, seed: int | None = None):
