@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=2, help="GRPO steps per judge; the last one is reported")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override applied to every run, e.g. judge.dtype=bfloat16 (repeatable)")
+    p.add_argument("--compare", nargs="+", default=None, metavar="KEY=VALUE",
+                   help="side by side: also run a baseline with these overrides (e.g. today's float32 settings), "
+                        "same seed and users, and print both reward curves with a parity check")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "step.json")
     args = p.parse_args(argv)
@@ -149,29 +152,85 @@ class PhaseTimer:
         return out
 
 
-def run_judge(kind: str, args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
-    """Train ``args.steps`` steps with ``kind``'s judge; the breakdown of every step."""
+def run_judge(kind: str, args: argparse.Namespace, run_dir: Path, extra: list[str] | None = None,
+              label: str | None = None) -> dict[str, Any]:
+    """Train ``args.steps`` steps with ``kind``'s judge (plus ``extra`` overrides); the breakdown of every step."""
     from bench_reward import TimedJudge
 
     from bump_profiles.config import load_config
     from bump_profiles.judges import make_judge
     from bump_profiles.train import train
+    from bump_profiles.train.trl_config import use_bf16
 
     overrides = [f"judge.kind={kind}", f"grpo.max_steps={args.steps}", f"grpo.save_steps={args.steps + 1}",
-                 "grpo.logging_steps=1", f"output_dir={run_dir}", *args.overrides]
+                 "grpo.logging_steps=1", f"output_dir={run_dir}", *args.overrides, *(extra or [])]
     config = load_config(args.config, overrides)
+    bf16, why = use_bf16(config, cuda=False)
     judge = TimedJudge(make_judge(config.judge))
     timer = PhaseTimer(judge)
     with timer:
-        train(config, overwrite=True, judge=judge, callbacks=[timer.callback()])
+        train(config, overwrite=True, judge=judge, callbacks=[timer.callback()], progress=False)
     steps = [{"step": step, **timer.breakdown(step)} for step in range(1, args.steps + 1)]
-    return {"judge": kind, "judge_model": config.judge.model_name, "judge_dtype": config.judge.dtype, "steps": steps,
+    return {"judge": label or kind, "overrides": extra or [], "bf16_autocast": bf16, "bf16_why": why, "judge_model": config.judge.model_name, "judge_dtype": config.judge.dtype, "steps": steps,
             "reported": steps[-1], "target_share": TARGET_SHARE.get(kind),
             "setup": {"users_per_call": config.reward.users_per_call, "num_generations": config.grpo.num_generations,
                       "max_completion_length": config.grpo.max_completion_length,
                       "micro_batch_size": config.grpo.micro_batch_size, "lora": config.policy.lora,
-                      "policy": config.policy.model, "policy_dtype": config.policy.dtype,
+                      "policy": config.policy.model, "policy_dtype": config.policy.dtype, "bf16_autocast": bf16,
+                      "history_tokens": config.prompt.history_tokens, "history_items": config.prompt.history_items,
                       "gradient_checkpointing": config.grpo.gradient_checkpointing}}
+
+
+def compare(baseline: dict[str, Any], default: dict[str, Any]) -> dict[str, Any]:
+    """Speed-up and reward-curve parity of two runs over the same steps (same seed, same users).
+
+    Speed: the median step time from step 2 on (step 1 pays one-off costs), wall and CPU. Parity:
+    no reward is NaN, and the two runs' mean rewards differ by less than twice the standard error of
+    that difference (per-step rewards as the samples: each is a mean over B*G rollouts)."""
+    import math
+    import statistics
+
+    def median_of(run: dict[str, Any], key: str) -> float:
+        values = [s[key] for s in run["steps"][1:]] or [run["steps"][0][key]]
+        return statistics.median(values)
+
+    curves = {name: [s["mean_reward"] for s in run["steps"]] for name, run in (("baseline", baseline), ("default", default))}
+    finite = all(r is not None and math.isfinite(r) for c in curves.values() for r in c)
+    out: dict[str, Any] = {"baseline": baseline["judge"], "default": default["judge"], "reward_curves": curves,
+                           "finite": finite}
+    for clock in ("s", "cpu_s"):
+        out[f"baseline_step_{clock}"] = round(median_of(baseline, f"step_{clock}"), 2)
+        out[f"default_step_{clock}"] = round(median_of(default, f"step_{clock}"), 2)
+        out[f"speedup_{clock}"] = round(out[f"baseline_step_{clock}"] / out[f"default_step_{clock}"], 2)
+    for phase in ("generation", "reward", "forward_backward"):
+        out[f"baseline_{phase}_s"] = round(median_of(baseline, f"{phase}_s"), 2)
+        out[f"default_{phase}_s"] = round(median_of(default, f"{phase}_s"), 2)
+    if finite and len(curves["baseline"]) > 1:
+        a, b = curves["baseline"], curves["default"]
+        diff = statistics.fmean(b) - statistics.fmean(a)
+        se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+        out.update(mean_reward_baseline=round(statistics.fmean(a), 4), mean_reward_default=round(statistics.fmean(b), 4),
+                   mean_reward_diff=round(diff, 4), diff_standard_error=round(se, 4), within_noise=abs(diff) < 2 * se)
+    else:
+        out["within_noise"] = False
+    out["parity"] = finite and out["within_noise"]
+    out["speedup_at_least_2x"] = out["speedup_s"] >= 2.0
+    return out
+
+
+def print_comparison(c: dict[str, Any]) -> None:
+    print(f"\n{c['baseline']} vs {c['default']}: median step from step 2 on, wall {c['baseline_step_s']:.1f} s -> "
+          f"{c['default_step_s']:.1f} s ({c['speedup_s']:.2f}x), CPU {c['baseline_step_cpu_s']:.1f} s -> "
+          f"{c['default_step_cpu_s']:.1f} s ({c['speedup_cpu_s']:.2f}x)")
+    for phase in ("generation", "reward", "forward_backward"):
+        print(f"  {phase:17} {c[f'baseline_{phase}_s']:7.2f} s -> {c[f'default_{phase}_s']:7.2f} s")
+    print(f"  {'step':>4} {'reward baseline':>16} {'reward default':>15}")
+    for i, (a, b) in enumerate(zip(c["reward_curves"]["baseline"], c["reward_curves"]["default"], strict=True), 1):
+        print(f"  {i:>4} {a if a is not None else float('nan'):>16.4f} {b if b is not None else float('nan'):>15.4f}")
+    if "mean_reward_diff" in c:
+        print(f"  mean reward {c['mean_reward_baseline']:.4f} vs {c['mean_reward_default']:.4f}: difference "
+              f"{c['mean_reward_diff']:+.4f}, 2 x standard error {2 * c['diff_standard_error']:.4f}")
+    print(f"  parity (no NaN, mean reward within noise): {c['parity']}   speed-up >= 2x: {c['speedup_at_least_2x']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,9 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-step-") as tmp:
         for kind in args.judges:
+            if args.compare:
+                print(f"timing {args.steps} GRPO step(s), {kind} judge, baseline {' '.join(args.compare)} ...",
+                      file=sys.stderr, flush=True)
+                runs.append(run_judge(kind, args, Path(tmp) / f"{kind}-baseline", args.compare, f"{kind} baseline"))
             print(f"timing {args.steps} GRPO step(s) with the {kind} judge ...", file=sys.stderr, flush=True)
-            runs.append(run_judge(kind, args, Path(tmp) / kind))
-    targets = {f"reward_share_{r['judge']}_at_most_{r['target_share']:.0%}": {
+            runs.append(run_judge(kind, args, Path(tmp) / kind, label=f"{kind} default" if args.compare else kind))
+    comparisons = [compare(runs[i], runs[i + 1]) for i in range(0, len(runs), 2)] if args.compare else []
+    targets = {f"reward_share_{r['judge'].split()[0]}_at_most_{r['target_share']:.0%}": {
                    "wall": r["reported"]["reward_share"] <= r["target_share"],
                    "cpu": r["reported"]["reward_share_cpu"] <= r["target_share"]}
                for r in runs if r["target_share"] is not None}
@@ -201,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "overrides": args.overrides,
         "machine": {**info, "load_average_at_end": list(os.getloadavg())},
         "runs": runs,
+        "comparisons": comparisons,
         "targets_met": targets,
     }
     atomic_write_json(args.out, report)
@@ -219,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * s['reward_share_cpu']:>11.1f}% {s['completion_tokens'] or 0:>6.1f}")
     for key, met in targets.items():
         print(f"{key}: {met}")
+    for c in comparisons:
+        print_comparison(c)
     print(f"wrote {args.out}")
     return 0
 

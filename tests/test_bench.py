@@ -61,6 +61,25 @@ def test_bench_step_times_trl_phases(tiny_model: Path, tmp_path: Path) -> None:
     assert report["targets_met"] == {"reward_share_yesno_at_most_50%": {"wall": shares[0] <= 0.5, "cpu": shares[1] <= 0.5}}
 
 
+def test_bench_step_compare_prints_speedup_and_parity(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "step.json"
+    rc = main(["bench", "step", "--config", str(REPO / "configs" / "test-tiny.yaml"), "--judges", "embedding",
+               "--steps", "2", "--set", f"policy.model={tiny_model}", "--compare", "grpo.bf16=false",
+               "grpo.max_completion_length=12", "--out", str(out)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    baseline, default = report["runs"]
+    assert baseline["overrides"] == ["grpo.bf16=false", "grpo.max_completion_length=12"] and default["overrides"] == []
+    assert baseline["setup"]["max_completion_length"] == 12 and default["setup"]["max_completion_length"] == 8
+    assert baseline["bf16_autocast"] is False
+    (c,) = report["comparisons"]
+    assert len(c["reward_curves"]["baseline"]) == len(c["reward_curves"]["default"]) == 2 and c["finite"]
+    assert c["speedup_s"] > 0 and c["speedup_at_least_2x"] == (c["speedup_s"] >= 2.0)
+    assert c["parity"] == (c["finite"] and abs(c["mean_reward_diff"]) < 2 * c["diff_standard_error"])
+    printed = capsys.readouterr().out
+    assert "parity (no NaN, mean reward within noise)" in printed and "speed-up >= 2x" in printed
+
+
 def test_bench_without_benchmarks_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["bench", "--dir", str(tmp_path), "reward"]) == 2
     err = capsys.readouterr().err

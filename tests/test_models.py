@@ -90,3 +90,25 @@ def test_lora_adapter_folder_loads_merged(tmp_path):
     assert not hasattr(merged, "peft_config")
     assert torch.allclose(merged(input_ids=ids).logits, expected, atol=1e-5)
     assert not torch.allclose(models.load_causal_lm(str(base_dir))(input_ids=ids).logits, expected, atol=1e-5)
+
+
+def test_cpu_bf16_detection_reads_the_flags():
+    from bump_profiles.models import cpu_has_bf16
+
+    assert cpu_has_bf16("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 avx2\n")
+    assert cpu_has_bf16("flags\t: fpu amx_bf16 amx_tile\n")
+    assert not cpu_has_bf16("flags\t: fpu sse avx512f avx2\n")
+    assert not cpu_has_bf16("")
+
+
+def test_auto_dtype_follows_the_cpu(monkeypatch):
+    import torch
+
+    from bump_profiles import models
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert models.resolve_dtype("float32") == "float32"
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: True)
+    assert models.resolve_dtype("auto") == "bfloat16"
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)
+    assert models.resolve_dtype("auto") == "float32"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -135,4 +136,25 @@ def test_cli_trains_with_the_real_embedding_judge(tiny_model, tmp_path, capsys):
             "--set", f"output_dir={run}", "--set", "grpo.max_steps=1"]
     assert main(argv) == 0
     assert len(read_metrics(run)) == 1
+    console = capsys.readouterr()
+    # One compact line per step, no raw metric dict of the Trainer, TRL's metrics still in metrics.jsonl.
+    assert re.search(r"step +1/1 +reward [0-9.]+ +NDCG A [0-9.]+ B [0-9.]+ +tokens \d+ +[0-9.]+ s", console.out)
+    for text in (console.out, console.err):
+        assert "{'loss'" not in text and "'reward':" not in text and "completions/mean_length" not in text
+        assert "FutureWarning" not in text
+    assert "completions/mean_length" in json.dumps(read_metrics(run)[0]["trl"]) or "completion_tokens" in read_metrics(run)[0]
     assert main(argv) == 2 and "already holds a run" in capsys.readouterr().err
+
+
+def test_bf16_autocast_is_auto_on_a_bf16_cpu_with_float32_fallback(monkeypatch):
+    from bump_profiles import models
+    from bump_profiles.train.trl_config import grpo_args, use_bf16
+
+    config = load_config(REPO / "configs" / "test-tiny.yaml")
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: True)
+    assert use_bf16(config, cuda=False)[0] is True
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)
+    on, why = use_bf16(config, cuda=False)
+    assert on is False and "fallback" in why
+    assert use_bf16(load_config(REPO / "configs" / "test-tiny.yaml", ["grpo.bf16=false"]), cuda=True) == (False, "set by grpo.bf16")
+    assert grpo_args(load_config(REPO / "configs" / "test-tiny.yaml", ["grpo.bf16=true"]), num_processes=1, cuda=False).bf16

@@ -9,6 +9,7 @@ import logging
 import sys
 
 from bump_profiles import __version__
+from bump_profiles.console import quiet_libraries
 from bump_profiles.errors import BumpError
 
 # Modules under bump_profiles.commands, each with ``register(subparsers)``.
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_libraries(args.verbose)
     if not hasattr(args, "func"):
         parser.print_help()
         return 2

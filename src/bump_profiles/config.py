@@ -185,7 +185,8 @@ class GRPOSection:
     loss_type: str = _help("TRL loss: dapo | grpo | dr_grpo | bnpo | ...", "dapo")
     scale_rewards: str = _help("advantage scaling: group | batch | none", "group")
     gradient_checkpointing: bool = _help("recompute activations (less memory, slower on small models)", False)
-    bf16: bool | None = _help("bfloat16 autocast; None = on for CUDA, off on CPU", None)
+    bf16: bool | None = _help("bfloat16 autocast of the loss (rollouts stay in the weights dtype); None = auto: on for CUDA "
+                               "and for a CPU with native bfloat16 (avx512_bf16/AMX), else float32", None)
     save_steps: int = _help("save a checkpoint every N steps", 10)
     save_total_limit: int | None = _help("keep at most this many checkpoints", 2)
     logging_steps: int = _help("log (and write metrics.jsonl) every N steps", 1)

@@ -51,8 +51,8 @@ class DemoConfig:
     seed: int = field(default=0, metadata={"help": "seed of users, splits and sampling"})
     users: int = field(default=44, metadata={"help": "synthetic users in all"})
     eval_users: int = field(default=12, metadata={"help": "users kept out of training and evaluated"})
-    steps: int = field(default=6, metadata={"help": "GRPO steps"})
-    profile_tokens: int = field(default=64, metadata={"help": "profile length limit in tokens"})
+    steps: int = field(default=12, metadata={"help": "GRPO steps"})
+    profile_tokens: int = field(default=48, metadata={"help": "profile length limit in tokens"})
     eval_judge: str = field(default="copymask", metadata={"help": "intrinsic judge not used in training (copymask: "
                                                           "MiniLM on the words a profile did not copy)"})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing run directory"})
@@ -72,9 +72,9 @@ def train_config(cfg: DemoConfig):
         output_dir=str(Path(cfg.out) / "train"),
         seed=cfg.seed,
         data=DataConfig(synthetic=SyntheticData(users=cfg.users, seed=cfg.seed), k=2, eval_users=cfg.eval_users),
-        prompt=PromptConfig(max_words=40, history_items=12, history_tokens=240),
+        prompt=PromptConfig(max_words=32, history_items=12, history_tokens=120),
         grpo=GRPOSection(num_generations=4, max_completion_length=cfg.profile_tokens, max_steps=cfg.steps,
-                         micro_batch_size=4, save_steps=max(cfg.steps // 2, 1), learning_rate=3e-4),
+                         micro_batch_size=8, save_steps=max(cfg.steps // 2, 1), learning_rate=3e-4),
     )
 
 

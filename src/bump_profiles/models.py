@@ -12,7 +12,9 @@ Tests build tiny random models locally (``tests/fakes.py``); the library ships n
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import logging
 import os
 import shutil
 import tempfile
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bump_profiles.errors import ModelError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -126,15 +130,53 @@ def load_tokenizer(name_or_path: str, *, padding_side: str = "left") -> PreTrain
     return tok
 
 
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bfloat16 natively (``avx512_bf16`` or AMX flags in /proc/cpuinfo).
+
+    torch runs bfloat16 on any x86 CPU, but without these instructions it emulates it and is
+    slower than float32, so "auto" picks bfloat16 only where they are present."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_dtype(dtype: str, device: str | None = None) -> str:
+    """``dtype`` with "auto" made concrete: bfloat16 on a CUDA GPU that supports it or a CPU with
+    native bfloat16 (:func:`cpu_has_bf16`), float32 otherwise."""
+    if dtype != "auto":
+        return dtype
+    import torch
+
+    if (device is None or device.startswith("cuda")) and torch.cuda.is_available():
+        return _announce("bfloat16" if torch.cuda.is_bf16_supported() else "float32", "CUDA")
+    if cpu_has_bf16():
+        return _announce("bfloat16", "the CPU has native bfloat16 (avx512_bf16/AMX)")
+    return _announce("float32", "the CPU lacks native bfloat16: float32 fallback")
+
+
+@functools.cache
+def _announce(dtype: str, why: str) -> str:
+    log.info("dtype auto: %s (%s)", dtype, why)
+    return dtype
+
+
 def load_causal_lm(name_or_path: str, *, dtype: str | torch.dtype = "float32", device: str | None = None) -> PreTrainedModel:
-    """A causal LM by bundled name, local path or hub id, in ``dtype`` (float32, bfloat16, float16).
+    """A causal LM by bundled name, local path or hub id, in ``dtype`` (float32, bfloat16, float16, or
+    auto: see :func:`resolve_dtype`).
 
     A folder holding a LoRA adapter (a training run's ``final/``) loads its base model with the
     adapter merged in, so trained generators load like any model."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    torch_dtype = getattr(torch, resolve_dtype(dtype, device)) if isinstance(dtype, str) else dtype
     path = resolve(name_or_path)
     try:
         if (Path(path) / "adapter_config.json").exists():  # a trained LoRA adapter: merge it into its base

@@ -9,7 +9,6 @@ every question's prompt is built from its own author's profile or history only.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from pathlib import Path
@@ -28,7 +27,6 @@ from bump_profiles.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-PROBE_MODULE = "bump_profiles.lamp.probe"  # issue 13's scikit-learn probe reader; the seam is probe_reader()
 METHODS = ("none", "retrieval", "history@budget", "keywords", "zero-shot", "BUMP", "task-reward", "BUMP+retrieval")
 
 
@@ -87,21 +85,13 @@ def stage_judge(b: Bench, name: str, path: Path) -> None:
 # --- downstream -------------------------------------------------------------------------------------
 
 
-def probe_reader(b: Bench, task: Any) -> Any:
-    """The seam for issue 13's probe reader: ``bump_profiles.lamp.probe.fit_probe_reader(task, users)``,
-    fitted on the training authors' category questions, returning a Reader. None while it is absent."""
-    try:
-        module = importlib.import_module(PROBE_MODULE)
-    except ModuleNotFoundError:
-        return None
-    if not hasattr(module, "fit_probe_reader"):  # issue 13's module has ProbeReader but not this entry point yet
-        return None
-    from bump_profiles.authors.data import category_questions
-    from bump_profiles.data.schema import User
-    from bump_profiles.lamp.runner import attach_questions
+def probe_reader() -> Any:
+    """The probe reader (:mod:`bump_profiles.lamp.probe`), cross-fitted over the evaluation authors:
+    every author is answered by a model fitted on other authors' questions with the same method's
+    contexts (the training authors have no profiles of the evaluated methods to fit on)."""
+    from bump_profiles.lamp.probe import ProbeReader
 
-    users = attach_questions([User(s.user.id, s.history) for s in b.split.train], category_questions(b.split.train, b.split.labels))
-    return module.fit_probe_reader(task, users)
+    return ProbeReader()
 
 
 def method_config(method: str, k: int):
@@ -141,11 +131,8 @@ def stage_downstream(b: Bench) -> None:
                     continue
                 if reader_name not in readers:
                     readers[reader_name] = (causal_lm_reader(e.reader_model, batch_size=e.batch_size, progress=False)
-                                            if reader_name == "llm" else probe_reader(b, task))
+                                            if reader_name == "llm" else probe_reader())
                 reader = readers[reader_name]
-                if reader is None:
-                    log.warning("downstream: the probe reader is not available (%s): skipped", PROBE_MODULE)
-                    break
                 config = method_config(method, e.retrieval_k)
                 profiles = sets.get(method.removesuffix("+retrieval")) if config.uses_profile else None
                 retriever = make_retriever("bm25") if config.uses_retrieval else None

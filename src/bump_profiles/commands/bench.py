@@ -19,6 +19,7 @@ STAGES = {
     "generate": "bench_generate.py",
     "memory": "bench_memory.py",
     "serve": "bench_serve.py",
+    "bf16": "bench_bf16.py",
 }
 # src/bump_profiles/commands/bench.py -> the repository root is three folders up from commands/.
 DEFAULT_DIR = Path(__file__).resolve().parents[3] / "benchmarks"

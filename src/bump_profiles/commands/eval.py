@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--train-golds", nargs="+", default=[], help="probe: golds of the training questions")
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (e.g. http://localhost:8000/v1) to read with")
     run.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    run.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    run.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
+                     help="reader weights; auto = bfloat16 where the CPU/GPU has it natively (default: auto)")
     run.add_argument("--batch-size", type=int, default=8, help="questions per batch (requests in flight for an endpoint)")
     run.add_argument("--max-new-tokens", type=int, help="answer budget (default: the task's)")
     run.add_argument("--rouge-aggregation", choices=["mean", "bootstrap"], default="mean",

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--judge", choices=Choices("bump_profiles.judges", "JUDGES"), default="embedding",
                     help="copymask: the embedding judge blind to text copied from the histories (default: embedding)")
     ev.add_argument("--judge-model", help="hub id, local path or bundled name (default per judge kind)")
-    ev.add_argument("--judge-dtype", choices=Choices("bump_profiles.judges", "DTYPES"), default="float32")
+    ev.add_argument("--judge-dtype", choices=Choices("bump_profiles.judges", "DTYPES"), default="auto",
+                    help="LLM judges; auto = bfloat16 where the CPU/GPU has it natively (default: auto)")
     ev.add_argument("--batch-tokens", type=int, default=4096, help="LLM judges: padded tokens per forward batch")
     ev.add_argument("--calibration", nargs="+", choices=list(CALIBRATIONS), default=[DEFAULT_CALIBRATION],
                     help="one or more; one judge pass serves all. empty and none are leak-free; center-transductive "

@@ -56,7 +56,7 @@ JUDGES: dict[str, JudgeSpec] = {
     "copymask": JudgeSpec("copymask", "minilm", "embedding judge blind to spans of 4+ words copied from the histories; evaluation"),
     "lexical": JudgeSpec("lexical", "", "TF-IDF cosine, IDF fitted on a fixed corpus file (judge.model); symmetric, no neural model"),
 }
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -65,7 +65,8 @@ class JudgeConfig:
 
     kind: str = field(default="embedding", metadata={"help": "embedding | likelihood | yesno | lexical | copymask (evaluation only)"})
     model: str | None = field(default=None, metadata={"help": "hub id, local path or bundled short name; None = the kind's default"})
-    dtype: str = field(default="float32", metadata={"help": "LLM judges: float32 | bfloat16 (about 2.3x faster on a recent CPU)"})
+    dtype: str = field(default="auto", metadata={"help": "LLM judges: auto | float32 | bfloat16 (about 2.3x faster on a "
+                                                  "recent CPU); auto = bfloat16 where the CPU/GPU has it natively"})
     batch_tokens: int = field(default=4096, metadata={"help": "LLM judges: padded tokens per forward batch"})
     calibration: str = field(default=DEFAULT_CALIBRATION, metadata={
         "help": "none (raw scores) | empty (minus each item's score with the empty profile in A, each profile's with the "

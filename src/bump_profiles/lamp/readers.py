@@ -51,7 +51,7 @@ class BackendReader:
 
 
 def causal_lm_reader(
-    name_or_path: str = DEFAULT_READER, *, dtype: str = "float32", batch_size: int = 8, progress: bool = True
+    name_or_path: str = DEFAULT_READER, *, dtype: str = "auto", batch_size: int = 8, progress: bool = True
 ) -> BackendReader:
     """A transformers reader: bundled name, local path (e.g. a merged SFT reader) or hub id."""
     import torch

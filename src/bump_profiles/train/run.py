@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bump_profiles.config import TrainConfig, to_yaml
+from bump_profiles.console import replace_trainer_printing
 from bump_profiles.io import append_jsonl, atomic_write_json, atomic_write_text
 from bump_profiles.train.data import build_dataset, prepare_data
 from bump_profiles.train.rundir import Interrupt, metrics_callback, prepare_run_dir
-from bump_profiles.train.trl_config import grpo_args, lora_config
+from bump_profiles.train.trl_config import grpo_args, lora_config, use_bf16
 from bump_profiles.update import training_prompt
 
 if TYPE_CHECKING:
@@ -69,9 +70,11 @@ def train(
     judge: Judge | None = None,
     reader: Any = None,
     callbacks: list | None = None,
+    progress: bool = True,
 ) -> TrainResult:
     """Run GRPO for ``config``. ``judge`` (a Judge) and ``reader`` ((model, tokenizer) for the task
-    reward) may be injected, e.g. tiny ones in tests; otherwise they are built from the config."""
+    reward) may be injected, e.g. tiny ones in tests; otherwise they are built from the config.
+    ``progress``: a tqdm bar over the steps (one compact line per logged step is printed either way)."""
     import torch
     from accelerate import PartialState
 
@@ -80,6 +83,8 @@ def train(
     state = PartialState(cpu=not cuda)  # without a GPU, processes (if launched) join a gloo group
     # Everything that can fail without a model fails here, first.
     args = grpo_args(config, num_processes=state.num_processes, cuda=cuda)
+    bf16, why = use_bf16(config, cuda=cuda)
+    log.info("precision: %s (%s)", "bfloat16 autocast" if bf16 else "float32", why)
     data = prepare_data(config)
     checkpoint = None
     if state.is_main_process:
@@ -119,6 +124,7 @@ def train(
         peft_config=lora_config(config),
         callbacks=[metrics_callback(run / "metrics.jsonl"), interrupt.callback(), *(callbacks or [])],
     )
+    replace_trainer_printing(trainer, config.grpo.max_steps, bar=progress)
     log.info("training %d users (B=%d users x G=%d rollouts per step) for %d steps into %s",
              len(data.train), config.reward.users_per_call, config.grpo.num_generations, config.grpo.max_steps, run)
     with interrupt:

@@ -25,8 +25,24 @@ def generation_layout(users_per_call: int, num_generations: int, micro_batch_siz
     return total // per_pass
 
 
+def use_bf16(config: TrainConfig, *, cuda: bool) -> tuple[bool, str]:
+    """Whether the loss runs under bfloat16 autocast, and why (the line ``train`` logs).
+
+    ``grpo.bf16`` None means auto: on for CUDA and on a CPU with native bfloat16
+    (:func:`bump_profiles.models.cpu_has_bf16`); float32 otherwise."""
+    from bump_profiles.models import cpu_has_bf16
+
+    if config.grpo.bf16 is not None:
+        return config.grpo.bf16, "set by grpo.bf16"
+    if cuda:
+        return True, "auto: CUDA"
+    if cpu_has_bf16():
+        return True, "auto: the CPU has native bfloat16 (avx512_bf16/AMX)"
+    return False, "auto: the CPU lacks native bfloat16 (no avx512_bf16/AMX), float32 fallback"
+
+
 def grpo_args(config: TrainConfig, *, num_processes: int, cuda: bool):
-    """TRL ``GRPOConfig`` for a run; CPU runs get ``use_cpu=True`` and bf16 off unless asked for."""
+    """TRL ``GRPOConfig`` for a run; CPU runs get ``use_cpu=True``, and bf16 autocast per :func:`use_bf16`."""
     from trl import GRPOConfig
 
     g = config.grpo
@@ -53,7 +69,7 @@ def grpo_args(config: TrainConfig, *, num_processes: int, cuda: bool):
         scale_rewards=g.scale_rewards,
         reward_weights=weights,
         activation_checkpointing=g.gradient_checkpointing,
-        bf16=cuda if g.bf16 is None else g.bf16,
+        bf16=use_bf16(config, cuda=cuda)[0],
         use_cpu=not cuda,
         save_strategy="steps",
         save_steps=g.save_steps,
