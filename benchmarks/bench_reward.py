@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     by_judge = {kind: [r for r in rows if r["judge"] == kind] for kind in judges}
     growths = {kind: {"total": growth(rs, "median_s"), "judge": growth(rs, "judge_s"), "ranking": growth(rs, "ranking_s")}
                for kind, rs in by_judge.items()}
+    from bump_profiles.ranking import DEFAULT_CALIBRATION
+
     report = {
         "benchmark": "reward",
         "command": "benchmarks/bench_reward.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                   "text": "synthetic users (make_users), k most recent held out", "judge_model": args.judge_model or "smollm2-135m",
                   "embedding_model": args.embedding_model or "minilm", "dtype": args.dtype, "batch_tokens": args.batch_tokens,
                   "repeats": args.repeats, "llm_repeats": args.llm_repeats, "llm_max_users": args.llm_max_users,
-                  "calibration": "center"},
+                  "calibration": DEFAULT_CALIBRATION},
         "results": rows,
         "growth": growths,
     }

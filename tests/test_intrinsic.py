@@ -130,7 +130,9 @@ def test_judge_eval_reports_bad_profiles_as_one_line(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.shared
 def test_lamp1_embedding_judge_acceptance(lamp_samples):
-    """Issue 3 acceptance: real LaMP_1 users, 2 folds, 8-title pseudo-profiles, MiniLM + centring."""
+    """Issue 3 acceptance, leak-free since issue 12: real LaMP_1 users, 2 folds, 8-title pseudo-profiles,
+    MiniLM, the default calibration (measured 0.891 / 0.878; the old bar 0.90 / 0.88 was met only with
+    the leaking batch centring, 0.938 / 0.919)."""
     from bump_profiles.data import load_users
     from bump_profiles.judges import JudgeConfig, make_judge
 
@@ -139,11 +141,10 @@ def test_lamp1_embedding_judge_acceptance(lamp_samples):
     folds = []
     for offset in (0, 2):
         split = split_users(users, 2, offset=offset)
-        profiles = pseudo_profiles(split.users, "history-titles", 8)
-        folds.append(evaluate_profiles(split.users, profiles, judge, calibrations=("center-transductive",))["metrics"]["center-transductive"])
+        folds.append(evaluate_profiles(split.users, pseudo_profiles(split.users, "history-titles", 8), judge)["metrics"][DEFAULT_CALIBRATION])
     assert len(users) == 12
-    assert np.mean([f["ndcg_a"] for f in folds]) >= 0.90
-    assert np.mean([f["ndcg_b"] for f in folds]) >= 0.88
+    assert np.mean([f["ndcg_a"] for f in folds]) >= 0.88
+    assert np.mean([f["ndcg_b"] for f in folds]) >= 0.87
 
 
 GENERIC = "This user likes many things: telescope, sourdough, bicycle, gambit, compost, saxophone, trail."
@@ -192,3 +193,20 @@ def test_judge_eval_per_user_and_generic_profiles_earn_no_batch_bonus(tmp_path, 
     gain = max(per_user["center-transductive"][u][d] - per_user["none"][u][d] for u in generic for d in ("ndcg_a", "ndcg_b"))
     assert gain > 0.05
     assert per_user["empty"] != per_user["none"]  # the null text's scores do change the ranking here
+
+
+def test_demo_intrinsic_rows_and_report_show_repetition(tmp_path):
+    from bump_profiles.demo import intrinsic_table
+    from bump_profiles.report import build_markdown
+
+    splits = split_users(make_users(6, seed=2), 2).users
+    honest = {s.user.id: interests_profile(s.user) for s in splits}
+    looping = {u: "Likes tea. Likes tea. Likes tea. Likes tea." for u in honest}
+    table = intrinsic_table(splits, {"zero-shot profile": honest, "BUMP profile": looping}, {"overlap": OverlapJudge()},
+                            lambda t: len(t.split()))
+    rows = {r["name"]: r for r in table["rows"]}
+    assert rows["zero-shot profile"]["repeated_sentences"] == 0.0
+    assert rows["BUMP profile"]["repeated_sentences"] == pytest.approx(3 / 4)
+    assert rows["BUMP profile"]["repeated_3grams"] == pytest.approx(1 - 2 / 6)  # 8 words, 6 3-grams, 2 distinct
+    (tmp_path / "intrinsic.json").write_text(json.dumps(table))
+    assert "repeated_sentences" in build_markdown(tmp_path, [])

@@ -107,10 +107,10 @@ def score_groups(
 
 def ranking_metrics(groups: Sequence[ScoredGroup], calibration: str) -> dict[str, float]:
     """Mean NDCG, MRR and Recall@1 per direction, each with its random expectation (``*_random``)."""
-    return _rank(groups, calibration)[0]
+    return rank_groups(groups, calibration)[0]
 
 
-def _rank(groups: Sequence[ScoredGroup], calibration: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+def rank_groups(groups: Sequence[ScoredGroup], calibration: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """The mean metrics and each user's NDCG (A of their profile, B averaged over their held-out items)."""
     per: dict[str, list[float]] = {}
     by_user: dict[str, dict[str, list[float]]] = {}
@@ -158,7 +158,7 @@ def evaluate_profiles(
     kept = [s for s in splits if s.user.id in profiles]
     missing = [s.user.id for s in splits if s.user.id not in profiles]
     groups = score_groups(kept, profiles, judge, group_size, null=any(CALIBRATIONS[c].needs_baseline for c in calibrations))
-    ranked = {c: _rank(groups, c) for c in calibrations}
+    ranked = {c: rank_groups(groups, c) for c in calibrations}
     texts = [profiles[s.user.id] for s in kept]
     histories = [[it.text for it in s.history] for s in kept]
     result = {

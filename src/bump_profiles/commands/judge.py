@@ -173,12 +173,15 @@ def _token_counter(judge: Judge, name: str | None) -> Callable[[str], int]:
 def _reference_table(result: dict, calibrations: list[str]) -> str:
     """One row per profile set: mean tokens, 4-/8-gram copy rates, NDCG A/B per calibration, then random."""
     rows = {"profiles": result, **result["references"]}
-    head = f"{'(NDCG)':16}{'tokens':>8}{'copy4':>7}{'copy8':>7}" + "".join(f"{'A ' + c:>10}{'B ' + c:>10}" for c in calibrations)
+    width = {c: max(10, len(c) + 3) for c in calibrations}
+    head = f"{'(NDCG)':16}{'tokens':>8}{'copy4':>7}{'copy8':>7}" + "".join(
+        f"{'A ' + c:>{width[c]}}{'B ' + c:>{width[c]}}" for c in calibrations)
     lines = [head]
     for name, r in rows.items():
         st = r["profile_stats"]
-        ndcg = "".join(f"{r['metrics'][c]['ndcg_a']:10.3f}{r['metrics'][c]['ndcg_b']:10.3f}" for c in calibrations)
+        ndcg = "".join(f"{r['metrics'][c]['ndcg_a']:{width[c]}.3f}{r['metrics'][c]['ndcg_b']:{width[c]}.3f}" for c in calibrations)
         lines.append(f"{name:16}{st['tokens_mean']:8.1f}{st['copy_rate_4']:7.2f}{st['copy_rate_8']:7.2f}{ndcg}")
     m = result["metrics"][calibrations[0]]
-    lines.append(f"{'random':16}{'':22}" + f"{m['ndcg_a_random']:10.3f}{m['ndcg_b_random']:10.3f}" * len(calibrations))
+    lines.append(f"{'random':16}{'':22}" + "".join(
+        f"{m['ndcg_a_random']:{width[c]}.3f}{m['ndcg_b_random']:{width[c]}.3f}" for c in calibrations))
     return "\n".join(lines)
