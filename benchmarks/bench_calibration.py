@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     from bump_profiles.io import atomic_write_json
     from bump_profiles.models import load_sentence_transformer
     from bump_profiles.ranking import random_ndcg
-    from bump_profiles.reward import NULL_TEXT, RawScores
+    from bump_profiles.scoring import NULL_TEXT, RawScores
 
     t0 = time.perf_counter()
     model = load_sentence_transformer("minilm")

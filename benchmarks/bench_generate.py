@@ -72,7 +72,8 @@ def prefill_seconds(model: Any, tokenizer: Any, prompts: list[str], batch_size: 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    from bump_profiles.generate import TransformersBackend, generate_profiles
+    from bump_profiles.backends import TransformersBackend
+    from bump_profiles.generate import generate_profiles
     from bump_profiles.io import atomic_write_json
     from bump_profiles.models import load_causal_lm, load_tokenizer
     from bump_profiles.prompts import ProfilePrompt

@@ -122,7 +122,7 @@ def lamp_sets(splits: list[Any], count, seed: int) -> dict[str, dict[str, str]]:
 def projected_metrics(splits: list[Any], profiles: dict[str, str], encode, history_mean: np.ndarray) -> dict:
     """The rejected candidate: cosine of (profile - its projection on the user's mean history) and the item."""
     from bump_profiles.intrinsic import ScoredGroup, ranking_metrics
-    from bump_profiles.reward import NULL_TEXT, RawScores
+    from bump_profiles.scoring import NULL_TEXT, RawScores
 
     users = [s.user.id for s in splits]
     p = encode([profiles[u] for u in users])

@@ -95,9 +95,10 @@ def per_user_ndcg(splits: list[Any], profiles: dict[str, str], judge: Any) -> tu
     from bump_profiles.ranking import multi_positive_ndcg
 
     (g,) = score_groups(splits, profiles, judge)
+    profile_to_item, item_to_profile = g.raw.calibrated("none")  # raw scores, as this benchmark was measured
     users, item_users = np.asarray(g.users), np.asarray(g.item_users)
-    a = np.array([multi_positive_ndcg(row, item_users == u) for row, u in zip(g.profile_to_item, users, strict=True)])
-    b_items = np.array([multi_positive_ndcg(row, users == u) for row, u in zip(g.item_to_profile, item_users, strict=True)])
+    a = np.array([multi_positive_ndcg(row, item_users == u) for row, u in zip(profile_to_item, users, strict=True)])
+    b_items = np.array([multi_positive_ndcg(row, users == u) for row, u in zip(item_to_profile, item_users, strict=True)])
     b = np.array([b_items[item_users == u].mean() for u in users])
     return a, b
 

@@ -1,7 +1,7 @@
 """Cost of one BUMP reward call as the batch grows: B users x G rollouts against B x k held-out items.
 
 For each judge and each B in ``--users`` (default 4, 8, 16, 32; G=4, k=2 as in the demo config), one
-:class:`bump_profiles.reward.BumpReward` call is timed end to end, median of ``--repeats`` runs (``--llm-repeats``,
+:class:`bump_profiles.rewards.bump.BumpReward` call is timed end to end, median of ``--repeats`` runs (``--llm-repeats``,
 default 1, for the LLM judges) after one warm-up call per judge, and split into:
 
 - **judge**: time inside ``judge.score`` (embedding: MiniLM encodes B*G + B*k texts once, linear in
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench_judges import machine
 
     from bump_profiles.io import atomic_write_json
-    from bump_profiles.reward import BumpReward
+    from bump_profiles.rewards.bump import BumpReward
 
     args = parse_args(argv)
     if args.threads:

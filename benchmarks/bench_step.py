@@ -159,7 +159,8 @@ def run_judge(kind: str, args: argparse.Namespace, run_dir: Path, extra: list[st
 
     from bump_profiles.config import load_config
     from bump_profiles.judges import make_judge
-    from bump_profiles.train import train, use_bf16
+    from bump_profiles.train import train
+    from bump_profiles.train.trl_config import use_bf16
 
     overrides = [f"judge.kind={kind}", f"grpo.max_steps={args.steps}", f"grpo.save_steps={args.steps + 1}",
                  "grpo.logging_steps=1", f"output_dir={run_dir}", *args.overrides, *(extra or [])]

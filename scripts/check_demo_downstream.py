@@ -13,11 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+from bump_profiles.backends import TransformersBackend
+from bump_profiles.data.profiles import load_profiles
 from bump_profiles.demo import DemoConfig, downstream_table, train_config
-from bump_profiles.generate import TransformersBackend, generate_profiles, load_profiles
+from bump_profiles.generate import generate_profiles
 from bump_profiles.models import load_causal_lm, load_tokenizer
-from bump_profiles.prompts import ProfilePrompt
-from bump_profiles.train import prepare_data
+from bump_profiles.train.data import prepare_data
 
 
 def main(out: Path) -> None:
@@ -27,7 +28,7 @@ def main(out: Path) -> None:
     data = prepare_data(tcfg)
     tokenizer = load_tokenizer(tcfg.policy.model)
     t0 = time.perf_counter()
-    prompt = ProfilePrompt(tcfg.prompt.template, tcfg.prompt.max_words, tcfg.prompt.history_items, tcfg.prompt.history_tokens)
+    prompt = tcfg.prompt  # a ProfilePrompt
     backend = TransformersBackend(load_causal_lm(tcfg.policy.model), tokenizer, name="zero-shot")
     generate_profiles(data.eval, backend, prompt, out / "profiles_before.jsonl", max_new_tokens=cfg.profile_tokens, progress=False)
     t1 = time.perf_counter()

@@ -20,7 +20,8 @@ import sys
 
 from bump_profiles.data import split_users
 from bump_profiles.data.synthetic import interests_profile, make_users
-from bump_profiles.reward import BumpReward
+from bump_profiles.rewards.bump import BumpReward
+from bump_profiles.rewards.rows import RewardRow
 
 
 def batch(users: int, rollouts: int, seed: int) -> list[dict]:
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     gathered = gather_object(local) if state.num_processes > 1 else local
     if not state.is_main_process:
         return 0
-    single, _ = reward.score_rows([(r["user_id"], r["heldout"], r["history"], r["completion"][0]["content"])
+    single, _ = reward.score_rows([RewardRow(r["user_id"], r["heldout"], r["history"], r["completion"][0]["content"])
                                    for r in rows])
     diff = max(abs(a - b) for a, b in zip(gathered, single, strict=True))
     split_users_ = sorted({r["user_id"] for r in rows[size - 1 : size + 1]}) if state.num_processes > 1 else []

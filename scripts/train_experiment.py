@@ -31,17 +31,20 @@ from pathlib import Path
 
 import numpy as np
 
+from bump_profiles.backends import TransformersBackend
 from bump_profiles.baselines import budget_history
 from bump_profiles.config import load_config, to_dict
 from bump_profiles.data import UserSplit
+from bump_profiles.data.profiles import load_profiles
 from bump_profiles.data.synthetic import interests_profile
-from bump_profiles.generate import TransformersBackend, generate_profiles, load_profiles
+from bump_profiles.generate import generate_profiles
 from bump_profiles.io import atomic_write_json
 from bump_profiles.judges import JudgeConfig, make_judge
 from bump_profiles.profile_stats import profile_stats, words
-from bump_profiles.prompts import ProfilePrompt
-from bump_profiles.reward import BumpReward
-from bump_profiles.train import prepare_data, train
+from bump_profiles.rewards.bump import BumpReward
+from bump_profiles.rewards.rows import RewardRow
+from bump_profiles.train import train
+from bump_profiles.train.data import prepare_data
 
 
 class TfidfJudge:
@@ -67,12 +70,12 @@ class TfidfJudge:
 
 def intrinsic(judge, splits: list[UserSplit], profiles: dict[str, str], group: int) -> dict[str, float]:
     """Mean NDCG_A, NDCG_B and reward of the profiles, in fixed groups of ``group`` users and all at once."""
-    rows = [(s.user.id, [it.text for it in s.heldout], None, profiles[s.user.id]) for s in splits]
+    rows = [RewardRow(s.user.id, [it.text for it in s.heldout], None, profiles[s.user.id]) for s in splits]
     scorer = BumpReward(judge, min_users=2)  # the default, leak-free calibration
     out = {}
     for name, chunks in (("groups", [rows[i : i + group] for i in range(0, len(rows), group)]), ("all", [rows])):
         # A group with fewer than two non-empty profiles has no negatives: it scores 0, as empty profiles do.
-        parts = [scorer.score_rows(c) if sum(bool(r[3].strip()) for r in c) >= 2
+        parts = [scorer.score_rows(c) if sum(bool(r.profile.strip()) for r in c) >= 2
                  else ([0.0] * len(c), {"ndcg_a": 0.0, "ndcg_b": 0.0}) for c in chunks if len(c) >= 2]
         out[f"{name}_reward"] = statistics.fmean(r for rewards, _ in parts for r in rewards)
         out[f"{name}_ndcg_a"] = statistics.fmean(m["ndcg_a"] for _, m in parts)
@@ -107,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / name).unlink(missing_ok=True)
     data = prepare_data(config)
     splits = sorted(data.eval, key=lambda s: s.user.id)
-    prompt = ProfilePrompt(config.prompt.template, config.prompt.max_words, config.prompt.history_items,
-                           config.prompt.history_tokens)
+    prompt = config.prompt  # a ProfilePrompt
     tokenizer = load_tokenizer(config.policy.model)
     max_new = config.grpo.max_completion_length
 

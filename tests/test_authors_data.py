@@ -19,7 +19,7 @@ from bump_profiles.authors.data import (
 )
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.prompts import ProfilePrompt
-from bump_profiles.train import build_dataset, prepare_data
+from bump_profiles.train.data import build_dataset, prepare_data
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from bump_profiles import models
 from bump_profiles.cli import main
 from bump_profiles.config import TrainConfig, config_diff, describe, from_dict, load_config, to_yaml
 from bump_profiles.errors import ConfigError
-from bump_profiles.train import generation_layout
+from bump_profiles.train.trl_config import generation_layout
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -58,6 +58,9 @@ def test_saved_yaml_round_trips():
     (["grpo.max_steps"], "expected key=value"),
     (["policy.lora_r=true"], "policy.lora_r: expected an integer, got True"),
     (["grpo.learning_rate=fast"], "grpo.learning_rate: expected a number"),
+    (["reward.bump_options.copy_penalty_=2"], "unknown config key 'reward.bump_options.copy_penalty_'"),
+    (["reward.bump_options.span_penalty=1"], "span_penalty needs max_copied_span"),
+    (["reward.bump_options.copy_threshold=2"], "copy_threshold: must be in"),
     (["policy=3"], "policy: expected a mapping"),
     (["data.synthetic.userz=3"], "unknown config key 'data.synthetic.userz' (known under data.synthetic: seed, users)"),
     (["policy.lora_target_modules={a: 1}"], "policy.lora_target_modules: expected one of str | list[str], got {'a': 1}"),
@@ -122,6 +125,16 @@ def test_cli_check_validates_data_without_models(tmp_path, capsys, monkeypatch):
     assert main(["train", "--config", str(CONFIGS / "demo-cpu.yaml"), "--check", "--set", f"output_dir={tmp_path}/r"]) == 0
     out = capsys.readouterr().out
     assert '"train_users": 48' in out and '"eval_users": 16' in out
+
+
+def test_guard_options_are_typed_and_reach_the_reward():
+    from bump_profiles.config import CopyGuards
+    from bump_profiles.train.run import build_rewards
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "honest-cpu.yaml", [])
+    assert config.reward.bump_options == CopyGuards(copy_threshold=0.2, copy_penalty=2.0, max_copied_span=8, span_penalty=1.0)
+    (reward,) = build_rewards(config, judge=object())
+    assert (reward.copy_threshold, reward.copy_penalty, reward.max_copied_span, reward.span_penalty) == (0.2, 2.0, 8, 1.0)
 
 
 @pytest.mark.parametrize("name", ["demo-cpu.yaml", "test-tiny.yaml"])

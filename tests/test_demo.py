@@ -28,7 +28,7 @@ def test_train_config_keeps_the_evaluation_users_out_of_training():
 
 def test_downstream_table_puts_every_method_between_none_and_the_true_interests():
     from bump_profiles.demo import downstream_table
-    from bump_profiles.train import prepare_data
+    from bump_profiles.train.data import prepare_data
     from tests.test_probe import TopicEncoder
 
     data = prepare_data(train_config(DemoConfig(out="runs/x")))

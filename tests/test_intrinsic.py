@@ -21,7 +21,7 @@ from bump_profiles.intrinsic import (
     ranking_metrics,
 )
 from bump_profiles.profile_stats import words
-from bump_profiles.reward import RawScores
+from bump_profiles.scoring import RawScores
 
 
 def test_groups_of():

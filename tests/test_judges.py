@@ -14,7 +14,7 @@ from bump_profiles.judges.embedding import EmbeddingJudge
 from bump_profiles.judges.lm import DOCUMENT_MARK, cut_prompt, encode, token_batches
 from bump_profiles.judges.yesno import NO_WORDS, YES_WORDS, YesNoJudge, answer_token_ids, render
 from bump_profiles.prompts import YESNO_A
-from bump_profiles.task_reward import reader_contexts
+from bump_profiles.rewards.task import reader_contexts
 
 PROFILES = ["likes telescope and galaxy a lot", "bakes sourdough", "plays chess openings, gambit and endgame in blitz"]
 ITEMS = [

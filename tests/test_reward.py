@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from fakes import OverlapJudge
 
-from bump_profiles import reward as reward_module
 from bump_profiles.errors import BumpError, ConfigError
 from bump_profiles.ranking import bidirectional_reward, calibrate
-from bump_profiles.reward import NULL_TEXT, BumpReward, completion_text, score_matrices
+from bump_profiles.rewards import bump as bump_module
+from bump_profiles.rewards.bump import BumpReward
+from bump_profiles.rewards.rows import RewardRow, completion_text
+from bump_profiles.scoring import NULL_TEXT, score_matrices
 
 HELD = {
     "u1": ["galaxy telescope orbit", "comet nebula telescope"],
@@ -169,14 +171,14 @@ def test_plain_picklable_callable():
 
 
 def test_multi_process_gather_scores_the_whole_batch(monkeypatch):
-    # Simulate 2 processes: each sees half the rows; _gather hands back every row and its offset.
+    # Simulate 2 processes: each sees half the rows; gather_rows hands back every row and its offset.
     cols = batch({u: [GOOD[u], "a generic person"] for u in HELD})
     whole = BumpReward(OverlapJudge())(**cols)
-    rows = [(u, list(h), None, c) for u, h, c in zip(cols["user_id"], cols["heldout"], cols["completions"], strict=True)]
+    rows = [RewardRow(u, list(h), None, c) for u, h, c in zip(cols["user_id"], cols["heldout"], cols["completions"], strict=True)]
     halves = [slice(0, 3), slice(3, 6)]  # user u2's two rollouts are split across the processes
     got = []
     for rank, part in enumerate(halves):
-        monkeypatch.setattr(reward_module, "_gather", lambda local, rank=rank: (rows, 3 * rank))
+        monkeypatch.setattr(bump_module, "gather_rows", lambda local, rank=rank: (rows, 3 * rank))
         local = {k: v[part] for k, v in cols.items()}
         got += BumpReward(OverlapJudge())(**local)
     assert got == whole

@@ -16,8 +16,9 @@ from transformers import TrainerCallback
 
 from bump_profiles.config import load_config
 from bump_profiles.prompts import ProfilePrompt
-from bump_profiles.task_reward import TaskReward
-from bump_profiles.train import build_dataset, eval_user_ids, prepare_data, train
+from bump_profiles.rewards.task import TaskReward
+from bump_profiles.train import train
+from bump_profiles.train.data import build_dataset, eval_user_ids, prepare_data
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -147,7 +148,7 @@ def test_cli_trains_with_the_real_embedding_judge(tiny_model, tmp_path, capsys):
 
 def test_bf16_autocast_is_auto_on_a_bf16_cpu_with_float32_fallback(monkeypatch):
     from bump_profiles import models
-    from bump_profiles.train import grpo_args, use_bf16
+    from bump_profiles.train.trl_config import grpo_args, use_bf16
 
     config = load_config(REPO / "configs" / "test-tiny.yaml")
     monkeypatch.setattr(models, "cpu_has_bf16", lambda: True)

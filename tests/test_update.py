@@ -15,7 +15,7 @@ from bump_profiles.data.schema import Interaction, User
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.prompts import UpdatePrompt
 from bump_profiles.provenance import record
-from bump_profiles.train import build_dataset
+from bump_profiles.train.data import build_dataset
 from bump_profiles.update import new_since, training_prompt
 
 
@@ -137,7 +137,8 @@ def test_grpo_trains_in_update_mode(tmp_path):
     from fakes import save_tiny
     from test_train import BigramJudge, tiny_config
 
-    from bump_profiles.train import prepare_data, train
+    from bump_profiles.train import train
+    from bump_profiles.train.data import prepare_data
 
     tiny = save_tiny(tmp_path / "tiny")
     base = tiny_config(tiny, tmp_path / "run", "grpo.max_steps=1")

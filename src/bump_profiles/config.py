@@ -18,7 +18,7 @@ from bump_profiles.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
 from bump_profiles.data import FORMATS
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JudgeConfig
-from bump_profiles.prompts import PROFILE_INSTRUCTION, UPDATE_INSTRUCTION
+from bump_profiles.prompts import UPDATE_INSTRUCTION, ProfilePrompt
 
 REWARD_KINDS = ("bump", "task", "bump+task")
 DATA_FORMATS = FORMATS
@@ -96,13 +96,10 @@ class DataConfig:
 
 
 @dataclass
-class PromptConfig:
-    """The generator's prompt (bump_profiles.prompts.ProfilePrompt)."""
+class PromptConfig(ProfilePrompt):
+    """The generator's prompt: a :class:`~bump_profiles.prompts.ProfilePrompt` (its fields are the
+    ``prompt.*`` keys) plus update mode."""
 
-    template: str = _help("instruction template with {history} and {max_words}", PROFILE_INSTRUCTION)
-    max_words: int = _help("word budget stated in the instruction", 60)
-    history_items: int | None = _help("most recent history items shown", 20)
-    history_tokens: int | None = _help("token budget of the rendered history (policy tokenizer)", 400)
     mode: str = _help("scratch: profile from the history; update: previous profile + the recent history items "
                       "(see bump_profiles.update)", "scratch")
     update_recent: int = _help("update mode: the most recent history items shown as new interactions", 4)
@@ -112,8 +109,7 @@ class PromptConfig:
                                  UPDATE_INSTRUCTION)
 
     def __post_init__(self) -> None:
-        if "{history}" not in self.template:
-            raise ConfigError("prompt.template: must contain {history}")
+        super().__post_init__()
         if self.mode not in ("scratch", "update"):
             raise ConfigError(f"prompt.mode: 'scratch' or 'update', not {self.mode!r}")
         if self.mode == "update":
@@ -127,6 +123,24 @@ class PromptConfig:
 
 
 @dataclass
+class CopyGuards:
+    """The BUMP reward's copy and span guards (keyword arguments of BumpReward of the same names)."""
+
+    copy_threshold: float = _help("4-gram copy rate from the history above which copy_penalty applies", 0.3)
+    copy_penalty: float = _help("reward lost per unit of 4-gram copy rate above copy_threshold", 0.0)
+    max_copied_span: int | None = _help("longest verbatim history span (words) a profile may hold without span_penalty", None)
+    span_penalty: float = _help("reward lost per unit share of the profile's words inside longer copied spans", 0.0)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.copy_threshold <= 1.0:
+            raise ConfigError(f"reward.bump_options.copy_threshold: must be in [0, 1], got {self.copy_threshold}")
+        if min(self.copy_penalty, self.span_penalty) < 0:
+            raise ConfigError("reward.bump_options: copy_penalty and span_penalty must be >= 0")
+        if self.span_penalty > 0 and (self.max_copied_span is None or self.max_copied_span < 1):
+            raise ConfigError("reward.bump_options.span_penalty needs max_copied_span (words) of at least 1")
+
+
+@dataclass
 class RewardConfig:
     """What the policy is rewarded for: BUMP (self-supervised), a task's labels, or both."""
 
@@ -136,7 +150,7 @@ class RewardConfig:
     length_target: int | None = _help("profile tokens past which the length penalty applies", None)
     length_penalty: float = _help("reward lost per token past length_target (0.005: 16 tokens over cost 0.08)", 0.0)
     repetition_penalty: float = _help("reward lost per unit share of the profile's word 3-grams that repeat an earlier one", 0.0)
-    bump_options: dict[str, Any] = _help("extra keyword arguments of BumpReward (e.g. copy penalties)", factory=dict)
+    bump_options: CopyGuards = _help("copy and span guards of the BUMP reward", factory=CopyGuards)
     weights: list[float] = _help("bump+task: weights of the bump and task rewards", factory=lambda: [1.0, 1.0])
     reader: str | None = _help("task reward's reader model; None = the policy's base model", None)
     reader_dtype: str = _help("task reward reader dtype", "float32")

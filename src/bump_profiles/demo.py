@@ -104,13 +104,15 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     import torch
     from peft import PeftModel
 
-    from bump_profiles.generate import TransformersBackend, generate_profiles, load_profiles
+    from bump_profiles.backends import TransformersBackend
+    from bump_profiles.data.profiles import load_profiles
+    from bump_profiles.generate import generate_profiles
     from bump_profiles.judges import JudgeConfig, make_judge
     from bump_profiles.models import load_causal_lm, load_tokenizer
-    from bump_profiles.prompts import ProfilePrompt
     from bump_profiles.provenance import load_reads, refuse_seen
     from bump_profiles.report import write_report
-    from bump_profiles.train import prepare_data, train
+    from bump_profiles.train import train
+    from bump_profiles.train.data import prepare_data
 
     start = time.perf_counter()
     out = Path(cfg.out)
@@ -136,7 +138,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     # 1-2. users, and zero-shot profiles of the evaluation users
     t0 = time.perf_counter()
     data = prepare_data(tcfg)
-    prompt = ProfilePrompt(tcfg.prompt.template, tcfg.prompt.max_words, tcfg.prompt.history_items, tcfg.prompt.history_tokens)
+    prompt = tcfg.prompt  # a ProfilePrompt (the demo trains in scratch mode)
     tokenizer = load_tokenizer(tcfg.policy.model)
     base = load_causal_lm(tcfg.policy.model)
     generate_profiles(data.eval, TransformersBackend(base, tokenizer, name="zero-shot"), prompt,
@@ -186,17 +188,16 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
 def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dict[str, Judge], count) -> dict[str, Any]:
     """Held-out NDCG of each profile set and of the references matched to the BUMP profiles, per judge."""
-    from bump_profiles.baselines import reference_profiles
     from bump_profiles.calibration import DEFAULT_CALIBRATION
     from bump_profiles.intrinsic import evaluate_profiles
 
-    sets = dict(profile_sets)
-    sets.update(reference_profiles(splits, profile_sets["BUMP profile"], count))
     rows, random_ref = [], {}
     first = next(iter(judges))
     for judge_name, judge in judges.items():
-        for name, profiles in sets.items():
-            res = evaluate_profiles(splits, profiles, judge, calibrations=(DEFAULT_CALIBRATION,), count_tokens=count)
+        results = {name: evaluate_profiles(splits, profiles, judge, count_tokens=count, references=name == "BUMP profile")
+                   for name, profiles in profile_sets.items()}
+        results.update(results["BUMP profile"].pop("references"))
+        for name, res in results.items():
             m = res["metrics"][DEFAULT_CALIBRATION]
             stats = res["profile_stats"]
             row = {"name": name if judge_name == first else f"{name} [{judge_name.split(' ')[0]}]",
@@ -214,7 +215,7 @@ def downstream_table(splits, profile_sets: dict[str, dict[str, str]], count, *, 
                      per_user: int | None = None, encoder: Any = None) -> dict[str, Any]:
     """The synthetic task for the evaluation users, read by the probe, with each method between the
     null row (``none``) and the oracle (``true interests``), each with a 95% interval over users."""
-    from bump_profiles.baselines import budget_history, true_interests
+    from bump_profiles.baselines import reference_profiles
     from bump_profiles.data import User
     from bump_profiles.data.synthetic import make_task
     from bump_profiles.lamp.probe import ProbeReader
@@ -231,10 +232,8 @@ def downstream_table(splits, profile_sets: dict[str, dict[str, str]], count, *, 
     runs = [("none", EvalConfig(method="none"), None),
             ("retrieval (BM25, k=2)", EvalConfig(method="retrieval", k=2), None)]
     runs += [(name, EvalConfig(method="profile"), profiles) for name, profiles in profile_sets.items()]
-    runs.append(("history@budget", EvalConfig(method="profile"), budget_history(splits, {u: count(p) for u, p in bump.items()}, count)))
-    truth = true_interests(splits)
-    if truth is not None:
-        runs.append(("true interests", EvalConfig(method="profile"), truth))
+    refs = reference_profiles(splits, bump, count)  # the full history is no profile for a reader: left out
+    runs += [(name, EvalConfig(method="profile"), refs[name]) for name in ("history@budget", "true interests") if name in refs]
     rows = []
     for name, ecfg, profiles in runs:
         retriever = make_retriever(ecfg.retriever) if ecfg.uses_retrieval else None

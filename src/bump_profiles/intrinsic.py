@@ -35,7 +35,7 @@ from bump_profiles.ranking import (
     random_reciprocal_rank,
     reciprocal_rank,
 )
-from bump_profiles.reward import RawScores, raw_scores
+from bump_profiles.scoring import RawScores, raw_scores
 
 PSEUDO_PROFILES = ("history-titles", "history")
 METRICS = (
@@ -144,11 +144,14 @@ def evaluate_profiles(
     calibrations: Sequence[str] = (DEFAULT_CALIBRATION,),
     group_size: int | None = None,
     count_tokens: Callable[[str], int] | None = None,
+    references: bool = False,
 ) -> dict[str, Any]:
     """Ranking metrics per calibration (one judge pass serves all), per-user NDCG and profile statistics.
 
     Users without a profile are left out and listed under ``missing_profiles``. ``per_user`` is
-    ``{calibration: {user_id: {"ndcg_a": x, "ndcg_b": y}}}``.
+    ``{calibration: {user_id: {"ndcg_a": x, "ndcg_b": y}}}``. With ``references``, ``references`` holds
+    the same result for each of :func:`bump_profiles.baselines.reference_profiles` (history cut to
+    each profile's length, full history, true interests), on the same users.
     """
     for c in calibrations:
         check_calibration(c)
@@ -158,7 +161,7 @@ def evaluate_profiles(
     ranked = {c: rank_groups(groups, c) for c in calibrations}
     texts = [profiles[s.user.id] for s in kept]
     histories = [[it.text for it in s.history] for s in kept]
-    return {
+    result = {
         "users": len(kept),
         "items": sum(len(s.heldout) for s in kept),
         "groups": len(groups),
@@ -168,3 +171,11 @@ def evaluate_profiles(
         "per_user": {c: ranked[c][1] for c in calibrations},
         "profile_stats": profile_stats(texts, histories, count_tokens=count_tokens),
     }
+    if references:
+        from bump_profiles.baselines import reference_profiles
+
+        result["references"] = {
+            name: evaluate_profiles(kept, ref, judge, calibrations=calibrations, group_size=group_size, count_tokens=count_tokens)
+            for name, ref in reference_profiles(kept, profiles, count_tokens).items()
+        }
+    return result

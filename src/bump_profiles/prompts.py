@@ -7,11 +7,12 @@ uses are listed beside it. Chat-template application happens where the tokenizer
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bump_profiles.data.render import render_history
 from bump_profiles.data.schema import Interaction
+from bump_profiles.errors import ConfigError
 
 if TYPE_CHECKING:
     from bump_profiles.data.split import UserSplit
@@ -52,12 +53,17 @@ LIKELIHOOD_NEUTRAL = "Something a user wrote or did: "
 
 @dataclass
 class ProfilePrompt:
-    """How the generator's prompt is built from a user's history."""
+    """How the generator's prompt is built from a user's history (also the ``prompt`` section of a
+    training config, :class:`bump_profiles.config.PromptConfig`, which adds update mode)."""
 
-    template: str = PROFILE_INSTRUCTION
-    max_words: int = 60
-    history_items: int | None = 20
-    history_tokens: int | None = 400
+    template: str = field(default=PROFILE_INSTRUCTION, metadata={"help": "instruction template with {history} and {max_words}"})
+    max_words: int = field(default=60, metadata={"help": "word budget stated in the instruction"})
+    history_items: int | None = field(default=20, metadata={"help": "most recent history items shown"})
+    history_tokens: int | None = field(default=400, metadata={"help": "token budget of the rendered history (policy tokenizer)"})
+
+    def __post_init__(self) -> None:
+        if "{history}" not in self.template:
+            raise ConfigError("prompt.template: must contain {history}")
 
     def messages(self, history: Sequence[Interaction], count_tokens: Callable[[str], int] | None = None) -> list[dict[str, str]]:
         """Chat messages for one user: the history, most recent first, within the budgets."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bump_profiles.backends import Backend
 from bump_profiles.data.schema import Interaction
-from bump_profiles.generate import Backend
 from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
 from bump_profiles.store import ProfileStore, StoredInteraction, StoredProfile
 

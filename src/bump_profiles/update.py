@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bump_profiles.backends import Backend, Messages
 from bump_profiles.data.schema import Interaction, User, date_key
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import ConfigError, DataError
-from bump_profiles.generate import Backend, GenerationSummary, Messages, read_done
+from bump_profiles.generate import GenerationSummary, read_done
 from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
 from bump_profiles.provenance import item_hash, load_reads, record, refuse_seen
 
@@ -168,10 +169,10 @@ class UpdateTrainingPrompt:
 def training_prompt(cfg: Any, splits: Sequence[UserSplit]) -> ProfilePrompt | UpdateTrainingPrompt:
     """The generator's training prompt for ``cfg`` (a PromptConfig); update mode checks every user has a
     previous profile and a history longer than the recent part, before any model loads."""
-    budgets = dict(max_words=cfg.max_words, history_items=cfg.history_items, history_tokens=cfg.history_tokens)
     if cfg.mode == "scratch":
-        return ProfilePrompt(cfg.template, **budgets)
-    from bump_profiles.generate import load_profiles
+        return cfg  # a PromptConfig is a ProfilePrompt
+    budgets = dict(max_words=cfg.max_words, history_items=cfg.history_items, history_tokens=cfg.history_tokens)
+    from bump_profiles.data.profiles import load_profiles
 
     previous = load_profiles(cfg.previous_profiles)
     missing = [s.user.id for s in splits if s.user.id not in previous]

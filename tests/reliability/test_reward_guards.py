@@ -11,7 +11,7 @@ from fakes import OverlapJudge
 from test_reward import GOOD, batch
 
 from bump_profiles.errors import BumpError
-from bump_profiles.reward import BumpReward
+from bump_profiles.rewards.bump import BumpReward
 
 
 def test_empty_profiles_get_zero_and_never_reach_the_judge():

@@ -13,7 +13,8 @@ from transformers import TrainerCallback
 
 from bump_profiles.config import to_yaml
 from bump_profiles.errors import ConfigError
-from bump_profiles.train import prepare_run_dir, train
+from bump_profiles.train import train
+from bump_profiles.train.rundir import prepare_run_dir
 
 
 class CtrlC(TrainerCallback):

@@ -6,10 +6,10 @@ import threading
 import time
 from collections.abc import Sequence
 
-from bump_profiles.generate import Completion, Messages, _TextsFromCompletions
+from bump_profiles.backends import Completion, Messages, TextsFromCompletions
 
 
-class EchoBackend(_TextsFromCompletions):
+class EchoBackend(TextsFromCompletions):
     """Answers with a profile naming the prompt's size; ``delay`` seconds per call; records prompts."""
 
     def __init__(self, name: str = "echo-gen", delay: float = 0.0, empty: bool = False):

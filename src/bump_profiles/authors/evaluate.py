@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from bump_profiles.authors.pipeline import GENERATORS, REFERENCES, Bench, profile_sets
+from bump_profiles.authors.bench import GENERATORS, REFERENCES, Bench, profile_sets
 from bump_profiles.authors.stats import (
     grouped_interval,
     interval,

@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import platform
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bump_profiles.authors.bench import GENERATORS, REFERENCES, Bench, machine
 from bump_profiles.authors.config import AuthorsBenchConfig
 from bump_profiles.authors.data import (
-    AuthorSplit,
     category_questions,
     check_same_split,
     headline_questions,
-    load_authors,
-    split_authors,
     write_training_file,
 )
 from bump_profiles.errors import ConfigError
@@ -34,68 +28,6 @@ from bump_profiles.io import atomic_write_json, atomic_write_text
 log = logging.getLogger(__name__)
 
 STAGES = ("split", "train-bump", "train-task", "profiles", "references", "judges", "downstream", "report")
-GENERATORS = {"zero-shot": None, "BUMP": "bump", "task-reward": "task"}  # profile set -> training run
-REFERENCES = ("history@budget", "keywords", "full history")
-
-
-@dataclass
-class Bench:
-    """One benchmark run: its config, directory, split and the stage timings."""
-
-    config: AuthorsBenchConfig
-    split: AuthorSplit
-    out: Path
-
-    @classmethod
-    def open(cls, config: AuthorsBenchConfig) -> Bench:
-        """Load and split the authors (a second of work, redone every time: the split is a function of the config)."""
-        c = config.data
-        split = split_authors(load_authors(c.path), eval_authors=c.eval_authors, k=c.k, seed=c.seed,
-                              cap=c.history_cap, max_authors=c.max_authors)
-        return cls(config, split, Path(config.out))
-
-    def path(self, *parts: str) -> Path:
-        return self.out.joinpath(*parts)
-
-    def profile_file(self, name: str) -> Path:
-        return self.path("profiles", name.replace(" ", "-").replace("@", "-at-") + ".jsonl")
-
-    def skip(self, name: str, done: bool) -> bool:
-        """Whether a stage's output exists (logged): a skipped stage keeps its earlier time."""
-        if done:
-            log.info("stage %s: output exists, skipped", name)
-        return done
-
-    @contextmanager
-    def timing(self, name: str) -> Iterator[None]:
-        """Record a stage's wall time in ``timings.json`` when it finishes."""
-        path = self.path("timings.json")
-        t0 = time.perf_counter()
-        log.info("stage %s: running", name)
-        yield
-        timings = json.loads(path.read_text()) if path.exists() else {}
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # the machine is shared: say how busy
-        timings[name] = {"seconds": round(time.perf_counter() - t0, 1), "load_1min_at_end": load}
-        atomic_write_json(path, timings)
-
-    def train_config(self, run: str):
-        return self.config.train_config(run, self.path("train_LaMP_2_news_questions.json"), self.path("train_outputs.json"))
-
-    def count_tokens(self) -> Callable[[str], int]:
-        from bump_profiles.models import load_tokenizer
-
-        tok = load_tokenizer(self.train_config("bump").policy.model)
-        return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on (the load of a shared machine included)."""
-    import torch
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None, "platform": platform.platform()}
 
 
 # --- split ------------------------------------------------------------------------------------------
@@ -144,7 +76,8 @@ def budget_callback(minutes: float | None):
 
 def stage_train(b: Bench, run: str, **inject: Any) -> None:
     """GRPO on the training authors (``inject``: a judge/reader, for tests); resumes from a checkpoint."""
-    from bump_profiles.train import prepare_data, train
+    from bump_profiles.train import train
+    from bump_profiles.train.data import prepare_data
 
     cfg = b.train_config(run)
     check_same_split(b.split.train, prepare_data(cfg).train)
@@ -179,15 +112,14 @@ def generator(b: Bench, name: str):
 
 def stage_profiles(b: Bench, name: str) -> None:
     """Greedy profiles of the evaluation authors from their histories (resumable per author)."""
-    from bump_profiles.generate import TransformersBackend, generate_profiles
+    from bump_profiles.backends import TransformersBackend
+    from bump_profiles.generate import generate_profiles
     from bump_profiles.models import load_tokenizer
-    from bump_profiles.prompts import ProfilePrompt
 
     cfg = b.train_config("bump")
-    p = cfg.prompt
     backend = TransformersBackend(generator(b, name), load_tokenizer(cfg.policy.model), batch_size=b.config.eval.batch_size,
                                   name=f"{name}:{cfg.policy.model}")
-    generate_profiles(b.split.eval, backend, ProfilePrompt(p.template, p.max_words, p.history_items, p.history_tokens),
+    generate_profiles(b.split.eval, backend, cfg.prompt,  # a ProfilePrompt
                       b.profile_file(name), max_new_tokens=cfg.grpo.max_completion_length, progress=False)
 
 
@@ -201,8 +133,8 @@ def stage_references(b: Bench) -> None:
     """history@budget (cut to each BUMP profile's token count), keywords, full history (cut to a budget)."""
     from bump_profiles.authors.keywords import keyword_profiles
     from bump_profiles.baselines import budget_history
+    from bump_profiles.data.profiles import load_profiles
     from bump_profiles.data.render import render_history
-    from bump_profiles.generate import load_profiles
 
     count = b.count_tokens()
     bump = load_profiles(b.profile_file("BUMP"))
@@ -215,12 +147,6 @@ def stage_references(b: Bench) -> None:
     for name, profiles in refs.items():
         lines = [json.dumps({"user_id": u, "profile": p, "model": f"reference:{name}"}, ensure_ascii=False) for u, p in profiles.items()]
         atomic_write_text(b.profile_file(name), "\n".join(lines) + "\n")
-
-
-def profile_sets(b: Bench) -> dict[str, dict[str, str]]:
-    from bump_profiles.generate import load_profiles
-
-    return {name: load_profiles(b.profile_file(name)) for name in (*GENERATORS, *REFERENCES)}
 
 
 def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: str | Path | None = None,

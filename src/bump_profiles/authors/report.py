@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bump_profiles.authors.bench import GENERATORS, REFERENCES, Bench, profile_sets
 from bump_profiles.authors.evaluate import METHODS, downstream_table, profile_table
-from bump_profiles.authors.pipeline import GENERATORS, REFERENCES, Bench, profile_sets
 from bump_profiles.errors import ConfigError
 from bump_profiles.io import atomic_write_json, atomic_write_text
 

@@ -91,13 +91,12 @@ def _add_inputs(p: argparse.ArgumentParser, *, golds_required: bool) -> None:
 def _inputs(args: argparse.Namespace, max_new_tokens: int | None = None):
     """Task, users (golds attached), config, profiles and retriever, as the arguments ask."""
     from bump_profiles.data import load_lamp_outputs, load_lamp_questions
-    from bump_profiles.data.lamp import TASKS as LAMP_FILE_TASKS
     from bump_profiles.errors import ConfigError, DataError
     from bump_profiles.lamp import get_task
     from bump_profiles.lamp.runner import EvalConfig, attach_golds
 
     task = get_task(args.task)
-    if task.name not in LAMP_FILE_TASKS:
+    if not task.has_files:
         raise ConfigError(f"task '{task.name}' has no LaMP files; run it in memory with bump_profiles.lamp.runner")
     config = EvalConfig(method=args.method, retriever=args.retriever, k=args.k, max_new_tokens=max_new_tokens,
                         rouge=getattr(args, "rouge_aggregation", "mean"))
@@ -117,7 +116,7 @@ def _inputs(args: argparse.Namespace, max_new_tokens: int | None = None):
     profiles = None
     if config.uses_profile:
         from bump_profiles.data.lamp import question_users
-        from bump_profiles.generate import load_profiles
+        from bump_profiles.data.profiles import load_profiles
 
         profiles = load_profiles(args.profiles)
         missing = [u.id for u in question_users(users) if u.id not in profiles]

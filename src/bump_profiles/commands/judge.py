@@ -80,8 +80,8 @@ def _table(metrics: dict[str, float]) -> str:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from bump_profiles.data import split_users
+    from bump_profiles.data.profiles import load_profiles
     from bump_profiles.errors import ConfigError
-    from bump_profiles.generate import load_profiles
     from bump_profiles.intrinsic import evaluate_profiles, pseudo_profiles
     from bump_profiles.io import atomic_write_json
     from bump_profiles.judges import JudgeConfig, make_judge
@@ -110,9 +110,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         t1 = time.perf_counter()
         fold_judge = _bind_history(judge, split.users)
         result = evaluate_profiles(split.users, profiles, fold_judge, calibrations=args.calibration,
-                                   group_size=args.group_size, count_tokens=count)
-        if args.references:
-            result["references"] = _score_references(split.users, profiles, fold_judge, count, args)
+                                   group_size=args.group_size, count_tokens=count, references=args.references)
         result.update(offset=offset, skipped_users=split.skipped, seconds=round(time.perf_counter() - t1, 2))
         folds.append(result)
         print(f"fold offset={offset}: {result['users']} users, {result['items']} held-out items, "
@@ -170,19 +168,6 @@ def _token_counter(judge: Judge, name: str | None) -> Callable[[str], int]:
         inner = getattr(judge, "base", judge)  # a wrapping judge reads with its base judge's tokenizer
         tok = getattr(inner, "tokenizer", None) or inner.model.tokenizer
     return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
-
-
-def _score_references(splits: list[UserSplit], profiles: dict[str, str], judge: Judge,
-                      count: Callable[[str], int], args: argparse.Namespace) -> dict:
-    """Each reference (history@budget, full history, true interests) scored like the profiles, same users."""
-    from bump_profiles.baselines import reference_profiles
-    from bump_profiles.intrinsic import evaluate_profiles
-
-    kept = [s for s in splits if s.user.id in profiles]
-    return {
-        name: evaluate_profiles(kept, ref, judge, calibrations=args.calibration, group_size=args.group_size, count_tokens=count)
-        for name, ref in reference_profiles(kept, profiles, count).items()
-    }
 
 
 def _reference_table(result: dict, calibrations: list[str]) -> str:

@@ -91,7 +91,7 @@ def _backend(args: argparse.Namespace):
     from bump_profiles.errors import ConfigError
 
     if args.backend == "openai":
-        from bump_profiles.generate import OpenAIBackend
+        from bump_profiles.backends import OpenAIBackend
         from bump_profiles.openai_client import OpenAIClient
 
         name = args.api_model or args.model
@@ -103,13 +103,13 @@ def _backend(args: argparse.Namespace):
     if not args.model:
         raise ConfigError(f"--backend {args.backend} needs --model")
     if args.backend == "vllm":
-        from bump_profiles.generate import VLLMBackend
+        from bump_profiles.backends import VLLMBackend
 
         return VLLMBackend(args.model, dtype=args.dtype, seed=args.seed)
 
     import torch
 
-    from bump_profiles.generate import TransformersBackend
+    from bump_profiles.backends import TransformersBackend
     from bump_profiles.models import load_causal_lm, load_tokenizer
 
     torch.manual_seed(args.seed)

@@ -30,7 +30,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("train needs --config CONFIG.yaml (e.g. configs/demo-cpu.yaml)")
     config = load_config(args.config, args.overrides)
     if args.check:
-        from bump_profiles.train import prepare_data
+        from bump_profiles.train.data import prepare_data
 
         data = prepare_data(config)
         print(json.dumps({"output_dir": config.output_dir, "train_users": len(data.train),

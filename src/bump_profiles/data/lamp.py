@@ -1,5 +1,8 @@
 """Official LaMP files: questions (``{id, input, profile}``) and outputs (``{task, golds}``).
 
+What a task's profile items carry (text fields, label field) and how its files are told apart come
+from its spec in :mod:`bump_profiles.lamp.tasks`; this module only reads and groups.
+
 A LaMP *question* is not a user: several questions of one person share (nearly) the same profile.
 Questions are grouped into users by the ``user_id`` field where the file has one; otherwise two
 questions belong to the same user when their profiles overlap by at least ``OVERLAP`` of the smaller
@@ -25,28 +28,11 @@ from typing import Any
 
 from bump_profiles.data.schema import Interaction, User, sort_by_date, tidy
 from bump_profiles.errors import DataError
+from bump_profiles.lamp.tasks import FILE_TASKS, TASKS, TaskSpec
 
 log = logging.getLogger(__name__)
 
 OVERLAP = 0.5
-TASKS = ("LaMP_1", "LaMP_2_movies", "LaMP_2_news", "LaMP_3", "LaMP_4", "LaMP_5", "LaMP_6", "LaMP_7")
-# Text fields of a profile item per task; the label field (if any) is kept as the interaction's label.
-ITEM_FIELDS: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "LaMP_1": (("title", "abstract"), None),
-    "LaMP_2_movies": (("description",), "tag"),
-    "LaMP_2_news": (("title", "text"), "category"),
-    "LaMP_3": (("text",), "score"),
-    "LaMP_4": (("title", "text"), None),
-    "LaMP_5": (("title", "abstract"), None),
-    "LaMP_6": (("title", "text"), None),
-    "LaMP_7": (("text",), None),
-}
-_INPUT_HINTS = [  # (task, regex on the question input) to tell tasks with the same item fields apart
-    ("LaMP_1", r"which reference is related"),
-    ("LaMP_5", r"title for the following abstract"),
-    ("LaMP_4", r"headline for the following article"),
-    ("LaMP_6", r"subject for the following email"),
-]
 
 
 @dataclass
@@ -81,9 +67,14 @@ def read_json(path: str | Path) -> Any:
 
 
 def detect_task(questions: list[dict], path: str | Path) -> str:
-    """The LaMP task of a questions file: from its path (``LaMP_2_news``...), else from its fields."""
+    """The LaMP task of a questions file: from its path (``LaMP_2_news``...), else from its fields.
+
+    Asked of the task specs in order: a label field the items carry (category, tag, score), then a
+    phrase of the input (``input_hint``), then the first unlabelled task whose item fields the items
+    carry, the one with the most fields first.
+    """
     name = str(path)
-    for task in sorted(TASKS, key=len, reverse=True):
+    for task in sorted(FILE_TASKS, key=len, reverse=True):
         if task in name:
             return task
     sample = next((q for q in questions if isinstance(q, dict) and isinstance(q.get("profile"), list)
@@ -91,22 +82,17 @@ def detect_task(questions: list[dict], path: str | Path) -> str:
     if sample is None:
         raise DataError("cannot tell the LaMP task: no question with a profile of items", path=path)
     keys = set(sample["profile"][0])
-    if "category" in keys:
-        return "LaMP_2_news"
-    if "tag" in keys:
-        return "LaMP_2_movies"
-    if "score" in keys:
-        return "LaMP_3"
+    specs = [TASKS[t] for t in FILE_TASKS]
+    for spec in specs:
+        if spec.label_field and spec.label_field in keys:
+            return spec.name
     text = str(sample.get("input", "")).lower()
-    for task, pattern in _INPUT_HINTS:
-        if re.search(pattern, text):
-            return task
-    if keys >= {"title", "abstract"}:
-        return "LaMP_1"
-    if keys >= {"title", "text"}:
-        return "LaMP_4"
-    if "text" in keys:
-        return "LaMP_7"
+    for spec in specs:
+        if spec.input_hint and re.search(spec.input_hint, text):
+            return spec.name
+    fitting = [s for s in specs if not s.label_field and keys >= set(s.item_fields)]
+    if fitting:
+        return max(fitting, key=lambda s: len(s.item_fields)).name  # max keeps the first on a tie
     raise DataError(f"cannot tell the LaMP task from profile fields {sorted(keys)}", path=path)
 
 
@@ -129,10 +115,10 @@ def load_lamp_questions(path: str | Path, *, task: str | None = None, outputs: s
     if not isinstance(data, list):
         raise DataError("expected a JSON list of questions", path=path)
     task = task or detect_task(data, path)
-    if task not in ITEM_FIELDS:
-        raise DataError(f"unknown LaMP task '{task}' (known: {', '.join(TASKS)})", path=path)
+    if task not in FILE_TASKS:
+        raise DataError(f"unknown LaMP task '{task}' (known: {', '.join(FILE_TASKS)})", path=path)
     golds = load_lamp_outputs(outputs) if outputs else {}
-    parsed = [_parse_question(q, n, task, path) for n, q in enumerate(data)]
+    parsed = [_parse_question(q, n, TASKS[task], path) for n, q in enumerate(data)]
     seen: dict[str, int] = {}
     for n, (q, _) in enumerate(parsed):
         if q["id"] in seen:
@@ -188,7 +174,7 @@ def question_users(users: list[User]) -> list[User]:
     return out
 
 
-def _parse_question(q: Any, n: int, task: str, path: str | Path) -> tuple[dict, list[Interaction]]:
+def _parse_question(q: Any, n: int, spec: TaskSpec, path: str | Path) -> tuple[dict, list[Interaction]]:
     if not isinstance(q, dict):
         raise DataError("a question must be a JSON object", path=path, record=n)
     record = f"{n} (id {q.get('id', '?')})"
@@ -197,7 +183,7 @@ def _parse_question(q: Any, n: int, task: str, path: str | Path) -> tuple[dict, 
             raise DataError(f"question has no '{key}'", path=path, record=record, field=key)
     if not isinstance(q["profile"], list):
         raise DataError("'profile' must be a list of items", path=path, record=record, field="profile")
-    text_fields, label_field = ITEM_FIELDS[task]
+    text_fields, label_field = spec.item_fields, spec.label_field
     items = []
     for m, item in enumerate(q["profile"]):
         where = f"{record} profile item {m}"
@@ -214,13 +200,14 @@ def _parse_question(q: Any, n: int, task: str, path: str | Path) -> tuple[dict, 
             raise DataError(f"interaction has no text (expected {' or '.join(text_fields)})", path=path, record=where)
         label = item.get(label_field) if label_field else None
         score = None
-        if task == "LaMP_3" and label is not None:
+        if spec.kind == "rating" and label is not None:
             try:
                 score = float(label)
             except (TypeError, ValueError) as exc:
-                raise DataError(f"'score' must be a number, got {label!r}", path=path, record=where, field="score") from exc
+                raise DataError(f"'{label_field}' must be a number, got {label!r}", path=path, record=where,
+                                field=label_field) from exc
         items.append(Interaction(
-            id=str(item.get("id", f"{q['id']}-{m}")), fields=fields, source=task,
+            id=str(item.get("id", f"{q['id']}-{m}")), fields=fields, source=spec.name,
             label=None if label is None else str(label), score=score,
             date=str(item["date"]) if item.get("date") is not None else None, raw=item,
         ))

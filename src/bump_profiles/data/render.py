@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from bump_profiles.data.schema import Interaction
+from bump_profiles.lamp.tasks import TASKS
 
-# Which fields make the text of an interaction, in order, per LaMP task (the benchmark's item fields).
-# LaMP_2 (movies) items carry `description` and `tag`; the older LaMP_2 (news) carry `title`, `text`
-# and `category`. Labels (category, tag, score) are shown because they are what the user did.
-LAMP_TEMPLATES: dict[str, Callable[[Interaction], str]] = {
-    "LaMP_1": lambda it: f'Paper: "{it.fields.get("title", "")}". {it.fields.get("abstract", "")}',
-    "LaMP_2_movies": lambda it: f"Tagged a movie as '{it.label}': {it.fields.get('description', '')}",
-    "LaMP_2_news": lambda it: f"Wrote a {it.label} article: \"{it.fields.get('title', '')}\". {it.fields.get('text', '')}",
-    "LaMP_3": lambda it: f"Rated {_fmt_score(it.score)} of 5: {it.fields.get('text', '')}",
-    "LaMP_4": lambda it: f'Headline: "{it.fields.get("title", "")}" for: {it.fields.get("text", "")}',
-    "LaMP_5": lambda it: f'Paper: "{it.fields.get("title", "")}". {it.fields.get("abstract", "")}',
-    "LaMP_6": lambda it: f'Email subject: "{it.fields.get("title", "")}" for: {it.fields.get("text", "")}',
-    "LaMP_7": lambda it: f"Tweet: {it.fields.get('text', '')}",
-}
-
-
-def _fmt_score(score: float | None) -> str:
-    if score is None:
-        return "?"
-    return str(int(score)) if float(score).is_integer() else f"{score:g}"
+if TYPE_CHECKING:  # types only: Interaction.text calls render_interaction, so no runtime import back
+    from bump_profiles.data.schema import Interaction
 
 
 def render_interaction(it: Interaction) -> str:
-    """One line of text for an interaction: the LaMP template for LaMP sources, else its fields joined."""
-    template = LAMP_TEMPLATES.get(it.source)
-    if template is not None:
-        return " ".join(template(it).split())
+    """One line of text for an interaction: its task's ``history_line`` for a LaMP source, else its fields joined."""
+    spec = TASKS.get(it.source)
+    if spec is not None and spec.history_line is not None:
+        return " ".join(spec.history_line(it).split())
     text = " ".join(v for v in it.fields.values() if v)
     return " ".join(text.split())
 

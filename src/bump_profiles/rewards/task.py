@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bump_profiles.errors import BumpError
-from bump_profiles.reward import completion_text
+from bump_profiles.rewards.rows import completion_text
 
 # Fields: {profile}, {input}. The reader sees this as a user turn and answers as the assistant.
 READER_TEMPLATE = "User profile: {profile}\n\n{input}"

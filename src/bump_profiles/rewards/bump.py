@@ -42,7 +42,6 @@ nothing. Raise TRL's
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,85 +50,9 @@ from bump_profiles.calibration import DEFAULT_CALIBRATION, check_calibration
 from bump_profiles.errors import BumpError, ConfigError
 from bump_profiles.judges import Judge
 from bump_profiles.profile_stats import copied_span_share, copy_rate, repeated_ngram_share, whitespace_tokens
-from bump_profiles.ranking import bidirectional_reward, calibrate
-
-
-def completion_text(completion: Any) -> str:
-    """The text of a TRL completion: a string, or a chat message list whose last message is the reply."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
-        return str(completion[-1].get("content", ""))
-    raise BumpError(f"cannot read a completion of type {type(completion).__name__}: expected a string or chat messages")
-
-
-def _clip(text: str, n: int = 120) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 3] + "..."
-
-
-def _check_finite(matrix: np.ndarray, queries: Sequence[str], documents: Sequence[str], direction: str) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float64)
-    if matrix.shape != (len(queries), len(documents)):
-        raise BumpError(f"judge returned shape {matrix.shape} for {len(queries)} queries x {len(documents)} documents")
-    bad = np.argwhere(~np.isfinite(matrix))
-    if len(bad):
-        i, j = bad[0]
-        raise BumpError(
-            f"judge returned {matrix[i, j]} in direction {direction} ({len(bad)} non-finite scores); "
-            f"first at query {_clip(queries[i])!r} x document {_clip(documents[j])!r}"
-        )
-    return matrix
-
-
-NULL_TEXT = ""  # the null profile (direction A) and the null item (direction B) of the ``empty`` calibration
-
-
-@dataclass
-class RawScores:
-    """Raw judge matrices of a batch and, for the ``empty`` calibration, each column's null score."""
-
-    profile_to_item: np.ndarray  # R x N
-    item_to_profile: np.ndarray  # N x R
-    item_null: np.ndarray | None = None  # N: each item's score with the null profile as query (A)
-    profile_null: np.ndarray | None = None  # R: each profile's score with the null item as query (B)
-
-    def calibrated(self, calibration: str) -> tuple[np.ndarray, np.ndarray]:
-        """(profile_to_item, item_to_profile) calibrated each on its own."""
-        return (calibrate(self.profile_to_item, calibration, self.item_null),
-                calibrate(self.item_to_profile, calibration, self.profile_null))
-
-
-def raw_scores(judge: Judge, profiles: Sequence[str], items: Sequence[str], *, null: bool = True) -> RawScores:
-    """The judge's matrices (one pass when it is symmetric) and, with ``null``, the null texts' scores.
-
-    The null scores involve only the column's own text and a fixed empty text, never another user.
-    """
-    raw_a = _check_finite(judge.score(profiles, items, "A"), profiles, items, "A")
-    raw_b = raw_a.T if judge.symmetric else _check_finite(judge.score(items, profiles, "B"), items, profiles, "B")
-    if not null:
-        return RawScores(raw_a, raw_b)
-    item_null = _check_finite(judge.score([NULL_TEXT], items, "A"), [NULL_TEXT], items, "A")[0]
-    profile_null = _check_finite(judge.score([NULL_TEXT], profiles, "B"), [NULL_TEXT], profiles, "B")[0]
-    return RawScores(raw_a, raw_b, item_null, profile_null)
-
-
-def score_matrices(judge: Judge, profiles: Sequence[str], items: Sequence[str], calibration: str) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated (profile_to_item R x N, item_to_profile N x R); one judge pass when it is symmetric."""
-    needs_null = check_calibration(calibration).needs_baseline
-    return raw_scores(judge, profiles, items, null=needs_null).calibrated(calibration)
-
-
-def _gather(rows: list) -> tuple[list, int]:
-    """Every process's rows in rank order, and where this process's rows start (single process: as is)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return rows, 0
-    from accelerate.utils import gather_object
-
-    sizes = gather_object([len(rows)])
-    return gather_object(rows), sum(sizes[: dist.get_rank()])
+from bump_profiles.ranking import bidirectional_reward
+from bump_profiles.rewards.rows import RewardRow, completion_text, gather_rows
+from bump_profiles.scoring import score_matrices
 
 
 class BumpReward:
@@ -204,22 +127,22 @@ class BumpReward:
         if not len(completions) == len(user_id) == len(heldout):
             raise BumpError(f"{len(completions)} completions but {len(user_id)} user ids and {len(heldout)} held-out lists")
         local = [
-            (str(u), list(h), list(history[i]) if history is not None else None, completion_text(c))
+            RewardRow(str(u), list(h), list(history[i]) if history is not None else None, completion_text(c))
             for i, (u, h, c) in enumerate(zip(user_id, heldout, completions, strict=True))
         ]
-        rows, start = _gather(local)
+        rows, start = gather_rows(local)
         rewards, metrics = self.score_rows(rows)
         if log_metric is not None:
             for name, value in metrics.items():
                 log_metric(name, value)
         return rewards[start : start + len(local)]
 
-    def score_rows(self, rows: Sequence[tuple[str, list[str], list[str] | None, str]]) -> tuple[list[float], dict[str, float]]:
-        """Rewards and per-call metrics of a whole (gathered) batch of (user, held-out, history, profile) rows."""
-        users = [r[0] for r in rows]
-        texts = [r[3] for r in rows]
+    def score_rows(self, rows: Sequence[RewardRow]) -> tuple[list[float], dict[str, float]]:
+        """Rewards and per-call metrics of a whole (gathered) batch of rows."""
+        users = [r.user_id for r in rows]
+        texts = [r.profile for r in rows]
         heldout_of: dict[str, list[str]] = {}
-        for user, held, _, _ in rows:
+        for user, held in zip(users, (r.heldout for r in rows), strict=True):
             if heldout_of.setdefault(user, held) != held:
                 raise BumpError(f"user {user} appears with two different held-out lists in one batch")
             if not held:
@@ -255,9 +178,9 @@ class BumpReward:
         )
         return rewards.tolist(), metrics
 
-    def _penalties(self, rows: Sequence[tuple[str, list[str], list[str] | None, str]]) -> tuple[np.ndarray, dict[str, float]]:
+    def _penalties(self, rows: Sequence[RewardRow]) -> tuple[np.ndarray, dict[str, float]]:
         """Total penalty per row and the per-call means of what was measured."""
-        texts = [r[3] for r in rows]
+        texts = [r.profile for r in rows]
         tokens = np.array([self.count_tokens(t) for t in texts], dtype=np.float64)
         total = np.zeros(len(rows))
         metrics = {"profile_tokens": float(tokens.mean())}
@@ -271,7 +194,7 @@ class BumpReward:
             total += self.repetition_penalty * repeated
             metrics["repeated_3gram_share"] = float(repeated.mean())
             metrics["repetition_penalty"] = float((self.repetition_penalty * repeated).mean())
-        histories = [r[2] for r in rows]
+        histories = [r.history for r in rows]
         if any(h is not None for h in histories):
             rates = np.array([copy_rate(t, h or [], 4) for t, h in zip(texts, histories, strict=True)])
             metrics["copy_rate_4"] = float(rates.mean())

@@ -1,0 +1,91 @@
+"""One benchmark run's shared state: its config, directory, split and stage timings (``Bench``), the
+profile sets it compares, and the machine it ran on. The stages (:mod:`~bump_profiles.authors.pipeline`,
+:mod:`~bump_profiles.authors.evaluate`, :mod:`~bump_profiles.authors.report`) all take a ``Bench``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bump_profiles.authors.config import AuthorsBenchConfig
+from bump_profiles.authors.data import AuthorSplit, load_authors, split_authors
+from bump_profiles.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+GENERATORS = {"zero-shot": None, "BUMP": "bump", "task-reward": "task"}  # profile set -> training run
+REFERENCES = ("history@budget", "keywords", "full history")
+
+
+@dataclass
+class Bench:
+    """One benchmark run: its config, directory, split and the stage timings."""
+
+    config: AuthorsBenchConfig
+    split: AuthorSplit
+    out: Path
+
+    @classmethod
+    def open(cls, config: AuthorsBenchConfig) -> Bench:
+        """Load and split the authors (a second of work, redone every time: the split is a function of the config)."""
+        c = config.data
+        split = split_authors(load_authors(c.path), eval_authors=c.eval_authors, k=c.k, seed=c.seed,
+                              cap=c.history_cap, max_authors=c.max_authors)
+        return cls(config, split, Path(config.out))
+
+    def path(self, *parts: str) -> Path:
+        return self.out.joinpath(*parts)
+
+    def profile_file(self, name: str) -> Path:
+        return self.path("profiles", name.replace(" ", "-").replace("@", "-at-") + ".jsonl")
+
+    def skip(self, name: str, done: bool) -> bool:
+        """Whether a stage's output exists (logged): a skipped stage keeps its earlier time."""
+        if done:
+            log.info("stage %s: output exists, skipped", name)
+        return done
+
+    @contextmanager
+    def timing(self, name: str) -> Iterator[None]:
+        """Record a stage's wall time in ``timings.json`` when it finishes."""
+        path = self.path("timings.json")
+        t0 = time.perf_counter()
+        log.info("stage %s: running", name)
+        yield
+        timings = json.loads(path.read_text()) if path.exists() else {}
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # the machine is shared: say how busy
+        timings[name] = {"seconds": round(time.perf_counter() - t0, 1), "load_1min_at_end": load}
+        atomic_write_json(path, timings)
+
+    def train_config(self, run: str):
+        return self.config.train_config(run, self.path("train_LaMP_2_news_questions.json"), self.path("train_outputs.json"))
+
+    def count_tokens(self) -> Callable[[str], int]:
+        from bump_profiles.models import load_tokenizer
+
+        tok = load_tokenizer(self.train_config("bump").policy.model)
+        return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on (the load of a shared machine included)."""
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None, "platform": platform.platform()}
+
+
+def profile_sets(b: Bench) -> dict[str, dict[str, str]]:
+    from bump_profiles.data.profiles import load_profiles
+
+    return {name: load_profiles(b.profile_file(name)) for name in (*GENERATORS, *REFERENCES)}

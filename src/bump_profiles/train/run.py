@@ -1,0 +1,144 @@
+"""One training run, end to end: config checks, data, run directory, policy, rewards, GRPOTrainer,
+the final model."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bump_profiles.config import TrainConfig, to_yaml
+from bump_profiles.console import replace_trainer_printing
+from bump_profiles.io import append_jsonl, atomic_write_json, atomic_write_text
+from bump_profiles.train.data import build_dataset, prepare_data
+from bump_profiles.train.rundir import Interrupt, metrics_callback, prepare_run_dir
+from bump_profiles.train.trl_config import grpo_args, lora_config, use_bf16
+from bump_profiles.update import training_prompt
+
+if TYPE_CHECKING:
+    from bump_profiles.judges import Judge
+
+log = logging.getLogger(__name__)
+
+
+def build_rewards(config: TrainConfig, *, judge: Judge | None = None, count_tokens: Any = None, reader: Any = None) -> list:
+    """The TRL reward functions of ``config.reward.kind`` (judge/reader injected, or loaded here)."""
+    funcs: list = []
+    r = config.reward
+    if r.kind in ("bump", "bump+task"):
+        from bump_profiles.rewards.bump import BumpReward
+
+        if judge is None:
+            from bump_profiles.judges import make_judge
+
+            judge = make_judge(config.judge)
+        funcs.append(BumpReward(
+            judge, calibration=config.judge.calibration, weights=tuple(r.direction_weights),
+            length_target=r.length_target, length_penalty=r.length_penalty, count_tokens=count_tokens,
+            repetition_penalty=r.repetition_penalty, min_users=r.users_per_call, **asdict(r.bump_options),
+        ))
+    if r.kind in ("task", "bump+task"):
+        from bump_profiles.rewards.task import TaskReward
+
+        if reader is None:
+            from bump_profiles.models import load_causal_lm, load_tokenizer
+
+            name = r.reader or config.policy.model
+            reader = (load_causal_lm(name, dtype=r.reader_dtype), load_tokenizer(name))
+        funcs.append(TaskReward(*reader))
+    return funcs
+
+
+@dataclass
+class TrainResult:
+    """Where a run ended: its directory, the last step, and whether Ctrl-C stopped it early."""
+
+    output_dir: str
+    global_step: int
+    interrupted: bool
+    final_dir: str | None
+    seconds: float
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    judge: Judge | None = None,
+    reader: Any = None,
+    callbacks: list | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Run GRPO for ``config``. ``judge`` (a Judge) and ``reader`` ((model, tokenizer) for the task
+    reward) may be injected, e.g. tiny ones in tests; otherwise they are built from the config.
+    ``progress``: a tqdm bar over the steps (one compact line per logged step is printed either way)."""
+    import torch
+    from accelerate import PartialState
+
+    start = time.perf_counter()
+    cuda = torch.cuda.is_available()
+    state = PartialState(cpu=not cuda)  # without a GPU, processes (if launched) join a gloo group
+    # Everything that can fail without a model fails here, first.
+    args = grpo_args(config, num_processes=state.num_processes, cuda=cuda)
+    bf16, why = use_bf16(config, cuda=cuda)
+    log.info("precision: %s (%s)", "bfloat16 autocast" if bf16 else "float32", why)
+    data = prepare_data(config)
+    checkpoint = None
+    if state.is_main_process:
+        checkpoint = prepare_run_dir(config, resume=resume, overwrite=overwrite)
+    state.wait_for_everyone()
+    if resume and checkpoint is None:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        checkpoint = get_last_checkpoint(config.output_dir)
+    run = Path(config.output_dir)
+    if state.is_main_process:
+        atomic_write_text(run / "config.yaml", to_yaml(config))
+        atomic_write_json(run / "users.json", {
+            "train": [s.user.id for s in data.train], "eval": [s.user.id for s in data.eval], "skipped": data.skipped,
+        })
+
+    from trl import GRPOTrainer
+
+    from bump_profiles.models import load_causal_lm, load_tokenizer
+
+    prompt = training_prompt(config.prompt, data.train)  # update mode: previous profiles checked before loading
+    tokenizer = load_tokenizer(config.policy.model)
+    model = load_causal_lm(config.policy.model, dtype=config.policy.dtype)
+
+    def count_tokens(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    dataset = build_dataset(data.train, prompt, count_tokens, with_task=config.reward.kind != "bump")
+    rewards = build_rewards(config, judge=judge, count_tokens=count_tokens, reader=reader)
+    interrupt = Interrupt()
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=rewards,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(config),
+        callbacks=[metrics_callback(run / "metrics.jsonl"), interrupt.callback(), *(callbacks or [])],
+    )
+    replace_trainer_printing(trainer, config.grpo.max_steps, bar=progress)
+    log.info("training %d users (B=%d users x G=%d rollouts per step) for %d steps into %s",
+             len(data.train), config.reward.users_per_call, config.grpo.num_generations, config.grpo.max_steps, run)
+    with interrupt:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    final_dir = None
+    if not interrupt.requested:
+        final = run / "final"
+        trainer.save_model(str(final))
+        if state.is_main_process:
+            tokenizer.save_pretrained(final)
+            atomic_write_text(final / "config.yaml", to_yaml(config))
+        final_dir = str(final)
+    result = TrainResult(str(run), trainer.state.global_step, interrupt.requested, final_dir,
+                         round(time.perf_counter() - start, 1))
+    if state.is_main_process:
+        append_jsonl(run / "runs.jsonl", result.__dict__)
+    return result
