@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,37 +30,12 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_service(store: str, base_url: str, log: Path) -> tuple[subprocess.Popen, str]:
-    """The service in a child process on 127.0.0.1, once /health answers."""
-    import httpx
+    """The service in a child process on 127.0.0.1 (rate limit off), once /health answers."""
+    from bump_profiles.serve.launch import start_service as launch
 
-    port = _port()
-    src = Path(__file__).resolve().parents[1] / "src"
-    env = {**os.environ, "BUMP_API_TOKEN": TOKEN, "OPENAI_API_KEY": "unused",
-           "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    cmd = [sys.executable, "-m", "bump_profiles.cli", "serve", "--store", store, "--host", "127.0.0.1",
-           "--port", str(port), "--rate", "0", "--backend", "openai", "--base-url", base_url,
-           "--api-model", "bench-model", "--max-retries", "0"]
-    proc = subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the service exited with {proc.returncode}; see {log}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"the service did not start within 60 s; see {log}")
+    return launch(["--store", store, "--rate", "0", "--backend", "openai", "--base-url", base_url,
+                   "--api-model", "bench-model", "--max-retries", "0"], token=TOKEN, log=log)
 
 
 def _pct(values: list[float], q: float) -> float:

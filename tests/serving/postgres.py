@@ -11,11 +11,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from bump_profiles.serve.launch import free_port
 
 
 @dataclass
@@ -34,12 +35,6 @@ class Cluster:
 def _bin(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found[-1] if found else shutil.which(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_cluster() -> Cluster | str:
@@ -65,7 +60,7 @@ def start_cluster() -> Cluster | str:
             shutil.rmtree(root, ignore_errors=True)
             return "running as root with no unprivileged user (postgres/nobody) and runuser to start PostgreSQL"
     data = Path(root) / "data"
-    port = _free_port()
+    port = free_port()
     steps = [
         [*run_as, initdb, "-D", str(data), "-U", "bump", "--auth=trust", "-E", "UTF8", "--no-sync"],
         [*run_as, pg_ctl, "-D", str(data), "-w", "-t", "60", "-l", str(Path(root) / "log"),
