@@ -52,6 +52,9 @@ class EvalSection:
     reader_model: str = field(default="smollm2-135m", metadata={"help": "the LLM reader"})
     retrieval_k: int = field(default=2, metadata={"help": "BM25 items per question"})
     batch_size: int = field(default=8, metadata={"help": "generation batch size"})
+    only: list[str] | None = field(default=None, metadata={
+        "help": "evaluate only these profile sets and their downstream methods (None: all); a second training seed "
+                "shown with --beside needs [BUMP]"})
 
     def __post_init__(self) -> None:
         for name in self.judges:
@@ -60,6 +63,8 @@ class EvalSection:
         for name in self.readers:
             if name not in READERS:
                 raise ConfigError(f"eval.readers: '{name}' is not one of {', '.join(READERS)}")
+        if self.only is not None and "BUMP" not in self.only:
+            raise ConfigError(f"eval.only: every comparison is against BUMP, so it must list BUMP, got {self.only}")
         if self.bootstrap < 100:
             raise ConfigError(f"eval.bootstrap: at least 100 resamples, got {self.bootstrap}")
 

@@ -125,7 +125,7 @@ def stage_downstream(b: Bench) -> None:
         for reader_name in e.readers:
             if reader_name == "probe" and task.kind != "classification":
                 continue
-            for method in METHODS:
+            for method in filter(b.evaluates, METHODS):
                 folder = b.path("downstream", task_name, reader_name, method.replace("@", "-at-").replace("+", "-plus-"))
                 if (folder / "results.json").exists():
                     continue

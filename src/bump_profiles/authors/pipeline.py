@@ -54,6 +54,11 @@ class Bench:
                               cap=c.history_cap, max_authors=c.max_authors)
         return cls(config, split, Path(config.out))
 
+    def evaluates(self, method: str) -> bool:
+        """Whether a profile set or downstream method is evaluated (``eval.only``; ``none``/``retrieval`` only when all are)."""
+        only = self.config.eval.only
+        return only is None or method.removesuffix("+retrieval") in only
+
     def path(self, *parts: str) -> Path:
         return self.out.joinpath(*parts)
 
@@ -220,7 +225,7 @@ def stage_references(b: Bench) -> None:
 def profile_sets(b: Bench) -> dict[str, dict[str, str]]:
     from bump_profiles.generate import load_profiles
 
-    return {name: load_profiles(b.profile_file(name)) for name in (*GENERATORS, *REFERENCES)}
+    return {name: load_profiles(b.profile_file(name)) for name in (*GENERATORS, *REFERENCES) if b.evaluates(name)}
 
 
 def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: str | Path | None = None,
@@ -233,6 +238,9 @@ def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: st
     unknown = sorted(set(wanted) - set(STAGES))
     if unknown:
         raise ConfigError(f"unknown stage(s) {', '.join(unknown)} (known: {', '.join(STAGES)})")
+    unknown = sorted(set(config.eval.only or ()) - {*GENERATORS, *REFERENCES})
+    if unknown:
+        raise ConfigError(f"eval.only: unknown profile set(s) {', '.join(unknown)} (known: {', '.join([*GENERATORS, *REFERENCES])})")
     b = Bench.open(config)
     b.out.mkdir(parents=True, exist_ok=True)
     inject = inject or {}
@@ -249,11 +257,12 @@ def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: st
                 with b.timing(stage):
                     stage_train(b, name, **inject.get(stage, {}))
         elif stage == "profiles":
-            for name in GENERATORS:
+            for name in filter(b.evaluates, GENERATORS):
                 if not b.skip(f"profiles {name}", profiles_done(b, name)):
                     with b.timing(f"profiles {name}"):
                         stage_profiles(b, name)
-        elif stage == "references" and not b.skip(stage, all(b.profile_file(n).exists() for n in REFERENCES)):
+        elif stage == "references" and any(map(b.evaluates, REFERENCES)) and not b.skip(
+                stage, all(b.profile_file(n).exists() for n in REFERENCES)):
             with b.timing(stage):
                 stage_references(b)
         elif stage == "judges":
