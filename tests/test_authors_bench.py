@@ -57,8 +57,8 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path):
         assert len(bench.profile_file(name).read_text().splitlines()) == 3, name
     results = json.loads((out / "results.json").read_text())
     assert set(results["intrinsic"]) == {"training", "likelihood", "lexical"}
-    for judge in results["intrinsic"].values():
-        assert set(judge["groupings"]) == {"groups of 2", "all at once"}
+    for name, judge in results["intrinsic"].items():  # the config ranks all at once with every judge but likelihood
+        assert set(judge["groupings"]) == {"groups of 2", *(["all at once"] if name != "likelihood" else [])}
         for grouping in judge["groupings"].values():
             assert set(grouping["rows"]) == {*GENERATORS, *REFERENCES}
             for row in grouping["rows"].values():
@@ -131,17 +131,20 @@ def test_a_second_seed_evaluates_only_bump(tmp_path):
     """``eval.only: [BUMP]`` (a second training seed shown --beside): no task-reward run, only BUMP's profiles,
     judges and downstream methods; the other sets are never generated nor read."""
     model = save_tiny(tmp_path / "tiny")
-    config = tiny_bench(tmp_path, model, "eval.only=[BUMP]")
+    config = tiny_bench(tmp_path, model, "eval.only=[BUMP]", "eval.all_at_once=[training, lexical]")
     bench = run(config, [s for s in ("split", "train-bump", "profiles", "references", "judges", "downstream", "report")])
     assert [p.name for p in sorted((bench.out / "profiles").glob("*.jsonl"))] == ["BUMP.jsonl"]
     assert not (bench.out / "train-task").exists()
     results = json.loads((bench.out / "results.json").read_text())
-    for judge in results["intrinsic"].values():
+    for name, judge in results["intrinsic"].items():
         assert all(set(g["rows"]) == {"BUMP"} for g in judge["groupings"].values())
+        assert ("all at once" in judge["groupings"]) == (name != "likelihood")  # eval.all_at_once leaves it out
     assert all(set(rows) == {"BUMP", "BUMP+retrieval"} for rows in results["downstream"].values())
 
 
 def test_eval_only_must_name_bump_and_known_sets(tmp_path):
+    with pytest.raises(Exception, match="is not one of eval.judges"):
+        load_bench_config(REPO / "configs" / "authors-cpu.yaml", ["eval.judges=[training]", "eval.all_at_once=[lexical]"])
     with pytest.raises(Exception, match="must list BUMP"):
         load_bench_config(REPO / "configs" / "authors-cpu.yaml", ["eval.only=[zero-shot]"])
     config = load_bench_config(REPO / "configs" / "authors-cpu.yaml", [f"out={tmp_path}", "eval.only=[BUMP, bump2]"])

@@ -146,13 +146,14 @@ def figure(r: dict[str, Any], path: Path) -> None:
     cat = next((t for t in r["downstream"] if t.startswith("category")), None)
     fig, axes = plt.subplots(1, len(judges) + (cat is not None), figsize=(4.2 * (len(judges) + 1), 3.6), squeeze=False)
     for ax, j in zip(axes[0], judges, strict=False):
-        rows = r["intrinsic"][j]["groupings"]["all at once"]["rows"]
+        grouping = "all at once" if "all at once" in r["intrinsic"][j]["groupings"] else next(iter(r["intrinsic"][j]["groupings"]))
+        rows = r["intrinsic"][j]["groupings"][grouping]["rows"]
         names = [m for m in ROWS if m in rows]
         means = [rows[m]["a"]["mean"] for m in names]
         err = [[rows[m]["a"]["mean"] - rows[m]["a"]["lo"] for m in names], [rows[m]["a"]["hi"] - rows[m]["a"]["mean"] for m in names]]
         ax.barh(names, means, xerr=err, color="#4a7ab5")
-        ax.axvline(r["intrinsic"][j]["groupings"]["all at once"]["random"]["a"], color="grey", ls="--", lw=1)
-        ax.set_title(f"NDCG A, {j} judge, all at once", fontsize=9)
+        ax.axvline(r["intrinsic"][j]["groupings"][grouping]["random"]["a"], color="grey", ls="--", lw=1)
+        ax.set_title(f"NDCG A, {j} judge, {grouping}", fontsize=9)
     if cat is not None:
         ax = axes[0][-1]
         rows = r["downstream"][cat]
