@@ -141,6 +141,13 @@ def test_a_second_seed_evaluates_only_bump(tmp_path):
         assert ("all at once" in judge["groupings"]) == (name != "likelihood")  # eval.all_at_once leaves it out
     assert all(set(rows) == {"BUMP", "BUMP+retrieval"} for rows in results["downstream"].values())
 
+    (tmp_path / "first").mkdir()
+    first = tiny_bench(tmp_path / "first", model)  # a first run shown with this one beside it: no empty task-reward row
+    run(first, docs=None)
+    run(first, ["report"], beside=[bench.out])
+    report = (Path(first.out) / "report.md").read_text()
+    assert "| BUMP (seed 0) |" in report and "| BUMP+retrieval (seed 0) |" in report and "task-reward (seed 0)" not in report
+
 
 def test_eval_only_must_name_bump_and_known_sets(tmp_path):
     with pytest.raises(Exception, match="is not one of eval.judges"):

@@ -65,7 +65,8 @@ def add_run_beside(r: dict[str, Any], other: dict[str, Any]) -> None:
     for m in trained:
         if m in other["profiles"]:
             r["profiles"][f"{m} ({label})"] = other["profiles"][m]
-        r["rows"].append(f"{m} ({label})")
+        if m in other["profiles"] or any(m in rows for rows in other["downstream"].values()):  # eval.only may leave some out
+            r["rows"].append(f"{m} ({label})")
     r.setdefault("beside", []).append({"label": label, "out": other["run"]["config"]["out"], "training": other["training"]})
 
 
