@@ -26,7 +26,7 @@ from bump_profiles.authors.stats import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tiny_bench(tmp_path: Path, model: Path):
+def tiny_bench(tmp_path: Path, model: Path, *extra: str):
     run_dir = tmp_path / "run"
     return load_bench_config(REPO / "configs" / "authors-cpu.yaml", [
         f"out={run_dir}", f"data.path={write_authors(tmp_path / 'authors.jsonl', n_authors=5)}", "data.eval_authors=3",
@@ -37,7 +37,7 @@ def tiny_bench(tmp_path: Path, model: Path):
         "train.reward.users_per_call=2",
         "train.grpo={num_generations: 2, max_completion_length: 8, max_steps: 1, micro_batch_size: 2, save_steps: 1, bf16: false}",
         f"eval.likelihood_model={model}", "eval.judge_dtype=float32", f"eval.reader_model={model}", "eval.bootstrap=100",
-        "eval.full_history_tokens=80",
+        "eval.full_history_tokens=80", *extra,
     ])
 
 
@@ -57,8 +57,8 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path):
         assert len(bench.profile_file(name).read_text().splitlines()) == 3, name
     results = json.loads((out / "results.json").read_text())
     assert set(results["intrinsic"]) == {"training", "likelihood", "lexical"}
-    for judge in results["intrinsic"].values():
-        assert set(judge["groupings"]) == {"groups of 2", "all at once"}
+    for name, judge in results["intrinsic"].items():  # the config ranks all at once with every judge but likelihood
+        assert set(judge["groupings"]) == {"groups of 2", *(["all at once"] if name != "likelihood" else [])}
         for grouping in judge["groupings"].values():
             assert set(grouping["rows"]) == {*GENERATORS, *REFERENCES}
             for row in grouping["rows"].values():
@@ -125,3 +125,35 @@ def test_bootstrap_intervals_and_paired_differences():
     g = grouped_interval(units, rows, lambda xs: sum(xs) / len(xs), draws)
     assert g["mean"] == pytest.approx(0.5) and g["lo"] < 0.5 < g["hi"]
     assert repetition_rate("a b c a b c a b c") > 0.5 and repetition_rate("one two three four") == 0
+
+
+def test_a_second_seed_evaluates_only_bump(tmp_path):
+    """``eval.only: [BUMP]`` (a second training seed shown --beside): no task-reward run, only BUMP's profiles,
+    judges and downstream methods; the other sets are never generated nor read."""
+    model = save_tiny(tmp_path / "tiny")
+    config = tiny_bench(tmp_path, model, "eval.only=[BUMP]", "eval.all_at_once=[training, lexical]")
+    bench = run(config, [s for s in ("split", "train-bump", "profiles", "references", "judges", "downstream", "report")])
+    assert [p.name for p in sorted((bench.out / "profiles").glob("*.jsonl"))] == ["BUMP.jsonl"]
+    assert not (bench.out / "train-task").exists()
+    results = json.loads((bench.out / "results.json").read_text())
+    for name, judge in results["intrinsic"].items():
+        assert all(set(g["rows"]) == {"BUMP"} for g in judge["groupings"].values())
+        assert ("all at once" in judge["groupings"]) == (name != "likelihood")  # eval.all_at_once leaves it out
+    assert all(set(rows) == {"BUMP", "BUMP+retrieval"} for rows in results["downstream"].values())
+
+    (tmp_path / "first").mkdir()
+    first = tiny_bench(tmp_path / "first", model)  # a first run shown with this one beside it: no empty task-reward row
+    run(first, docs=None)
+    run(first, ["report"], beside=[bench.out])
+    report = (Path(first.out) / "report.md").read_text()
+    assert "| BUMP (seed 0) |" in report and "| BUMP+retrieval (seed 0) |" in report and "task-reward (seed 0)" not in report
+
+
+def test_eval_only_must_name_bump_and_known_sets(tmp_path):
+    with pytest.raises(Exception, match="is not one of eval.judges"):
+        load_bench_config(REPO / "configs" / "authors-cpu.yaml", ["eval.judges=[training]", "eval.all_at_once=[lexical]"])
+    with pytest.raises(Exception, match="must list BUMP"):
+        load_bench_config(REPO / "configs" / "authors-cpu.yaml", ["eval.only=[zero-shot]"])
+    config = load_bench_config(REPO / "configs" / "authors-cpu.yaml", [f"out={tmp_path}", "eval.only=[BUMP, bump2]"])
+    with pytest.raises(Exception, match="unknown profile set"):
+        run(config, ["report"])

@@ -41,6 +41,11 @@ class Bench:
                               cap=c.history_cap, max_authors=c.max_authors)
         return cls(config, split, Path(config.out))
 
+    def evaluates(self, method: str) -> bool:
+        """Whether a profile set or downstream method is evaluated (``eval.only``; ``none``/``retrieval`` only when all are)."""
+        only = self.config.eval.only
+        return only is None or method.removesuffix("+retrieval") in only
+
     def path(self, *parts: str) -> Path:
         return self.out.joinpath(*parts)
 
@@ -88,4 +93,4 @@ def machine() -> dict[str, Any]:
 def profile_sets(b: Bench) -> dict[str, dict[str, str]]:
     from bump_profiles.data.profiles import load_profiles
 
-    return {name: load_profiles(b.profile_file(name)) for name in (*GENERATORS, *REFERENCES)}
+    return {name: load_profiles(b.profile_file(name)) for name in (*GENERATORS, *REFERENCES) if b.evaluates(name)}

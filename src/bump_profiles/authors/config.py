@@ -45,6 +45,9 @@ class EvalSection:
     likelihood_model: str | None = field(default=None, metadata={"help": "likelihood judge model (default: SmolLM2)"})
     judge_dtype: str = field(default="float32", metadata={"help": "LLM judge dtype"})
     group_size: int | None = field(default=None, metadata={"help": "grouped ranking size; None = the training B"})
+    all_at_once: list[str] | None = field(default=None, metadata={
+        "help": "judges that also rank all evaluation authors at once (None: every judge); the likelihood judge scores "
+                "every profile-item pair, 8x the pairs of groups of 4 with 32 authors"})
     bootstrap: int = field(default=1000, metadata={"help": "bootstrap resamples of authors"})
     keyword_words: int = field(default=20, metadata={"help": "words in a keyword profile"})
     full_history_tokens: int | None = field(default=None, metadata={"help": "cut the full-history reference (None: whole)"})
@@ -52,14 +55,22 @@ class EvalSection:
     reader_model: str = field(default="smollm2-135m", metadata={"help": "the LLM reader"})
     retrieval_k: int = field(default=2, metadata={"help": "BM25 items per question"})
     batch_size: int = field(default=8, metadata={"help": "generation batch size"})
+    only: list[str] | None = field(default=None, metadata={
+        "help": "evaluate only these profile sets and their downstream methods (None: all); a second training seed "
+                "shown with --beside needs [BUMP]"})
 
     def __post_init__(self) -> None:
         for name in self.judges:
             if name not in EVAL_JUDGES:
                 raise ConfigError(f"eval.judges: '{name}' is not one of {', '.join(EVAL_JUDGES)}")
+        for name in self.all_at_once or ():
+            if name not in self.judges:
+                raise ConfigError(f"eval.all_at_once: '{name}' is not one of eval.judges ({', '.join(self.judges)})")
         for name in self.readers:
             if name not in READERS:
                 raise ConfigError(f"eval.readers: '{name}' is not one of {', '.join(READERS)}")
+        if self.only is not None and "BUMP" not in self.only:
+            raise ConfigError(f"eval.only: every comparison is against BUMP, so it must list BUMP, got {self.only}")
         if self.bootstrap < 100:
             raise ConfigError(f"eval.bootstrap: at least 100 resamples, got {self.bootstrap}")
 

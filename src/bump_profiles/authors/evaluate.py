@@ -68,7 +68,10 @@ def stage_judge(b: Bench, name: str, path: Path) -> None:
     draws = resamples(len(units), b.config.eval.bootstrap, seed=b.config.data.seed)
     group = b.config.eval.group_size or b.train_config("bump").reward.users_per_call
     result: dict[str, Any] = {"judge": name, "calibration": calibration, "authors": len(units), "groupings": {}}
-    for grouping, size in ((f"groups of {group}", group), ("all at once", None)):
+    groupings = [(f"groups of {group}", group)]
+    if b.config.eval.all_at_once is None or name in b.config.eval.all_at_once:
+        groupings.append(("all at once", None))
+    for grouping, size in groupings:
         per = {m: per_author_ndcg(score_groups(splits, profiles, judge, size), calibration) for m, profiles in sets.items()}
         rows = {}
         for method, by_author in per.items():
@@ -125,7 +128,7 @@ def stage_downstream(b: Bench) -> None:
         for reader_name in e.readers:
             if reader_name == "probe" and task.kind != "classification":
                 continue
-            for method in METHODS:
+            for method in filter(b.evaluates, METHODS):
                 folder = b.path("downstream", task_name, reader_name, method.replace("@", "-at-").replace("+", "-plus-"))
                 if (folder / "results.json").exists():
                     continue

@@ -159,6 +159,9 @@ def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: st
     unknown = sorted(set(wanted) - set(STAGES))
     if unknown:
         raise ConfigError(f"unknown stage(s) {', '.join(unknown)} (known: {', '.join(STAGES)})")
+    unknown = sorted(set(config.eval.only or ()) - {*GENERATORS, *REFERENCES})
+    if unknown:
+        raise ConfigError(f"eval.only: unknown profile set(s) {', '.join(unknown)} (known: {', '.join([*GENERATORS, *REFERENCES])})")
     b = Bench.open(config)
     b.out.mkdir(parents=True, exist_ok=True)
     inject = inject or {}
@@ -175,11 +178,12 @@ def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: st
                 with b.timing(stage):
                     stage_train(b, name, **inject.get(stage, {}))
         elif stage == "profiles":
-            for name in GENERATORS:
+            for name in filter(b.evaluates, GENERATORS):
                 if not b.skip(f"profiles {name}", profiles_done(b, name)):
                     with b.timing(f"profiles {name}"):
                         stage_profiles(b, name)
-        elif stage == "references" and not b.skip(stage, all(b.profile_file(n).exists() for n in REFERENCES)):
+        elif stage == "references" and any(map(b.evaluates, REFERENCES)) and not b.skip(
+                stage, all(b.profile_file(n).exists() for n in REFERENCES)):
             with b.timing(stage):
                 stage_references(b)
         elif stage == "judges":

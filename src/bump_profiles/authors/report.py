@@ -65,7 +65,8 @@ def add_run_beside(r: dict[str, Any], other: dict[str, Any]) -> None:
     for m in trained:
         if m in other["profiles"]:
             r["profiles"][f"{m} ({label})"] = other["profiles"][m]
-        r["rows"].append(f"{m} ({label})")
+        if m in other["profiles"] or any(m in rows for rows in other["downstream"].values()):  # eval.only may leave some out
+            r["rows"].append(f"{m} ({label})")
     r.setdefault("beside", []).append({"label": label, "out": other["run"]["config"]["out"], "training": other["training"]})
 
 
@@ -146,13 +147,14 @@ def figure(r: dict[str, Any], path: Path) -> None:
     cat = next((t for t in r["downstream"] if t.startswith("category")), None)
     fig, axes = plt.subplots(1, len(judges) + (cat is not None), figsize=(4.2 * (len(judges) + 1), 3.6), squeeze=False)
     for ax, j in zip(axes[0], judges, strict=False):
-        rows = r["intrinsic"][j]["groupings"]["all at once"]["rows"]
+        grouping = "all at once" if "all at once" in r["intrinsic"][j]["groupings"] else next(iter(r["intrinsic"][j]["groupings"]))
+        rows = r["intrinsic"][j]["groupings"][grouping]["rows"]
         names = [m for m in ROWS if m in rows]
         means = [rows[m]["a"]["mean"] for m in names]
         err = [[rows[m]["a"]["mean"] - rows[m]["a"]["lo"] for m in names], [rows[m]["a"]["hi"] - rows[m]["a"]["mean"] for m in names]]
         ax.barh(names, means, xerr=err, color="#4a7ab5")
-        ax.axvline(r["intrinsic"][j]["groupings"]["all at once"]["random"]["a"], color="grey", ls="--", lw=1)
-        ax.set_title(f"NDCG A, {j} judge, all at once", fontsize=9)
+        ax.axvline(r["intrinsic"][j]["groupings"][grouping]["random"]["a"], color="grey", ls="--", lw=1)
+        ax.set_title(f"NDCG A, {j} judge, {grouping}", fontsize=9)
     if cat is not None:
         ax = axes[0][-1]
         rows = r["downstream"][cat]
