@@ -85,6 +85,15 @@ class Job:
     updated_at: datetime
 
 
+def _insert_ignore(conn: Connection, table: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the connection's dialect (SQLite or PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
 class ProfileStore:
     """Open (and migrate) the database at ``target``: a file path (SQLite) or a URL (postgresql://...)."""
 
@@ -124,10 +133,8 @@ class ProfileStore:
         now = _now()
         with self._write() as conn:
             users = sorted({uid for uid, _ in items})
-            present = set(conn.execute(select(USERS.c.id).where(USERS.c.id.in_(users))).scalars()) if users else set()
-            for uid in users:
-                if uid not in present:
-                    conn.execute(insert(USERS).values(id=uid, created_at=now))
+            if users:  # new users: insert-or-ignore, so concurrent first writes of one user never collide
+                conn.execute(_insert_ignore(conn, USERS).values([{"id": uid, "created_at": now} for uid in users]))
             known: dict[tuple[str, str], int] = {}
             for uid in users:
                 wanted = [it.external_id for u, it in items if u == uid and it.external_id is not None]
