@@ -20,6 +20,9 @@ skipped when absent).
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_incremental.py --model smollm2-135m \
         --synthetic 48 --authors 48            # the full measurement (hours on a 2-core CPU)
     ... --synthetic 4 --authors 4 --max-new-tokens 32   # a quick check
+
+Generations are kept batch by batch beside ``--out`` (``<out stem>-<set>/``): re-running the same
+command resumes; delete that folder to start over.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--synthetic-seed", type=int, default=9001, help="a seed no training config uses")
     p.add_argument("--synthetic-interactions", type=int, nargs=2, default=[30, 50])
     p.add_argument("--authors", type=int, default=48, help="HuffPost authors, sampled with --seed (0: none)")
+    p.add_argument("--authors-min-items", type=int, default=0,
+                   help="sample only authors with at least this many articles (updates matter for long histories)")
     p.add_argument("--k", type=int, default=2, help="held-out interactions per user")
     p.add_argument("--recent", type=int, default=4, help="new interactions per update")
     p.add_argument("--scratch-tokens", type=int, default=1500, help="history budget of a regeneration")
@@ -75,17 +80,25 @@ def user_sets(args: argparse.Namespace) -> dict[str, list[Any]]:
         sets["synthetic"] = make_users(args.synthetic, seed=args.synthetic_seed,
                                        interactions=tuple(args.synthetic_interactions))
     if args.authors and AUTHORS.exists():
-        authors = sorted((u for u in load_users(AUTHORS, "jsonl") if len(u.interactions) >= need), key=lambda u: u.id)
+        least = max(need, args.authors_min_items)
+        authors = sorted((u for u in load_users(AUTHORS, "jsonl") if len(u.interactions) >= least), key=lambda u: u.id)
         sets["huffpost-authors"] = random.Random(args.seed).sample(authors, min(args.authors, len(authors)))
     elif args.authors:
         print(f"skipping the news authors: {AUTHORS} is absent", file=sys.stderr)
     return {name: [u for u in users if len(u.interactions) >= need] for name, users in sets.items()}
 
 
-def generate(backend: Any, messages: list[Any], args: argparse.Namespace) -> list[Any]:
-    out = []
-    for b in range(0, len(messages), args.batch_size):
+def generate(backend: Any, messages: list[Any], args: argparse.Namespace, cache: Path) -> list[Any]:
+    """Greedy completions, batch by batch; finished batches are kept in ``cache`` so a stopped run resumes."""
+    from dataclasses import asdict
+
+    from bump_profiles.backends import Completion
+    from bump_profiles.io import atomic_write_json
+
+    out = [Completion(**c) for c in json.loads(cache.read_text())] if cache.exists() else []
+    for b in range(len(out), len(messages), args.batch_size):
         out += backend.complete(messages[b : b + args.batch_size], max_new_tokens=args.max_new_tokens, temperature=0.0)
+        atomic_write_json(cache, [asdict(c) for c in out])
     return out
 
 
@@ -117,10 +130,13 @@ def run_set(name: str, users: list[Any], backend: Any, judge_base: Any, args: ar
     count = backend.count_tokens if backend.count_tokens("probe") is not None else None
     scratch = ProfilePrompt(history_items=None, history_tokens=args.scratch_tokens)
     update = UpdatePrompt(history_items=None, history_tokens=args.update_tokens)
+    cache = args.out.parent / f"{args.out.stem}-{name}"
+    cache.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    prev = generate(backend, [scratch.messages(s.history[: -args.recent], count) for s in splits], args)
-    upd = generate(backend, [update.messages(p.text, s.history[-args.recent :], count) for s, p in zip(splits, prev, strict=True)], args)
-    reg = generate(backend, [scratch.messages(s.history, count) for s in splits], args)
+    prev = generate(backend, [scratch.messages(s.history[: -args.recent], count) for s in splits], args, cache / "previous.json")
+    upd = generate(backend, [update.messages(p.text, s.history[-args.recent :], count) for s, p in zip(splits, prev, strict=True)],
+                   args, cache / "updated.json")
+    reg = generate(backend, [scratch.messages(s.history, count) for s in splits], args, cache / "regenerated.json")
     seconds = time.perf_counter() - t0
     completions = dict(zip(SETS, (prev, upd, reg), strict=True))
     judge = judge_base.with_history([it.text for s in splits for it in s.history])
@@ -142,7 +158,7 @@ def run_set(name: str, users: list[Any], backend: Any, judge_base: Any, args: ar
     tok_u, tok_r = rows["updated"]["prompt_tokens_mean"], rows["regenerated"]["prompt_tokens_mean"]
     return {"users": n, "rows": rows, "updated_minus_regenerated": diff, "updated_within_regenerated_ci": within,
             "prompt_token_ratio": (tok_r / tok_u) if tok_u and tok_r else None,
-            "random_ndcg_a": _random_a(n, n_items), "generation_seconds": round(seconds, 1)}
+            "random_ndcg_a": _random_a(n, n_items), "generation_seconds_this_invocation": round(seconds, 1)}
 
 
 def _random_a(n_users: int, k: int) -> float:

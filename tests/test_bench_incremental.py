@@ -33,3 +33,15 @@ def test_bench_incremental_runs_and_counts_prompt_tokens(tmp_path, capsys):
     assert r["prompt_token_ratio"] == pytest.approx(
         r["rows"]["regenerated"]["prompt_tokens_mean"] / r["rows"]["updated"]["prompt_tokens_mean"])
     assert "| updated |" in capsys.readouterr().out
+    # the generations were kept beside --out; a second run resumes from them and reproduces the table
+    cache = tmp_path / "incremental-synthetic"
+    assert sorted(p.name for p in cache.iterdir()) == ["previous.json", "regenerated.json", "updated.json"]
+    kept = json.loads((cache / "updated.json").read_text())
+    assert len(kept) == 4 and all("prompt_tokens" in c for c in kept)
+    # mark the kept updates (emptied) so the rerun shows it read them instead of generating again
+    (cache / "updated.json").write_text(json.dumps([{**c, "text": ""} for c in kept]))
+    assert bench.main(["--model", str(tiny), "--synthetic", "4", "--synthetic-interactions", "14", "16",
+                       "--authors", "0", "--max-new-tokens", "6", "--bootstrap", "50", "--out", str(out)]) == 0
+    again = json.loads(out.read_text())["sets"]["synthetic"]
+    assert again["rows"]["updated"]["empty_profiles"] == 4
+    assert again["rows"]["regenerated"] == r["rows"]["regenerated"]
