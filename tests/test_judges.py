@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -213,6 +215,23 @@ def test_thinking_templates_are_rendered_with_thinking_off(tiny):
     assert judge.parts(PROFILES[0], "A").tail.endswith("</think>\n\n")
     assert judge.yes_ids == answer_token_ids(tok, ["yes", "Yes"])
     assert reader_contexts(tok, "p", ["x"])[0].endswith("</think>\n\n")
+    # the profile generator's prompt too (a thinking policy would write its reasoning into the profile)
+    from bump_profiles.backends import TransformersBackend
+
+    backend = TransformersBackend(model, tok, batch_size=2)
+    seen: list[str] = []
+    backend._batch = lambda prompts, *a: seen.extend(prompts) or [None] * len(prompts)
+    backend.complete([[{"role": "user", "content": "q"}]], max_new_tokens=2)
+    assert seen[0].endswith("assistant\n<think>\n\n</think>\n\n")
+    # and the GRPO rollouts' prompts, which TRL renders with the config's chat_template_kwargs
+    from trl.data_utils import maybe_apply_chat_template
+
+    from bump_profiles.config import load_config
+    from bump_profiles.train.trl_config import grpo_args
+
+    args = grpo_args(load_config(Path(__file__).parents[1] / "configs" / "test-tiny.yaml"), num_processes=1, cuda=False)
+    rendered = maybe_apply_chat_template({"prompt": [{"role": "user", "content": "q"}]}, tok, **args.chat_template_kwargs)
+    assert rendered["prompt"].endswith("assistant\n<think>\n\n</think>\n\n")
     # a template without the switch is rendered as before
     plain = tiny_tokenizer()
     assert render(plain, "q") == plain.apply_chat_template(

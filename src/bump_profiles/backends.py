@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bump_profiles.errors import ConfigError
+from bump_profiles.models import render_messages
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -81,9 +82,7 @@ class TransformersBackend(TextsFromCompletions):
 
     def complete(self, messages_batch: Sequence[Messages], *, max_new_tokens: int, temperature: float = 0.0) -> list[Completion]:
         """Generate for every conversation, in batches of similar prompt length; results in input order."""
-        prompts = [
-            self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages_batch
-        ]
+        prompts = [render_messages(self.tokenizer, list(m)) for m in messages_batch]
         lengths = [self.count_tokens(p) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         results: list[Completion | None] = [None] * len(prompts)

@@ -130,6 +130,17 @@ def load_tokenizer(name_or_path: str, *, padding_side: str = "left") -> PreTrain
     return tok
 
 
+def render_messages(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> str:
+    """``messages`` through the chat template, ending at the assistant's turn, thinking switched off.
+
+    A template with a thinking switch (Qwen3-style ``enable_thinking``) otherwise opens a ``<think>``
+    block where the answer should start: a generator would write its reasoning into the profile, a
+    judge or reader would read its logits at the wrong place. Templates without the switch render as usual.
+    """
+    extra = {"enable_thinking": False} if "enable_thinking" in (tokenizer.chat_template or "") else {}
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
+
+
 def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
     """Whether this CPU computes bfloat16 natively (``avx512_bf16`` or AMX flags in /proc/cpuinfo).
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bump_profiles.judges import JudgeConfig
+from bump_profiles.models import render_messages
 
 if TYPE_CHECKING:
     import torch
@@ -31,15 +32,9 @@ if TYPE_CHECKING:
 
 
 def render_chat(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
-    """``text`` as one user turn followed by the assistant's turn start, thinking switched off.
-
-    A template with a thinking switch (Qwen3-style ``enable_thinking``) otherwise leaves the answer
-    position where the model wants to write ``<think>``, so a judge would read its yes/no logits, or a
-    reader its answer's log-probs, at the wrong place. Templates without the switch render as usual.
-    """
-    messages = [{"role": "user", "content": text}]
-    extra = {"enable_thinking": False} if "enable_thinking" in (tokenizer.chat_template or "") else {}
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
+    """``text`` as one user turn followed by the assistant's turn start, thinking switched off
+    (:func:`bump_profiles.models.render_messages`)."""
+    return render_messages(tokenizer, [{"role": "user", "content": text}])
 
 # Stands for the per-pair text while a prompt is rendered, so the prompt can be cut around it.
 DOCUMENT_MARK = "\ue000BUMP-DOCUMENT\ue000"

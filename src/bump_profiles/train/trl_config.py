@@ -81,6 +81,8 @@ def grpo_args(config: TrainConfig, *, num_processes: int, cuda: bool):
         vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
         vllm_server_base_url=g.vllm_server_base_url,
         dataloader_num_workers=0,
+        # a template with a thinking switch (Qwen3) would open <think> in every rollout; others ignore it
+        chat_template_kwargs={"enable_thinking": False},
     )
     kwargs.update(g.extra)
     try:
