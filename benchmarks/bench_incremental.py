@@ -22,7 +22,7 @@ skipped when absent).
     ... --synthetic 4 --authors 4 --max-new-tokens 32   # a quick check
 
 Generations are kept batch by batch beside ``--out`` (``<out stem>-<set>/``): re-running the same
-command resumes; delete that folder to start over.
+command resumes (a changed command is refused); delete that folder to start over.
 """
 
 from __future__ import annotations
@@ -89,16 +89,23 @@ def user_sets(args: argparse.Namespace) -> dict[str, list[Any]]:
 
 
 def generate(backend: Any, messages: list[Any], args: argparse.Namespace, cache: Path) -> list[Any]:
-    """Greedy completions, batch by batch; finished batches are kept in ``cache`` so a stopped run resumes."""
+    """Greedy completions, batch by batch; finished batches are kept in ``cache`` with a hash of each
+    prompt, so a stopped run resumes, and a changed run (other users or budgets) is refused, not mixed."""
+    import hashlib
     from dataclasses import asdict
 
     from bump_profiles.backends import Completion
     from bump_profiles.io import atomic_write_json
 
-    out = [Completion(**c) for c in json.loads(cache.read_text())] if cache.exists() else []
+    keys = [hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:16] for m in messages]
+    kept = json.loads(cache.read_text()) if cache.exists() else {"prompts": [], "completions": []}
+    if kept["prompts"] != keys[: len(kept["prompts"])]:
+        raise SystemExit(f"{cache} holds generations of other prompts (another --seed, user count or budget): "
+                         f"delete {cache.parent} to start over")
+    out = [Completion(**c) for c in kept["completions"]]
     for b in range(len(out), len(messages), args.batch_size):
         out += backend.complete(messages[b : b + args.batch_size], max_new_tokens=args.max_new_tokens, temperature=0.0)
-        atomic_write_json(cache, [asdict(c) for c in out])
+        atomic_write_json(cache, {"prompts": keys[: len(out)], "completions": [asdict(c) for c in out]})
     return out
 
 

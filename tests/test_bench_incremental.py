@@ -37,11 +37,16 @@ def test_bench_incremental_runs_and_counts_prompt_tokens(tmp_path, capsys):
     cache = tmp_path / "incremental-synthetic"
     assert sorted(p.name for p in cache.iterdir()) == ["previous.json", "regenerated.json", "updated.json"]
     kept = json.loads((cache / "updated.json").read_text())
-    assert len(kept) == 4 and all("prompt_tokens" in c for c in kept)
+    assert len(kept["prompts"]) == len(kept["completions"]) == 4 and all("prompt_tokens" in c for c in kept["completions"])
     # mark the kept updates (emptied) so the rerun shows it read them instead of generating again
-    (cache / "updated.json").write_text(json.dumps([{**c, "text": ""} for c in kept]))
+    kept["completions"] = [{**c, "text": ""} for c in kept["completions"]]
+    (cache / "updated.json").write_text(json.dumps(kept))
     assert bench.main(["--model", str(tiny), "--synthetic", "4", "--synthetic-interactions", "14", "16",
                        "--authors", "0", "--max-new-tokens", "6", "--bootstrap", "50", "--out", str(out)]) == 0
     again = json.loads(out.read_text())["sets"]["synthetic"]
     assert again["rows"]["updated"]["empty_profiles"] == 4
     assert again["rows"]["regenerated"] == r["rows"]["regenerated"]
+    # another command (a smaller history budget: other prompts) is refused instead of mixing generations
+    with pytest.raises(SystemExit, match="other prompts"):
+        bench.main(["--model", str(tiny), "--synthetic", "4", "--synthetic-interactions", "14", "16", "--authors", "0",
+                    "--max-new-tokens", "6", "--bootstrap", "50", "--scratch-tokens", "40", "--out", str(out)])
