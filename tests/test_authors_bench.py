@@ -11,8 +11,10 @@ import pytest
 from authors_fixture import write_authors
 from fakes import save_tiny
 
+from bump_profiles.authors.bench import TRAIN_PART, profile_sets
 from bump_profiles.authors.config import load_bench_config
-from bump_profiles.authors.evaluate import METHODS
+from bump_profiles.authors.data import category_task
+from bump_profiles.authors.evaluate import METHODS, probe_training
 from bump_profiles.authors.pipeline import GENERATORS, REFERENCES, run
 from bump_profiles.authors.stats import (
     grouped_interval,
@@ -73,6 +75,16 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path):
     assert "**Goal not met.**" in report  # a tiny random model meets nothing, and the report says so
     assert "](figure.png)" in report and "](figure-authors.png)" in docs.read_text()
     assert (out / "figure.png").stat().st_size > 1000 and (tmp_path / "figure-authors.png").exists()
+    # the probe reader is fitted on the training authors' questions, each with its own author's context
+    train_ids = {s.user.id for s in bench.split.train}
+    train_sets = profile_sets(bench, "train")
+    assert set(train_sets) == set(TRAIN_PART) and all(set(p) == train_ids for p in train_sets.values())
+    examples, golds = probe_training(bench, category_task(bench.split.labels), "BUMP", train_sets)
+    assert {e.user_id for e in examples} == train_ids and set(golds) == {e.id for e in examples}
+    assert all(e.context == (train_sets["BUMP"][e.user_id].strip() or None) for e in examples)
+    assert not set(golds) & {f"cat-{it.id}" for s in bench.split.eval for it in s.heldout}
+    probe_bump = json.loads((out / "downstream" / "category" / "probe" / "BUMP" / "results.json").read_text())
+    assert probe_bump["probe_fit"] == "training" and probe_bump["questions"] == 6
     category = results["downstream"]["category / llm"]
     assert "bump_minus" not in category["BUMP"] and set(category["zero-shot"]["bump_minus"]) == {"accuracy"}
 

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 GENERATORS = {"zero-shot": None, "BUMP": "bump", "task-reward": "task"}  # profile set -> training run
 REFERENCES = ("history@budget", "keywords", "full history")
+TRAIN_PART = (*GENERATORS, "history@budget", "keywords")  # the sets a downstream method reads
 
 
 @dataclass
@@ -49,8 +50,20 @@ class Bench:
     def path(self, *parts: str) -> Path:
         return self.out.joinpath(*parts)
 
-    def profile_file(self, name: str) -> Path:
-        return self.path("profiles", name.replace(" ", "-").replace("@", "-at-") + ".jsonl")
+    def profile_file(self, name: str, part: str = "eval") -> Path:
+        """``part``: the evaluation authors' profiles, or the training authors' (``train``: only the probe reads them)."""
+        parts = ("profiles",) if part == "eval" else ("profiles", part)
+        return self.path(*parts, name.replace(" ", "-").replace("@", "-at-") + ".jsonl")
+
+    def splits(self, part: str = "eval"):
+        return self.split.eval if part == "eval" else self.split.train
+
+    def fits_probe_on_training(self) -> bool:
+        """Whether the training authors need profiles too: the probe reader is fitted on their questions."""
+        return "probe" in self.config.eval.readers and self.config.eval.probe_fit == "training"
+
+    def parts(self) -> tuple[str, ...]:
+        return ("eval", "train") if self.fits_probe_on_training() else ("eval",)
 
     def skip(self, name: str, done: bool) -> bool:
         """Whether a stage's output exists (logged): a skipped stage keeps its earlier time."""
@@ -90,7 +103,9 @@ def machine() -> dict[str, Any]:
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None, "platform": platform.platform()}
 
 
-def profile_sets(b: Bench) -> dict[str, dict[str, str]]:
+def profile_sets(b: Bench, part: str = "eval") -> dict[str, dict[str, str]]:
+    """Every evaluated profile set of the evaluation (or training) authors; the training part has no full history."""
     from bump_profiles.data.profiles import load_profiles
 
-    return {name: load_profiles(b.profile_file(name)) for name in (*GENERATORS, *REFERENCES) if b.evaluates(name)}
+    names = [n for n in (*GENERATORS, *REFERENCES) if b.evaluates(n) and (part == "eval" or n in TRAIN_PART)]
+    return {name: load_profiles(b.profile_file(name, part)) for name in names}

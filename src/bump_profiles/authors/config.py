@@ -17,6 +17,7 @@ from bump_profiles.errors import ConfigError
 
 EVAL_JUDGES = ("training", "likelihood", "lexical")
 READERS = ("llm", "probe")
+PROBE_FITS = ("training", "cross")
 
 
 @dataclass
@@ -53,6 +54,10 @@ class EvalSection:
     full_history_tokens: int | None = field(default=None, metadata={"help": "cut the full-history reference (None: whole)"})
     readers: list[str] = field(default_factory=lambda: list(READERS), metadata={"help": "llm (SmolLM2) | probe (when available)"})
     reader_model: str = field(default="smollm2-135m", metadata={"help": "the LLM reader"})
+    probe_fit: str = field(default="training", metadata={
+        "help": "training: the probe reader is fitted on the training authors' held-out articles, each with its own "
+                "author's context from the same method (their profiles are generated for it); cross: cross-fitted "
+                "over the evaluation authors (64 questions for 29 categories: close to a constant answer)"})
     retrieval_k: int = field(default=2, metadata={"help": "BM25 items per question"})
     batch_size: int = field(default=8, metadata={"help": "generation batch size"})
     only: list[str] | None = field(default=None, metadata={
@@ -71,6 +76,8 @@ class EvalSection:
                 raise ConfigError(f"eval.readers: '{name}' is not one of {', '.join(READERS)}")
         if self.only is not None and "BUMP" not in self.only:
             raise ConfigError(f"eval.only: every comparison is against BUMP, so it must list BUMP, got {self.only}")
+        if self.probe_fit not in PROBE_FITS:
+            raise ConfigError(f"eval.probe_fit: '{self.probe_fit}' is not one of {', '.join(PROBE_FITS)}")
         if self.bootstrap < 100:
             raise ConfigError(f"eval.bootstrap: at least 100 resamples, got {self.bootstrap}")
 

@@ -88,13 +88,30 @@ def stage_judge(b: Bench, name: str, path: Path) -> None:
 # --- downstream -------------------------------------------------------------------------------------
 
 
-def probe_reader() -> Any:
-    """The probe reader (:mod:`bump_profiles.lamp.probe`), cross-fitted over the evaluation authors:
-    every author is answered by a model fitted on other authors' questions with the same method's
-    contexts (the training authors have no profiles of the evaluated methods to fit on)."""
+def probe_reader(model: Any = None, train: tuple[list[Any], dict[str, str]] | None = None) -> Any:
+    """The probe reader (:mod:`bump_profiles.lamp.probe`). ``train``: the training authors' questions,
+    each built with the same method from its own author's context, and their golds (``eval.probe_fit:
+    training``); None cross-fits over the evaluation authors (each author answered by a model fitted on
+    the other authors' questions)."""
     from bump_profiles.lamp.probe import ProbeReader
 
-    return ProbeReader()
+    return ProbeReader(model, train=train)
+
+
+def probe_training(b: Bench, task: Any, method: str, train_sets: dict[str, dict[str, str]]) -> tuple[list[Any], dict[str, str]]:
+    """The training authors' category questions (their held-out articles, never an evaluation author's)
+    as ``method`` builds them, with their golds: what the probe reader is fitted on."""
+    from bump_profiles.authors.data import category_questions
+    from bump_profiles.data.schema import User
+    from bump_profiles.lamp.retrieval import make_retriever
+    from bump_profiles.lamp.runner import attach_questions, build_prompts
+
+    rows = category_questions(b.split.train, b.split.labels)
+    asked = attach_questions([User(s.user.id, s.history) for s in b.split.train], rows)
+    config = method_config(method, b.config.eval.retrieval_k)
+    profiles = train_sets.get(method.removesuffix("+retrieval")) if config.uses_profile else None
+    retriever = make_retriever("bm25") if config.uses_retrieval else None
+    return build_prompts(task, asked, config, profiles=profiles, retriever=retriever), {r["id"]: r["output"] for r in rows}
 
 
 def method_config(method: str, k: int):
@@ -122,6 +139,7 @@ def stage_downstream(b: Bench) -> None:
     users = [User(s.user.id, s.history) for s in b.split.eval]  # readers and retrieval see the history only
     tasks = {"category": (category_task(b.split.labels), "category.json"), "headline": (headline_task(), "headline.json")}
     readers: dict[str, Any] = {}
+    train_sets = profile_sets(b, "train") if b.fits_probe_on_training() else {}
     for task_name, (task, file) in tasks.items():
         questions = json.loads(b.path("questions", file).read_text())
         asked = attach_questions(users, questions)
@@ -136,12 +154,14 @@ def stage_downstream(b: Bench) -> None:
                     readers[reader_name] = (causal_lm_reader(e.reader_model, batch_size=e.batch_size, progress=False)
                                             if reader_name == "llm" else probe_reader())
                 reader = readers[reader_name]
+                if reader_name == "probe" and b.fits_probe_on_training():  # one fit per method, one MiniLM for all
+                    reader = probe_reader(reader.model, probe_training(b, task, method, train_sets))
                 config = method_config(method, e.retrieval_k)
                 profiles = sets.get(method.removesuffix("+retrieval")) if config.uses_profile else None
                 retriever = make_retriever("bm25") if config.uses_retrieval else None
                 with b.timing(f"downstream {task_name} {reader_name} {method}"):
                     run_eval(task, asked, reader, config, profiles=profiles, retriever=retriever, out_dir=folder,
-                             info={"benchmark_method": method})
+                             info={"benchmark_method": method, **({"probe_fit": e.probe_fit} if reader_name == "probe" else {})})
 
 
 def downstream_table(b: Bench) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bump_profiles.authors.bench import GENERATORS, REFERENCES, Bench, machine
+from bump_profiles.authors.bench import GENERATORS, REFERENCES, TRAIN_PART, Bench, machine
 from bump_profiles.authors.config import AuthorsBenchConfig
 from bump_profiles.authors.data import (
     category_questions,
@@ -110,8 +110,8 @@ def generator(b: Bench, name: str):
     return load_causal_lm(str(final))
 
 
-def stage_profiles(b: Bench, name: str) -> None:
-    """Greedy profiles of the evaluation authors from their histories (resumable per author)."""
+def stage_profiles(b: Bench, name: str, part: str = "eval") -> None:
+    """Greedy profiles of the evaluation (or training) authors from their histories (resumable per author)."""
     from bump_profiles.backends import TransformersBackend
     from bump_profiles.generate import generate_profiles
     from bump_profiles.models import load_tokenizer
@@ -119,34 +119,41 @@ def stage_profiles(b: Bench, name: str) -> None:
     cfg = b.train_config("bump")
     backend = TransformersBackend(generator(b, name), load_tokenizer(cfg.policy.model), batch_size=b.config.eval.batch_size,
                                   name=f"{name}:{cfg.policy.model}")
-    generate_profiles(b.split.eval, backend, cfg.prompt,  # a ProfilePrompt
-                      b.profile_file(name), max_new_tokens=cfg.grpo.max_completion_length, progress=False)
+    generate_profiles(b.splits(part), backend, cfg.prompt,  # a ProfilePrompt
+                      b.profile_file(name, part), max_new_tokens=cfg.grpo.max_completion_length, progress=False)
 
 
-def profiles_done(b: Bench, name: str) -> bool:
+def profiles_done(b: Bench, name: str, part: str = "eval") -> bool:
     from bump_profiles.generate import read_done
 
-    return {s.user.id for s in b.split.eval} <= read_done(b.profile_file(name))
+    return {s.user.id for s in b.splits(part)} <= read_done(b.profile_file(name, part))
 
 
-def stage_references(b: Bench) -> None:
-    """history@budget (cut to each BUMP profile's token count), keywords, full history (cut to a budget)."""
+def stage_references(b: Bench, part: str = "eval") -> None:
+    """history@budget (cut to each BUMP profile's token count), keywords, full history (cut to a budget).
+
+    A training author's keywords are counted against the other training authors, as an evaluation
+    author's are against the training authors."""
     from bump_profiles.authors.keywords import keyword_profiles
     from bump_profiles.baselines import budget_history
     from bump_profiles.data.profiles import load_profiles
     from bump_profiles.data.render import render_history
 
     count = b.count_tokens()
-    bump = load_profiles(b.profile_file("BUMP"))
+    splits, train = b.splits(part), b.split.train
+    bump = load_profiles(b.profile_file("BUMP", part))
     cap = b.config.eval.full_history_tokens
+    n = b.config.eval.keyword_words
     refs = {
-        "history@budget": budget_history(b.split.eval, {u: count(p) for u, p in bump.items()}, count),
-        "keywords": keyword_profiles(b.split.eval, b.split.train, b.config.eval.keyword_words),
-        "full history": {s.user.id: render_history(s.history, max_tokens=cap, count_tokens=count, bullet="") for s in b.split.eval},
+        "history@budget": budget_history(splits, {u: count(p) for u, p in bump.items()}, count),
+        "keywords": (keyword_profiles(splits, train, n) if part == "eval" else
+                     {u: p for s in splits for u, p in keyword_profiles([s], [x for x in train if x is not s], n).items()}),
     }
+    if part == "eval":
+        refs["full history"] = {s.user.id: render_history(s.history, max_tokens=cap, count_tokens=count, bullet="") for s in splits}
     for name, profiles in refs.items():
         lines = [json.dumps({"user_id": u, "profile": p, "model": f"reference:{name}"}, ensure_ascii=False) for u, p in profiles.items()]
-        atomic_write_text(b.profile_file(name), "\n".join(lines) + "\n")
+        atomic_write_text(b.profile_file(name, part), "\n".join(lines) + "\n")
 
 
 def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: str | Path | None = None,
@@ -178,14 +185,19 @@ def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: st
                 with b.timing(stage):
                     stage_train(b, name, **inject.get(stage, {}))
         elif stage == "profiles":
-            for name in filter(b.evaluates, GENERATORS):
-                if not b.skip(f"profiles {name}", profiles_done(b, name)):
-                    with b.timing(f"profiles {name}"):
-                        stage_profiles(b, name)
-        elif stage == "references" and any(map(b.evaluates, REFERENCES)) and not b.skip(
-                stage, all(b.profile_file(n).exists() for n in REFERENCES)):
-            with b.timing(stage):
-                stage_references(b)
+            for part in b.parts():
+                for name in filter(b.evaluates, GENERATORS):
+                    label = f"profiles {name}" + ("" if part == "eval" else " (training authors, for the probe)")
+                    if not b.skip(label, profiles_done(b, name, part)):
+                        with b.timing(label):
+                            stage_profiles(b, name, part)
+        elif stage == "references" and any(map(b.evaluates, REFERENCES)):
+            for part in b.parts():
+                names = REFERENCES if part == "eval" else [n for n in REFERENCES if n in TRAIN_PART]
+                label = stage + ("" if part == "eval" else " (training authors)")
+                if not b.skip(label, all(b.profile_file(n, part).exists() for n in names)):
+                    with b.timing(label):
+                        stage_references(b, part)
         elif stage == "judges":
             for judge in config.eval.judges:
                 path = b.path("intrinsic", f"{judge}.json")

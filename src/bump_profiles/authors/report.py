@@ -187,7 +187,9 @@ def write(b: Bench, docs: str | Path | None = None, beside: list[str | Path] | N
         f"Machine: {m['cpu']}, {m['cpu_count']} cores, torch {m['torch']}, load average {m['load_average']} at the start.",
         f"Training: {training or 'not run'}.", "",
         "Cells: mean [95% bootstrap interval over authors]. tokens: policy tokenizer; copy-4: share of the profile's "
-        "4-grams found in the author's history; rep-3: share of its 3-grams repeating an earlier one.", "",
+        "4-grams found in the author's history; rep-3: share of its 3-grams repeating an earlier one. Probe reader: "
+        + ("fitted on the training authors' held-out articles, each method's own contexts (their profiles generated for it)."
+           if run["config"]["eval"].get("probe_fit") == "training" else "cross-fitted over the evaluation authors."), "",
         table(r), "", "![NDCG and category accuracy per method]({figure})", "",
         *verdict(r), "",
         "Paired differences (BUMP minus each other set, per author; settled = the interval excludes 0):", "", *goal(r), "",
