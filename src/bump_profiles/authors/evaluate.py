@@ -103,14 +103,11 @@ def probe_training(b: Bench, task: Any, method: str, train_sets: dict[str, dict[
     as ``method`` builds them, with their golds: what the probe reader is fitted on."""
     from bump_profiles.authors.data import category_questions
     from bump_profiles.data.schema import User
-    from bump_profiles.lamp.retrieval import make_retriever
     from bump_profiles.lamp.runner import attach_questions, build_prompts
 
     rows = category_questions(b.split.train, b.split.labels)
     asked = attach_questions([User(s.user.id, s.history) for s in b.split.train], rows)
-    config = method_config(method, b.config.eval.retrieval_k)
-    profiles = train_sets.get(method.removesuffix("+retrieval")) if config.uses_profile else None
-    retriever = make_retriever("bm25") if config.uses_retrieval else None
+    config, profiles, retriever = method_inputs(method, b.config.eval.retrieval_k, train_sets)
     return build_prompts(task, asked, config, profiles=profiles, retriever=retriever), {r["id"]: r["output"] for r in rows}
 
 
@@ -126,12 +123,20 @@ def method_config(method: str, k: int):
     return EvalConfig(method="profile")
 
 
+def method_inputs(method: str, k: int, sets: dict[str, dict[str, str]]) -> tuple[Any, dict[str, str] | None, Any]:
+    """A downstream method's run config, the profiles it reads (from ``sets``) and its retriever, or None."""
+    from bump_profiles.lamp.retrieval import make_retriever
+
+    config = method_config(method, k)
+    profiles = sets.get(method.removesuffix("+retrieval")) if config.uses_profile else None
+    return config, profiles, make_retriever("bm25") if config.uses_retrieval else None
+
+
 def stage_downstream(b: Bench) -> None:
     """Each task x reader x method into ``downstream/<task>/<reader>/<method>/`` (skipped when there)."""
     from bump_profiles.authors.data import category_task, headline_task
     from bump_profiles.data.schema import User
     from bump_profiles.lamp.readers import causal_lm_reader
-    from bump_profiles.lamp.retrieval import make_retriever
     from bump_profiles.lamp.runner import attach_questions, run_eval
 
     e = b.config.eval
@@ -156,9 +161,7 @@ def stage_downstream(b: Bench) -> None:
                 reader = readers[reader_name]
                 if reader_name == "probe" and b.fits_probe_on_training():  # one fit per method, one MiniLM for all
                     reader = probe_reader(reader.model, probe_training(b, task, method, train_sets))
-                config = method_config(method, e.retrieval_k)
-                profiles = sets.get(method.removesuffix("+retrieval")) if config.uses_profile else None
-                retriever = make_retriever("bm25") if config.uses_retrieval else None
+                config, profiles, retriever = method_inputs(method, e.retrieval_k, sets)
                 with b.timing(f"downstream {task_name} {reader_name} {method}"):
                     run_eval(task, asked, reader, config, profiles=profiles, retriever=retriever, out_dir=folder,
                              info={"benchmark_method": method, **({"probe_fit": e.probe_fit} if reader_name == "probe" else {})})
