@@ -126,6 +126,19 @@ def test_length_penalty_is_per_token_past_the_target():
     assert logged["over_target_share"] == pytest.approx(1 / 3)
 
 
+def test_length_floor_charges_each_token_short_of_it_at_the_same_rate():
+    short = "telescope"  # 1 word: 4 short of a floor of 5; GOOD profiles are 5 words, inside [5, 10]
+    cols = batch({"u1": [short], "u2": [GOOD["u2"]], "u3": [GOOD["u3"]]})
+    plain = BumpReward(OverlapJudge())(**cols)
+    logged: dict[str, float] = {}
+    shaped = BumpReward(OverlapJudge(), length_target=10, length_penalty=0.01, length_floor=5)(**cols, log_metric=logged.__setitem__)
+    assert plain[0] > 0.04
+    assert shaped[0] == pytest.approx(plain[0] - 0.04)
+    assert shaped[1:] == plain[1:]
+    assert logged["under_floor_share"] == pytest.approx(1 / 3) and logged["over_target_share"] == 0
+    assert logged["length_penalty"] == pytest.approx(0.04 / 3)
+
+
 def test_repetition_penalty_charges_repeated_3grams_and_is_logged():
     looping = "telescope galaxy comet. telescope galaxy comet. telescope galaxy comet."  # 9 words, 7 3-grams
     cols = batch({"u1": [looping], "u2": [GOOD["u2"]], "u3": [GOOD["u3"]]})
@@ -154,6 +167,7 @@ def test_copy_penalty_needs_history_column():
 @pytest.mark.parametrize("kwargs", [
     {"calibration": "zscore"}, {"weights": (-1.0, 1.0)}, {"min_users": 1},
     {"length_penalty": 0.1}, {"span_penalty": 0.1}, {"copy_threshold": 2.0}, {"repetition_penalty": -0.1},
+    {"length_floor": 5}, {"length_target": 10, "length_penalty": 0.1, "length_floor": 11},
 ])
 def test_bad_config(kwargs):
     with pytest.raises(ConfigError):

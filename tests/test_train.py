@@ -50,10 +50,10 @@ class ParamWatch(TrainerCallback):
     """Records the trainable parameters at the start and end of training."""
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        self.before = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
-        self.after = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        self.after = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
 def read_metrics(run: Path) -> list[dict]:

@@ -149,6 +149,7 @@ class RewardConfig:
     direction_weights: list[float] = _help("BUMP weights of NDCG_A and NDCG_B", factory=lambda: [0.5, 0.5])
     length_target: int | None = _help("profile tokens past which the length penalty applies", None)
     length_penalty: float = _help("reward lost per token past length_target (0.005: 16 tokens over cost 0.08)", 0.0)
+    length_floor: int | None = _help("profile tokens below which the same per-token length penalty applies (None: no floor)", None)
     repetition_penalty: float = _help("reward lost per unit share of the profile's word 3-grams that repeat an earlier one", 0.0)
     bump_options: CopyGuards = _help("copy and span guards of the BUMP reward", factory=CopyGuards)
     weights: list[float] = _help("bump+task: weights of the bump and task rewards", factory=lambda: [1.0, 1.0])

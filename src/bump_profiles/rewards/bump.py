@@ -21,7 +21,8 @@ What one call does (the whole algorithm; the math lives in :mod:`bump_profiles.r
    against every profile of the other users; NDCG of the profile (1/log2(1 + position)), averaged
    over the user's items. Ties are broken pessimistically. reward = w_A * NDCG_A + w_B * NDCG_B.
 5. **Shape** (each optional, each logged per call): minus ``length_penalty * (tokens - length_target)``
-   when positive (a reward lost per token past the target); minus ``repetition_penalty * the share of
+   when positive (a reward lost per token past the target), and likewise ``length_penalty * (length_floor -
+   tokens)`` below an optional floor (a one-line profile carries too little to rank a whole population by); minus ``repetition_penalty * the share of
    the profile's word 3-grams that repeat an earlier one`` (``profile_stats.repeated_ngram_share``); minus ``copy_penalty * (4-gram copy rate - copy_threshold)`` when above the threshold;
    minus ``span_penalty * share of the profile's words inside verbatim history spans longer than
    max_copied_span words``. The result is floored at 0, the reward of an empty profile, so no penalty
@@ -29,7 +30,7 @@ What one call does (the whole algorithm; the math lives in :mod:`bump_profiles.r
 
 Logged per call through TRL's ``log_metric`` (means over the whole gathered batch): ``ndcg_a`` and
 ``ndcg_b`` (over non-empty profiles), ``profile_tokens``, ``distinct_users``, ``empty_share``, and when
-enabled ``length_penalty`` (with ``over_target_share``), ``repeated_3gram_share`` and
+enabled ``length_penalty`` (with ``over_target_share`` and, with a floor, ``under_floor_share``), ``repeated_3gram_share`` and
 ``repetition_penalty``, ``copy_rate_4`` (whenever a history column is given), ``copy_penalty``,
 ``long_span_share`` and ``span_penalty``.
 
@@ -74,6 +75,7 @@ class BumpReward:
         weights: tuple[float, float] = (0.5, 0.5),
         length_target: int | None = None,
         length_penalty: float = 0.0,
+        length_floor: int | None = None,
         count_tokens: Callable[[str], int] | None = None,
         min_users: int = 2,
         copy_threshold: float = 0.3,
@@ -91,6 +93,8 @@ class BumpReward:
             raise ConfigError("reward penalties must be non-negative")
         if length_penalty > 0 and (length_target is None or length_target < 1):
             raise ConfigError("length_penalty needs a positive length_target (tokens)")
+        if length_floor is not None and not (length_penalty > 0 and 0 < length_floor <= length_target):
+            raise ConfigError(f"length_floor needs length_penalty > 0 and 0 < length_floor <= length_target, got {length_floor}")
         if not 0.0 <= copy_threshold <= 1.0:
             raise ConfigError(f"copy_threshold must be in [0, 1], got {copy_threshold}")
         if span_penalty > 0 and (max_copied_span is None or max_copied_span < 1):
@@ -100,6 +104,7 @@ class BumpReward:
         self.weights = (float(weights[0]), float(weights[1]))
         self.length_target = length_target
         self.length_penalty = float(length_penalty)
+        self.length_floor = length_floor
         self.count_tokens = count_tokens or whitespace_tokens
         self.min_users = min_users
         self.copy_threshold = float(copy_threshold)
@@ -186,9 +191,12 @@ class BumpReward:
         metrics = {"profile_tokens": float(tokens.mean())}
         if self.length_penalty > 0:
             over = np.maximum(tokens - self.length_target, 0.0)  # tokens past the target
-            total += self.length_penalty * over
-            metrics["length_penalty"] = float((self.length_penalty * over).mean())
+            under = np.maximum((self.length_floor or 0) - tokens, 0.0)  # tokens short of the floor
+            total += self.length_penalty * (over + under)
+            metrics["length_penalty"] = float((self.length_penalty * (over + under)).mean())
             metrics["over_target_share"] = float((over > 0).mean())
+            if self.length_floor:
+                metrics["under_floor_share"] = float((under > 0).mean())
         if self.repetition_penalty > 0:
             repeated = np.array([repeated_ngram_share(t, 3) for t in texts])
             total += self.repetition_penalty * repeated

@@ -36,7 +36,7 @@ def build_rewards(config: TrainConfig, *, judge: Judge | None = None, count_toke
             judge = make_judge(config.judge)
         funcs.append(BumpReward(
             judge, calibration=config.judge.calibration, weights=tuple(r.direction_weights),
-            length_target=r.length_target, length_penalty=r.length_penalty, count_tokens=count_tokens,
+            length_target=r.length_target, length_penalty=r.length_penalty, length_floor=r.length_floor, count_tokens=count_tokens,
             repetition_penalty=r.repetition_penalty, min_users=r.users_per_call, **asdict(r.bump_options),
         ))
     if r.kind in ("task", "bump+task"):
