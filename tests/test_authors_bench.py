@@ -4,6 +4,7 @@ then resumed (every stage skipped). The statistics it reports are checked on kno
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def tiny_bench(tmp_path: Path, model: Path, *extra: str):
 
 def test_benchmark_runs_end_to_end_and_resumes(tmp_path):
     model = save_tiny(tmp_path / "tiny")
-    config = tiny_bench(tmp_path, model)
+    config = tiny_bench(tmp_path, model, "eval.all_at_once=[training, lexical]")
     docs = tmp_path / "benchmark-authors.md"
     bench = run(config, docs=docs)
     out = bench.out
@@ -59,7 +60,7 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path):
         assert len(bench.profile_file(name).read_text().splitlines()) == 3, name
     results = json.loads((out / "results.json").read_text())
     assert set(results["intrinsic"]) == {"training", "likelihood", "lexical"}
-    for name, judge in results["intrinsic"].items():  # the config ranks all at once with every judge but likelihood
+    for name, judge in results["intrinsic"].items():  # all at once with the judges named in eval.all_at_once
         assert set(judge["groupings"]) == {"groups of 2", *(["all at once"] if name != "likelihood" else [])}
         for grouping in judge["groupings"].values():
             assert set(grouping["rows"]) == {*GENERATORS, *REFERENCES}
@@ -91,6 +92,9 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path):
     run(config, ["report"], beside=[out])  # a run beside itself: its trained rows appear twice, labelled
     beside = (out / "report.md").read_text()
     assert "| BUMP (seed 0) |" in beside and "| task-reward (seed 0) |" in beside and "bump (seed 0): 1 steps" in beside
+    run(replace(config, label="floor"), ["report"])  # a run's label names its rows when it is shown beside another
+    run(config, ["report"], beside=[out])
+    assert "| BUMP (floor) |" in (out / "report.md").read_text()
 
     timings = (out / "timings.json").read_text()
     run(config, [s for s in ("split", "train-bump", "train-task", "profiles", "references", "judges", "downstream")])

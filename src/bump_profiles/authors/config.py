@@ -93,6 +93,8 @@ class AuthorsBenchConfig:
                                         metadata={"help": "keys that differ for the task-reward run"})
     eval: EvalSection = field(default_factory=EvalSection, metadata={"help": "evaluation"})
     budget_minutes: float | None = field(default=45, metadata={"help": "wall-clock budget of each training run"})
+    label: str | None = field(default=None, metadata={
+        "help": "name of this run's trained rows when shown --beside another run, e.g. 'length floor' (None: 'seed N')"})
 
     def __post_init__(self) -> None:
         for key in ("data", "output_dir"):

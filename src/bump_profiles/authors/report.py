@@ -47,10 +47,10 @@ def collect(b: Bench) -> dict[str, Any]:
 
 def add_run_beside(r: dict[str, Any], other: dict[str, Any]) -> None:
     """Rows of another run's trained generators (e.g. a second training seed, same split) into ``r``,
-    named ``BUMP (seed 1)``; the two runs must have evaluated the same authors."""
+    named ``BUMP (seed 1)`` (or by the run's ``label``); the two runs must have evaluated the same authors."""
     if other["split"] != r["split"]:
         raise ConfigError("a run shown beside this one must use the same author split (data.seed, data.path)")
-    label = f"seed {other['run']['config']['train'].get('seed', 0)}"
+    label = other["run"]["config"].get("label") or f"seed {other['run']['config']['train'].get('seed', 0)}"
     trained = (*(m for m in GENERATORS if GENERATORS[m]), "BUMP+retrieval")
     for j, res in other["intrinsic"].items():
         for g, gr in res["groupings"].items():
@@ -172,9 +172,10 @@ def write(b: Bench, docs: str | Path | None = None, beside: list[str | Path] | N
     """results.json, figure.png and report.md in the run; the same section into ``docs`` when given.
     ``beside``: run directories (already reported) whose trained generators get rows in this table."""
     r = collect(b)
+    others = [json.loads((Path(other) / "results.json").read_text()) for other in beside or []]  # read before ours is rewritten
     atomic_write_json(b.path("results.json"), r)
-    for other in beside or []:
-        add_run_beside(r, json.loads((Path(other) / "results.json").read_text()))
+    for other in others:
+        add_run_beside(r, other)
     figure(r, b.path("figure.png"))
     run, m = r["run"], r["run"]["machine"]
     runs = [("", r["training"])] + [(f" ({x['label']})", x["training"]) for x in r.get("beside", [])]
