@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pytest
 
 from bump_profiles.cli import main
@@ -243,7 +242,7 @@ def test_bundled_reader_answers_real_lamp1_questions_with_labels(lamp_samples):
     assert results["outside_labels"] == 0  # SmolLM2 answers with [1] or [2]
 
 
-def test_label_choice_reader_picks_the_label_the_prompt_raises_most_and_stays_in_the_set(synthetic, tiny_lm):
+def test_label_choice_reader_picks_the_most_likely_label_and_stays_in_the_set(synthetic, tiny_lm):
     import torch
 
     from bump_profiles.judges.lm import encode, render_chat
@@ -255,17 +254,15 @@ def test_label_choice_reader_picks_the_label_the_prompt_raises_most_and_stays_in
     prompts = ["Which category is this article? Elections in Ohio", "Which category? A new museum opens downtown"]
     chosen = reader.choose(prompts, labels)
 
-    def reference(prompt: str, label: str) -> float:  # summed log-prob, one full forward per (prompt, label)
+    def reference(prompt: str, label: str) -> float:  # one full forward per (prompt, label), no cache
         rendered = render_chat(tok, prompt)
         prefix = encode(tok, rendered.rstrip(), special=True)
         ids = encode(tok, rendered[len(rendered.rstrip()):] + label)
         with torch.inference_mode():
             logprobs = torch.log_softmax(model(input_ids=torch.tensor([prefix + ids])).logits[0].float(), dim=-1)
-        return float(sum(logprobs[len(prefix) - 1 + t, i] for t, i in enumerate(ids)))
+        return float(sum(logprobs[len(prefix) - 1 + t, i] for t, i in enumerate(ids))) / len(ids)
 
-    prior = {lab: reference(f"Answer with exactly one of: {', '.join(labels)}.", lab) for lab in labels}
-    assert chosen == [max(labels, key=lambda lab: reference(p, lab) - prior[lab]) for p in prompts]
-    assert np.allclose(reader.log_probs(prompts[0], labels), [reference(prompts[0], lab) for lab in labels], atol=1e-4)
+    assert chosen == [max(labels, key=lambda lab: reference(p, lab)) for p in prompts]
 
     users, _ = synthetic
     results = run_eval(get_task("synthetic"), users, reader, EvalConfig(method="none"))

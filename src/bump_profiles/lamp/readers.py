@@ -57,14 +57,10 @@ class BackendReader:
 
 
 class LabelChoiceReader:
-    """Answers a label task with the label whose log-prob as the assistant's reply rises most over a
-    content-free prompt (the label list alone): ``log p(label | prompt) - log p(label | labels only)``,
-    summed over the label's tokens.
+    """Answers a label task with the label of highest mean token log-prob as the assistant's reply.
 
-    Without the second term a label's prior decides: a multi-token label whose later tokens are
-    predictable ("u.s. news") wins on a mean log-prob, a one-token label on a sum, whatever the
-    question. One prefix run per prompt (its KV cache serves every label: the likelihood judge's
-    batched path, :meth:`bump_profiles.judges.likelihood.LikelihoodJudge.mean_logprobs`)."""
+    One prefix run per question (its KV cache serves every label: the likelihood judge's batched path,
+    :meth:`bump_profiles.judges.likelihood.LikelihoodJudge.mean_logprobs`)."""
 
     def __init__(self, model: Any, tokenizer: Any, *, name: str, batch_tokens: int = 4096, progress: bool = True):
         from bump_profiles.judges.likelihood import LikelihoodJudge
@@ -73,23 +69,19 @@ class LabelChoiceReader:
         self.name = f"{name} (label choice)"
         self.progress = progress
 
-    def log_probs(self, prompt: str, labels: Sequence[str]) -> np.ndarray:
-        """Summed token log-prob of each label as the reply to ``prompt``."""
-        from bump_profiles.judges.lm import DOCUMENT_MARK, cut_prompt, encode, render_chat
-
-        parts = cut_prompt(render_chat(self.scorer.tokenizer, prompt) + DOCUMENT_MARK)
-        lengths = np.array([len(encode(self.scorer.tokenizer, parts.gap + label)) for label in labels])
-        return self.scorer.mean_logprobs(parts, labels) * lengths
-
     def choose(self, prompts: Sequence[str], labels: Sequence[str]) -> list[str]:
-        """The label of highest calibrated log-prob for each prompt (ties: the first label)."""
+        """The most likely label for each prompt (ties: the first label)."""
         from tqdm.auto import tqdm
+
+        from bump_profiles.judges.lm import DOCUMENT_MARK, cut_prompt, render_chat
 
         if not labels:
             raise ConfigError("the label-choice reader needs a task with labels")
-        prior = self.log_probs(f"Answer with exactly one of: {', '.join(labels)}.", labels)
-        return [labels[int(np.argmax(self.log_probs(prompt, labels) - prior))]
-                for prompt in tqdm(prompts, unit="question", desc=f"reader {self.name}", disable=not self.progress)]
+        answers = []
+        for prompt in tqdm(prompts, unit="question", desc=f"reader {self.name}", disable=not self.progress):
+            parts = cut_prompt(render_chat(self.scorer.tokenizer, prompt) + DOCUMENT_MARK)
+            answers.append(labels[int(np.argmax(self.scorer.mean_logprobs(parts, labels)))])
+        return answers
 
     def answer(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]:
         raise ConfigError("the label-choice reader answers label tasks through run_eval, which gives it the labels")
