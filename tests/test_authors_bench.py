@@ -66,8 +66,7 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path):
             assert set(grouping["rows"]) == {*GENERATORS, *REFERENCES}
             for row in grouping["rows"].values():
                 assert 0 <= row["a"]["lo"] <= row["a"]["mean"] <= row["a"]["hi"] <= 1
-    assert set(results["downstream"]) == {"category / llm", "category / choice", "category / probe", "headline / llm"}  # choice, probe: labels only
-    assert results["downstream"]["category / choice"]["BUMP"]["outside_labels"] == 0
+    assert set(results["downstream"]) == {"category / llm", "category / probe", "headline / llm"}  # probe: labels only
     for rows in results["downstream"].values():
         assert set(rows) == set(METHODS)
         assert all(r["questions"] == 6 for r in rows.values())

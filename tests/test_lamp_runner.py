@@ -163,11 +163,6 @@ def test_cli_run_lamp_and_compare(tmp_path, capsys):
     assert table[0] == "| task | method | reader | users | questions | accuracy | f1 | accuracy 95% CI (users) | outside labels |"
     assert table[3].startswith(f"| LaMP_1 | profile+retrieval (bm25, k=1) | {tiny} | 3 | 3 | ")
 
-    rc = main(["eval", "run", "--task", "LaMP_1", "--questions", str(q), "--golds", str(g), "--reader", str(tiny),
-               "--label-choice", "--method", "none", "--out", str(tmp_path / "choice"), "--no-progress"])
-    choice = json.loads(capsys.readouterr().out)
-    assert rc == 0 and choice["reader"] == f"{tiny} (label choice)" and choice["outside_labels"] == 0
-
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     q, g = _lamp1_files(tmp_path)
@@ -240,32 +235,3 @@ def test_bundled_reader_answers_real_lamp1_questions_with_labels(lamp_samples):
     results = run_eval(get_task("LaMP_1"), users, causal_lm_reader(progress=False), EvalConfig("none"))
     assert results["questions"] == 3 and results["metrics"] is None
     assert results["outside_labels"] == 0  # SmolLM2 answers with [1] or [2]
-
-
-def test_label_choice_reader_picks_the_most_likely_label_and_stays_in_the_set(synthetic, tiny_lm):
-    import torch
-
-    from bump_profiles.judges.lm import encode, render_chat
-    from bump_profiles.lamp.readers import LabelChoiceReader
-
-    model, tok = tiny_lm
-    reader = LabelChoiceReader(model, tok, name="tiny", progress=False)
-    labels = ["politics", "world news", "culture & arts", "sports", "wellness"]
-    prompts = ["Which category is this article? Elections in Ohio", "Which category? A new museum opens downtown"]
-    chosen = reader.choose(prompts, labels)
-
-    def reference(prompt: str, label: str) -> float:  # one full forward per (prompt, label), no cache
-        rendered = render_chat(tok, prompt)
-        prefix = encode(tok, rendered.rstrip(), special=True)
-        ids = encode(tok, rendered[len(rendered.rstrip()):] + label)
-        with torch.inference_mode():
-            logprobs = torch.log_softmax(model(input_ids=torch.tensor([prefix + ids])).logits[0].float(), dim=-1)
-        return float(sum(logprobs[len(prefix) - 1 + t, i] for t, i in enumerate(ids))) / len(ids)
-
-    assert chosen == [max(labels, key=lambda lab: reference(p, lab)) for p in prompts]
-
-    users, _ = synthetic
-    results = run_eval(get_task("synthetic"), users, reader, EvalConfig(method="none"))
-    assert results["questions"] == len(users) and results["outside_labels"] == 0
-    with pytest.raises(ConfigError, match="labels"):
-        reader.answer(prompts, max_new_tokens=4)

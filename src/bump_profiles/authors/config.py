@@ -16,7 +16,7 @@ from bump_profiles.config import TrainConfig, from_dict
 from bump_profiles.errors import ConfigError
 
 EVAL_JUDGES = ("training", "likelihood", "lexical")
-READERS = ("llm", "choice", "probe")
+READERS = ("llm", "probe")
 PROBE_FITS = ("training", "cross")
 
 
@@ -52,8 +52,7 @@ class EvalSection:
     bootstrap: int = field(default=1000, metadata={"help": "bootstrap resamples of authors"})
     keyword_words: int = field(default=20, metadata={"help": "words in a keyword profile"})
     full_history_tokens: int | None = field(default=None, metadata={"help": "cut the full-history reference (None: whole)"})
-    readers: list[str] = field(default_factory=lambda: list(READERS), metadata={
-        "help": "llm (SmolLM2, free answer) | choice (SmolLM2, its most likely label) | probe (MiniLM + logistic regression)"})
+    readers: list[str] = field(default_factory=lambda: list(READERS), metadata={"help": "llm (SmolLM2) | probe (when available)"})
     reader_model: str = field(default="smollm2-135m", metadata={"help": "the LLM reader"})
     probe_fit: str = field(default="training", metadata={
         "help": "training: the probe reader is fitted on the training authors' held-out articles, each with its own "

@@ -27,7 +27,6 @@ from bump_profiles.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-LABEL_READERS = ("choice", "probe")  # they answer label tasks only
 METHODS = ("none", "retrieval", "history@budget", "keywords", "zero-shot", "BUMP", "task-reward", "BUMP+retrieval")
 
 
@@ -137,7 +136,7 @@ def stage_downstream(b: Bench) -> None:
     """Each task x reader x method into ``downstream/<task>/<reader>/<method>/`` (skipped when there)."""
     from bump_profiles.authors.data import category_task, headline_task
     from bump_profiles.data.schema import User
-    from bump_profiles.lamp.readers import causal_lm_reader, label_choice_reader
+    from bump_profiles.lamp.readers import causal_lm_reader
     from bump_profiles.lamp.runner import attach_questions, run_eval
 
     e = b.config.eval
@@ -150,18 +149,15 @@ def stage_downstream(b: Bench) -> None:
         questions = json.loads(b.path("questions", file).read_text())
         asked = attach_questions(users, questions)
         for reader_name in e.readers:
-            if reader_name in LABEL_READERS and task.kind != "classification":
+            if reader_name == "probe" and task.kind != "classification":
                 continue
             for method in filter(b.evaluates, METHODS):
                 folder = b.path("downstream", task_name, reader_name, method.replace("@", "-at-").replace("+", "-plus-"))
                 if (folder / "results.json").exists():
                     continue
                 if reader_name not in readers:
-                    readers[reader_name] = {
-                        "llm": lambda: causal_lm_reader(e.reader_model, batch_size=e.batch_size, progress=False),
-                        "choice": lambda: label_choice_reader(e.reader_model, progress=False),
-                        "probe": probe_reader,
-                    }[reader_name]()
+                    readers[reader_name] = (causal_lm_reader(e.reader_model, batch_size=e.batch_size, progress=False)
+                                            if reader_name == "llm" else probe_reader())
                 reader = readers[reader_name]
                 if reader_name == "probe" and b.fits_probe_on_training():  # one fit per method, one MiniLM for all
                     reader = probe_reader(reader.model, probe_training(b, task, method, train_sets))

@@ -126,17 +126,13 @@ def verdict(r: dict[str, Any]) -> list[str]:
                       None if d is None else d["a"]["lo"] > 0 and d["b"]["lo"] > 0)
         if not g:
             check(f"{judge} judge", None)
-    for reader, name in (("llm", "SmolLM2 reader"), ("choice", "SmolLM2 label-choice reader")):
-        cat = r["downstream"].get(f"category / {reader}")
-        if cat is None and reader != "llm":
-            continue
-        cat = cat or {}
-        for other in ("zero-shot", "history@budget"):
-            d = cat.get(other, {}).get("bump_minus", {}).get("accuracy")
-            check(f"category ({name}): BUMP accuracy above {other} (interval above 0)", None if d is None else d["lo"] > 0)
-        d = cat.get("task-reward", {}).get("bump_minus", {}).get("accuracy")
-        check(f"category ({name}): BUMP not below task-reward (interval of the difference reaches 0 or above)",
-              None if d is None else d["hi"] >= 0)
+    cat = r["downstream"].get("category / llm", {})
+    for other in ("zero-shot", "history@budget"):
+        d = cat.get(other, {}).get("bump_minus", {}).get("accuracy")
+        check(f"category (SmolLM2 reader): BUMP accuracy above {other} (interval above 0)", None if d is None else d["lo"] > 0)
+    d = cat.get("task-reward", {}).get("bump_minus", {}).get("accuracy")
+    check("category (SmolLM2 reader): BUMP not below task-reward (interval of the difference reaches 0 or above)",
+          None if d is None else d["hi"] >= 0)
     return [f"**Goal {'met' if met else 'not met'}.**", "", *lines]
 
 

@@ -26,8 +26,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "the endpoint's model name; 'probe': MiniLM features and a logistic regression (label tasks), "
                      "trained on --train-questions or cross-fitted over the users (no user predicted by a model "
                      "that saw their questions)")
-    run.add_argument("--label-choice", action="store_true", help="label tasks: answer with the reader's most likely "
-                     "label (mean token log-prob) instead of a free answer, which a small reader often gives outside the labels")
     run.add_argument("--train-questions", nargs="+", default=[], help="probe: training users' questions file(s)")
     run.add_argument("--train-golds", nargs="+", default=[], help="probe: golds of the training questions")
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (e.g. http://localhost:8000/v1) to read with")
@@ -139,10 +137,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bump_profiles.lamp.runner import run_eval
 
     task, users, config, profiles, retriever = _inputs(args, args.max_new_tokens)
-    if args.label_choice and not task.labels:
-        from bump_profiles.errors import ConfigError
-
-        raise ConfigError(f"--label-choice needs a label task; {task.name} has no label set")
     reader = _probe(args, task, config, profiles, retriever) if args.reader == "probe" else _reader(args)
     info = {"questions_files": args.questions, "golds_files": args.golds}
     if config.uses_profile:
@@ -198,14 +192,9 @@ def _probe(args: argparse.Namespace, task, config, profiles, retriever):
 
 
 def _reader(args: argparse.Namespace):
-    from bump_profiles.errors import ConfigError
-    from bump_profiles.lamp.readers import causal_lm_reader, label_choice_reader, openai_reader
+    from bump_profiles.lamp.readers import causal_lm_reader, openai_reader
 
     progress = not args.no_progress
-    if args.label_choice:
-        if args.base_url:
-            raise ConfigError("--label-choice scores the labels with a local model's log-probs: leave out --base-url")
-        return label_choice_reader(args.reader, dtype=args.dtype, progress=progress)
     if args.base_url:
         return openai_reader(args.base_url, args.reader, api_key_env=args.api_key_env, concurrency=args.batch_size,
                              progress=progress)

@@ -1,9 +1,7 @@
 """Readers: the LLM that answers a LaMP question from a prompt (with or without a profile).
 
 A reader is a thin layer over the generation backends of :mod:`bump_profiles.backends`: each prompt
-becomes one user turn of a chat, answered greedily. ``LabelChoiceReader`` answers a label task by the
-label the LM finds most likely instead: a small LM that answers in free text often leaves the label
-set, and those answers say nothing about the context it was given. Any causal LM (the bundled SmolLM2 by default,
+becomes one user turn of a chat, answered greedily. Any causal LM (the bundled SmolLM2 by default,
 a local path such as a LoRA-SFT reader, or a hub id) runs through ``TransformersBackend`` (batched,
 left padding); any OpenAI-compatible endpoint through ``OpenAIBackend`` (``OpenAIClient``).
 """
@@ -11,11 +9,7 @@ left padding); any OpenAI-compatible endpoint through ``OpenAIBackend`` (``OpenA
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
-
-import numpy as np
-
-from bump_profiles.errors import ConfigError
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from bump_profiles.backends import Backend
@@ -54,48 +48,6 @@ class BackendReader:
                     answers[i] = text
                 bar.update(len(chunk))
         return answers
-
-
-class LabelChoiceReader:
-    """Answers a label task with the label of highest mean token log-prob as the assistant's reply.
-
-    One prefix run per question (its KV cache serves every label: the likelihood judge's batched path,
-    :meth:`bump_profiles.judges.likelihood.LikelihoodJudge.mean_logprobs`)."""
-
-    def __init__(self, model: Any, tokenizer: Any, *, name: str, batch_tokens: int = 4096, progress: bool = True):
-        from bump_profiles.judges.likelihood import LikelihoodJudge
-
-        self.scorer = LikelihoodJudge(model.eval(), tokenizer, batch_tokens=batch_tokens)
-        self.name = f"{name} (label choice)"
-        self.progress = progress
-
-    def choose(self, prompts: Sequence[str], labels: Sequence[str]) -> list[str]:
-        """The most likely label for each prompt (ties: the first label)."""
-        from tqdm.auto import tqdm
-
-        from bump_profiles.judges.lm import DOCUMENT_MARK, cut_prompt, render_chat
-
-        if not labels:
-            raise ConfigError("the label-choice reader needs a task with labels")
-        answers = []
-        for prompt in tqdm(prompts, unit="question", desc=f"reader {self.name}", disable=not self.progress):
-            parts = cut_prompt(render_chat(self.scorer.tokenizer, prompt) + DOCUMENT_MARK)
-            answers.append(labels[int(np.argmax(self.scorer.mean_logprobs(parts, labels)))])
-        return answers
-
-    def answer(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]:
-        raise ConfigError("the label-choice reader answers label tasks through run_eval, which gives it the labels")
-
-
-def label_choice_reader(name_or_path: str = DEFAULT_READER, *, dtype: str = "auto", progress: bool = True) -> LabelChoiceReader:
-    """A :class:`LabelChoiceReader` on a transformers model (bundled name, local path or hub id)."""
-    import torch
-
-    from bump_profiles.models import load_causal_lm, load_tokenizer
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = load_causal_lm(name_or_path, dtype=dtype, device=device)
-    return LabelChoiceReader(model, load_tokenizer(name_or_path), name=name_or_path, progress=progress)
 
 
 def causal_lm_reader(

@@ -151,8 +151,6 @@ def run_eval(
     golds = {q["id"]: q["output"] for u in users for q in u.extra["questions"] if "output" in q}
     if hasattr(reader, "answer_examples"):  # the probe: trained on other users' questions, never on these
         raw = reader.answer_examples(task, prompts, golds)
-    elif hasattr(reader, "choose"):  # the label-choice reader: the most likely of the task's labels
-        raw = reader.choose([p.prompt for p in prompts], task.labels)
     else:
         raw = reader.answer([p.prompt for p in prompts], max_new_tokens=config.max_new_tokens or task.answer_tokens)
     inputs = {q["id"]: q["input"] for u in users for q in u.extra["questions"]}
