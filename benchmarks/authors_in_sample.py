@@ -10,7 +10,6 @@ all at once, against the untrained policy and the references (docs/benchmark-aut
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def main(argv: list[str] | None = None) -> int:
