@@ -31,11 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     draws = resamples(len(units), b.config.eval.bootstrap, seed=b.config.data.seed)
     print(f"{len(units)} training authors, training judge, calibration none; NDCG A / B; BUMP minus the set, paired "
           f"over authors, 95% interval")
+    files = {name: b.profile_file(name, "train") for name in TRAIN_PART if b.profile_file(name, "train").exists()}
     for size in (group, None):
-        per = {name: evaluate_profiles(b.split.train, load_profiles(b.profile_file(name, "train")), judge,
-                                       group_size=size)["per_user"]["none"]
-               for name in TRAIN_PART if b.profile_file(name, "train").exists()}
-        print(f"-- {'groups of ' + str(size) if size else 'all at once'}")
+        results = {name: evaluate_profiles(b.split.train, load_profiles(path), judge, group_size=size)
+                   for name, path in files.items()}
+        per = {name: res["per_user"]["none"] for name, res in results.items()}
+        random = results["BUMP"]["metrics"]["none"]
+        print(f"-- {'groups of ' + str(size) if size else 'all at once'} (random ranking: A {random['ndcg_a_random']:.3f}, "
+              f"B {random['ndcg_b_random']:.3f})")
         for name, scores in per.items():
             cells = []
             for d in ("a", "b"):
