@@ -62,7 +62,10 @@ class TextsFromCompletions:
 class TransformersBackend(TextsFromCompletions):
     """A causal LM from transformers; ``tokenizer`` must carry a chat template and pad on the left."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 8, name: str | None = None):
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 8, name: str | None = None,
+                 top_p: float = 1.0):
+        if not 0.0 < top_p <= 1.0:
+            raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
         if tokenizer.chat_template is None:
             raise ConfigError("the tokenizer has no chat template: profile generation needs a chat/instruct model")
         if tokenizer.pad_token is None:
@@ -71,6 +74,7 @@ class TransformersBackend(TextsFromCompletions):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.top_p = top_p  # nucleus sampling when the temperature is above 0 (1.0: plain sampling)
         self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
         eos = model.generation_config.eos_token_id
         self.stop_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
@@ -96,7 +100,7 @@ class TransformersBackend(TextsFromCompletions):
         import torch
 
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-        sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0} if temperature > 0 else {
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": self.top_p, "top_k": 0} if temperature > 0 else {
             "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         with torch.inference_mode():
             out = self.model.generate(

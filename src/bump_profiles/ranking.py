@@ -144,6 +144,8 @@ def bidirectional_reward(
     rollout_users: Sequence[str],
     item_users: Sequence[str],
     weights: tuple[float, float] = (0.5, 0.5),
+    queue_scores: np.ndarray | None = None,
+    queue_users: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """The BUMP reward of every rollout in a batch, from two score matrices ranked exactly as given.
 
@@ -156,6 +158,11 @@ def bidirectional_reward(
       (the user's other rollouts are left out: they are not negatives); NDCG of r = 1/log2(1 + its
       position); averaged over j.
     - ``reward``: ``weights[0] * ndcg_a + weights[1] * ndcg_b``.
+
+    Items of users with no rollout (a population bank) are extra negatives of direction A and never
+    positives. ``queue_scores`` (N x Q, [j, q] scores queued profile q with item j as the query) adds
+    profiles of users outside the batch as extra negatives of direction B; a queued profile of the
+    rollout's own user is never counted against it.
 
     A batch with one user, or a rollout whose user has no held-out item, raises ValueError.
     """
@@ -183,11 +190,36 @@ def bidirectional_reward(
     disc = _discounts(n_i)
     ideal = np.cumsum(disc)[own.sum(axis=1) - 1]
     ndcg_a = (hits * disc).sum(axis=1) / ideal
-    # Direction B: item j's rank of rollout r = 1 + other users' rollouts scoring >= r (pessimistic).
-    s = i2p.T  # R x N
+    # Direction B: item j's rank of rollout r = 1 + other users' rollouts scoring >= r (pessimistic),
+    # over the items some rollout owns (a bank's items query nobody).
+    cols = own.any(axis=0)
+    s = i2p.T[:, cols]  # R x N'
     other = r_users[:, None] != r_users[None, :]  # R x R'
-    above = ((s[None, :, :] >= s[:, None, :]) & other[:, :, None]).sum(axis=1)  # R x N
-    gain = np.where(own, 1.0 / np.log2(2.0 + above), 0.0)
+    above = ((s[None, :, :] >= s[:, None, :]) & other[:, :, None]).sum(axis=1)  # R x N'
+    if queue_scores is not None:
+        q = np.asarray(queue_scores, dtype=np.float64)
+        q_users = np.asarray([str(u) for u in queue_users])
+        if q.shape != (n_i, len(q_users)) or not np.isfinite(q).all():
+            raise ValueError(f"queue_scores must be finite, {n_i}x{len(q_users)}, got {q.shape}")
+        q_other = r_users[:, None] != q_users[None, :]  # R x Q
+        above = above + ((q.T[:, cols][None, :, :] >= s[:, None, :]) & q_other[:, :, None]).sum(axis=1)
+    gain = np.zeros(own.shape)
+    gain[:, cols] = np.where(own[:, cols], 1.0 / np.log2(2.0 + above), 0.0)
     ndcg_b = gain.sum(axis=1) / own.sum(axis=1)
     w_a, w_b = weights
     return {"ndcg_a": ndcg_a, "ndcg_b": ndcg_b, "reward": w_a * ndcg_a + w_b * ndcg_b}
+
+
+def rank_fusion(matrices: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean over judges of each candidate's rank within its row, scaled to [0, 1] (ties share the
+    average rank): an ensemble of judges whose raw scores live on different scales. A row is one
+    query's ranking, so a candidate's fused score depends only on the candidates of that ranking."""
+    from scipy.stats import rankdata
+
+    if not matrices:
+        raise ValueError("rank fusion of no matrix")
+    shape = np.shape(matrices[0])
+    if any(np.shape(m) != shape for m in matrices) or len(shape) != 2:
+        raise ValueError(f"rank fusion needs 2-D matrices of one shape, got {[np.shape(m) for m in matrices]}")
+    scale = max(shape[1] - 1, 1)
+    return np.mean([(rankdata(np.asarray(m, dtype=np.float64), axis=1) - 1) / scale for m in matrices], axis=0)

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-retries", type=int, default=4, help="retries per HTTP request (openai backend)")
     p.add_argument("--batch-size", type=int, default=8, help="users per batch (requests in flight for openai)")
     p.add_argument("--max-new-tokens", type=int, default=96)
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--temperature", type=float, help="0 = greedy (the default; with --best-of the default is 1.0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32", help="local model weights")
     p.add_argument("--max-words", type=int, default=60, help="profile length asked for in the prompt")
@@ -40,6 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="update these profiles from the interactions each one has not seen (its 'read' or "
                         "'through_date', or --since); users without one are profiled from scratch")
     p.add_argument("--since", help="with --update: the previous profiles cover every interaction up to this date")
+    p.add_argument("--best-of", type=int, metavar="N", help="sample N profiles per user and keep the one the BUMP "
+                   "reward scores best on the user's last --reward-items history items, which the generator then does "
+                   "not read (all candidates and scores are recorded in the profile line's 'best_of')")
+    p.add_argument("--reward-items", type=int, default=4, metavar="M", help="--best-of: the reward's items per user")
+    p.add_argument("--reward-judge", choices=["embedding", "lexical"], default="embedding", help="--best-of: the reward's judge")
+    p.add_argument("--reward-corpus", help="--best-of with --reward-judge lexical: the IDF corpus file (one document a line)")
+    p.add_argument("--reward-users", type=int, help="--best-of: users per reward call (default: all at once)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (transformers backend)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)
 
@@ -63,8 +71,21 @@ def cmd_profile(args: argparse.Namespace) -> int:
         items, skipped = split.users, split.skipped
     if args.since and not args.update:
         raise ConfigError("--since goes with --update")
+    if args.best_of is not None and (args.best_of < 1 or args.update):
+        raise ConfigError("--best-of takes N >= 1 and does not go with --update")
+    if args.temperature is None:
+        args.temperature = 1.0 if args.best_of else 0.0
     backend = _backend(args)
     prompt = ProfilePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
+    if args.best_of:
+        from bump_profiles.bestof import best_of_profiles
+
+        result = best_of_profiles(items, backend, prompt, _best_of_reward(args), args.out, n=args.best_of,
+                                  m=args.reward_items, seed=args.seed, temperature=args.temperature, top_p=args.top_p,
+                                  max_new_tokens=args.max_new_tokens, group=args.reward_users,
+                                  reward_name=f"bump:{args.reward_judge}")
+        print(json.dumps({**result, "model": backend.name, "skipped_too_short": len(skipped)}))
+        return 0
     if args.update:
         from bump_profiles.prompts import UpdatePrompt
         from bump_profiles.update import update_profiles
@@ -85,6 +106,18 @@ def cmd_profile(args: argparse.Namespace) -> int:
         "users_per_second": round(summary.users_per_second, 3),
     }))
     return 0
+
+
+def _best_of_reward(args: argparse.Namespace):
+    """The BUMP reward that picks among candidates (no shaping: the pick is by ranking alone)."""
+    from bump_profiles.errors import ConfigError
+    from bump_profiles.judges import JudgeConfig, make_judge
+    from bump_profiles.rewards.bump import BumpReward
+
+    if args.reward_judge == "lexical" and not args.reward_corpus:
+        raise ConfigError("--reward-judge lexical needs --reward-corpus (an IDF corpus file, one document a line)")
+    model = args.reward_corpus if args.reward_judge == "lexical" else None
+    return BumpReward(make_judge(JudgeConfig(kind=args.reward_judge, model=model)), min_users=2)
 
 
 def _backend(args: argparse.Namespace):
@@ -115,4 +148,4 @@ def _backend(args: argparse.Namespace):
     torch.manual_seed(args.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_causal_lm(args.model, dtype=args.dtype, device=device)
-    return TransformersBackend(model, load_tokenizer(args.model), batch_size=args.batch_size, name=args.model)
+    return TransformersBackend(model, load_tokenizer(args.model), batch_size=args.batch_size, name=args.model, top_p=args.top_p)

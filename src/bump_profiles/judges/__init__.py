@@ -55,6 +55,7 @@ JUDGES: dict[str, JudgeSpec] = {
     "yesno": JudgeSpec("yesno", "smollm2-135m", "logit(yes) - logit(no) of a causal LM asked per pair and direction"),
     "copymask": JudgeSpec("copymask", "minilm", "embedding judge blind to spans of 4+ words copied from the histories; evaluation"),
     "lexical": JudgeSpec("lexical", "", "TF-IDF cosine, IDF fitted on a fixed corpus file (judge.model); symmetric, no neural model"),
+    "ensemble": JudgeSpec("ensemble", "", "mean of the member judges' per-row ranks (judge.members); not symmetric"),
 }
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -72,10 +73,16 @@ class JudgeConfig:
         "help": "none (raw scores) | empty (minus each item's score with the empty profile in A, each profile's with the "
                 "empty item in B); applied before ranking. center-transductive (batch double-centring) leaks: evaluation only"})
     device: str = field(default="cpu", metadata={"help": "cpu | cuda"})
+    members: list[JudgeConfig] = field(default_factory=list, metadata={
+        "help": "ensemble: the member judges (each a judge mapping: kind, model, ...), fused by mean per-row rank"})
 
     def __post_init__(self) -> None:
         if self.kind not in JUDGES:
             raise ConfigError(f"unknown judge kind '{self.kind}': known kinds are {', '.join(JUDGES)}")
+        if (self.kind == "ensemble") != bool(self.members):
+            raise ConfigError("judge.members: an ensemble judge needs at least 2 members, and only an ensemble takes members")
+        if self.kind == "ensemble" and (len(self.members) < 2 or any(m.kind == "ensemble" for m in self.members)):
+            raise ConfigError("judge.members: at least 2 members, none of them an ensemble")
         if self.dtype not in DTYPES:
             raise ConfigError(f"unknown judge dtype '{self.dtype}': use one of {', '.join(DTYPES)}")
         check_calibration(self.calibration)

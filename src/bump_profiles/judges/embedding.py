@@ -22,21 +22,31 @@ class EmbeddingJudge:
 
     symmetric = True
 
-    def __init__(self, model: SentenceTransformer, *, batch_size: int = 64):
+    def __init__(self, model: SentenceTransformer, *, batch_size: int = 64, cache_size: int = 0):
         self.model = model
         self.batch_size = batch_size
+        # texts whose vectors are kept (0: none, every call encodes its texts afresh, as before); with a
+        # population bank the bank's items are then encoded once, not at every call
+        self.cache_size = cache_size
+        self._cache: dict[str, np.ndarray] = {}
 
     def score(self, queries: Sequence[str], documents: Sequence[str], direction: str) -> np.ndarray:
         check_direction(direction)
         if not queries or not documents:
             return np.zeros((len(queries), len(documents)), dtype=np.float64)
         texts = list(dict.fromkeys([*queries, *documents]))  # each distinct text once, order kept
-        vectors = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        ).astype(np.float64)
-        row = {text: i for i, text in enumerate(texts)}
-        q = vectors[[row[t] for t in queries]]
-        d = vectors[[row[t] for t in documents]]
+        if not self.cache_size:
+            self._cache = {}
+        new = [t for t in texts if t not in self._cache]
+        if new:
+            vectors = self.model.encode(
+                new, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            ).astype(np.float64)
+            if self.cache_size and len(self._cache) + len(new) > self.cache_size:
+                self._cache.clear()
+            self._cache.update(zip(new, vectors, strict=True))
+        q = np.stack([self._cache[t] for t in queries])
+        d = np.stack([self._cache[t] for t in documents])
         return q @ d.T
 
 

@@ -34,6 +34,18 @@ enabled ``length_penalty`` (with ``over_target_share`` and, with a floor, ``unde
 ``repetition_penalty``, ``copy_rate_4`` (whenever a history column is given), ``copy_penalty``,
 ``long_span_share`` and ``span_penalty``.
 
+Headroom, logged every call beside the reward: ``at_max_share`` (share of non-empty profiles whose
+ranking reward is already the maximum, w_A + w_B: nothing left to learn from them), ``group_spread``
+(mean over users of the standard deviation of the final rewards of the user's rollouts: GRPO learns
+nothing from a group of equal rewards) and ``ndcg_a_batch`` (direction A ranking the batch's items
+only); with a bank, ``ndcg_a`` ranks the bank's items too and ``bank_items`` counts them.
+
+Beyond the batch (each off by default; :mod:`bump_profiles.rewards.contrast`): a ``bank``
+(:class:`PopulationBank`) adds other training users' items as negatives of direction A; a ``queue``
+(:class:`ProfileQueue`) adds profiles of earlier calls' users outside this batch as negatives of
+direction B (``queue_negatives`` and their mean ``queue_age`` in calls are logged), and takes this
+call's profiles afterwards. With both off the reward is exactly the in-batch reward above.
+
 Fewer than ``min_users`` distinct users in a call, or fewer than ``min_users`` users with at least one
 non-empty profile, is an error: the other users are the negatives, and without them the score says
 nothing. Raise TRL's
@@ -52,6 +64,7 @@ from bump_profiles.errors import BumpError, ConfigError
 from bump_profiles.judges import Judge
 from bump_profiles.profile_stats import copied_span_share, copy_rate, repeated_ngram_share, whitespace_tokens
 from bump_profiles.ranking import bidirectional_reward
+from bump_profiles.rewards.contrast import PopulationBank, ProfileQueue
 from bump_profiles.rewards.rows import RewardRow, completion_text, gather_rows
 from bump_profiles.scoring import score_matrices
 
@@ -83,6 +96,8 @@ class BumpReward:
         max_copied_span: int | None = None,
         span_penalty: float = 0.0,
         repetition_penalty: float = 0.0,
+        bank: PopulationBank | None = None,
+        queue: ProfileQueue | None = None,
     ):
         check_calibration(calibration, training=True)  # a bad or transductive mode fails here, not at a step
         if len(weights) != 2 or min(weights) < 0 or sum(weights) <= 0:
@@ -112,6 +127,8 @@ class BumpReward:
         self.max_copied_span = max_copied_span
         self.span_penalty = float(span_penalty)
         self.repetition_penalty = float(repetition_penalty)
+        self.bank = bank
+        self.queue = queue
 
     @property
     def needs_history(self) -> bool:
@@ -167,19 +184,43 @@ class BumpReward:
 
         items = [text for held in heldout_of.values() for text in held]
         item_users = [user for user, held in heldout_of.items() for _ in held]
-        p2i, i2p = score_matrices(self.judge, [texts[i] for i in keep], items, self.calibration)
-        parts = bidirectional_reward(p2i, i2p, [users[i] for i in keep], item_users, self.weights)
+        in_batch = len(items)
+        metrics: dict[str, float] = {}
+        if self.bank is not None:  # other users' items: never a batch user's (PopulationBank.draw)
+            bank_items, bank_users = self.bank.draw(list(heldout_of))
+            items, item_users = items + bank_items, item_users + bank_users
+            metrics["bank_items"] = float(len(bank_items))
+        queued = self.queue.negatives(list(heldout_of)) if self.queue is not None else []
+        profiles = [texts[i] for i in keep]
+        p2i, i2p = score_matrices(self.judge, profiles + [e.profile for e in queued], items, self.calibration)
+        kept_users = [users[i] for i in keep]
+        r = len(keep)
+        queue_args = {}
+        if self.queue is not None:
+            queue_args = {"queue_scores": i2p[:, r:], "queue_users": [e.user_id for e in queued]}
+            metrics["queue_negatives"] = float(len(queued))
+            metrics["queue_age"] = float(np.mean([self.queue.calls - e.call for e in queued])) if queued else 0.0
+        parts = bidirectional_reward(p2i[:r], i2p[:, :r], kept_users, item_users, self.weights, **queue_args)
+        if len(items) > in_batch:
+            batch_only = bidirectional_reward(p2i[:r, :in_batch], i2p[:in_batch, :r], kept_users, item_users[:in_batch])
+            metrics["ndcg_a_batch"] = float(batch_only["ndcg_a"].mean())
+        else:
+            metrics["ndcg_a_batch"] = float(parts["ndcg_a"].mean())
+        if self.queue is not None:
+            self.queue.push(kept_users, profiles)
 
         n = len(rows)
         base = np.zeros(n)
         base[keep] = parts["reward"]
-        shaping, metrics = self._penalties(rows)
+        shaping, penalties = self._penalties(rows)
         rewards = np.maximum(base - shaping, 0.0)
+        metrics.update(penalties)
         metrics.update(
             ndcg_a=float(parts["ndcg_a"].mean()),
             ndcg_b=float(parts["ndcg_b"].mean()),
             distinct_users=float(len(heldout_of)),
             empty_share=float(1 - len(keep) / n),
+            **headroom(parts["reward"], sum(self.weights), rewards, users),
         )
         return rewards.tolist(), metrics
 
@@ -216,3 +257,14 @@ class BumpReward:
                 metrics["long_span_share"] = float(share.mean())
                 metrics["span_penalty"] = float((self.span_penalty * share).mean())
         return total, metrics
+
+
+def headroom(ranking_reward: np.ndarray, maximum: float, rewards: np.ndarray, users: Sequence[str]) -> dict[str, float]:
+    """How much a call leaves GRPO to learn from: the share of (non-empty) profiles at the ranking
+    reward's maximum, and the mean within-user standard deviation of the final rewards."""
+    groups: dict[str, list[float]] = {}
+    for u, value in zip(users, rewards, strict=True):
+        groups.setdefault(u, []).append(float(value))
+    spreads = [float(np.std(v)) for v in groups.values() if len(v) > 1]
+    return {"at_max_share": float(np.mean(np.asarray(ranking_reward) >= maximum - 1e-12)) if len(ranking_reward) else 0.0,
+            "group_spread": float(np.mean(spreads)) if spreads else 0.0}

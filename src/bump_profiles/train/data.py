@@ -54,8 +54,13 @@ def prepare_data(config: TrainConfig) -> RunData:
     if config.data.max_users is not None:
         train_users = train_users[: config.data.max_users]
     split = config.data.split
-    train = split_users(train_users, config.data.k, strategy=split, seed=config.seed)
-    evals = split_users([u for u in users if u.id in held], config.data.k, strategy=split, seed=config.seed)
+    train = split_users(train_users, config.data.horizon or config.data.k, strategy=split, seed=config.seed)
+    evals = split_users([u for u in users if u.id in held], config.data.horizon or config.data.k, strategy=split, seed=config.seed)
+    if config.data.horizon is not None:  # k of the horizon's items are the reward's; the generator reads none of them
+        from bump_profiles.alignment import reward_items
+
+        for s in (*train.users, *evals.users):
+            s.heldout = reward_items(s.heldout, config.data.k, spread=True)
     b = config.reward.users_per_call
     if len(train.users) < b:
         raise DataError(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bump_profiles.config import TrainConfig, to_yaml
 from bump_profiles.console import replace_trainer_printing
+from bump_profiles.errors import ConfigError
 from bump_profiles.io import append_jsonl, atomic_write_json, atomic_write_text
 from bump_profiles.train.data import build_dataset, prepare_data
 from bump_profiles.train.rundir import Interrupt, metrics_callback, prepare_run_dir
@@ -23,21 +24,33 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def build_rewards(config: TrainConfig, *, judge: Judge | None = None, count_tokens: Any = None, reader: Any = None) -> list:
-    """The TRL reward functions of ``config.reward.kind`` (judge/reader injected, or loaded here)."""
+def build_rewards(config: TrainConfig, *, judge: Judge | None = None, count_tokens: Any = None, reader: Any = None,
+                  train_splits: list | None = None) -> list:
+    """The TRL reward functions of ``config.reward.kind`` (judge/reader injected, or loaded here).
+    ``train_splits``: the training users, whose held-out items fill the population bank (never an
+    evaluation user's: only the training splits are passed)."""
     funcs: list = []
     r = config.reward
     if r.kind in ("bump", "bump+task"):
         from bump_profiles.rewards.bump import BumpReward
+        from bump_profiles.rewards.contrast import ProfileQueue, bank_from_splits
 
         if judge is None:
             from bump_profiles.judges import make_judge
 
             judge = make_judge(config.judge)
+        bank = None
+        if r.bank_users > 0:
+            if not train_splits:
+                raise ConfigError("reward.bank_users: the bank needs the training users (train_splits)")
+            bank = bank_from_splits(train_splits, users=r.bank_users, hard_share=r.hard_share, seed=config.seed)
+            if hasattr(judge, "cache_size"):  # an embedding judge encodes the bank's items once
+                judge.cache_size = max(judge.cache_size, 50_000)
         funcs.append(BumpReward(
             judge, calibration=config.judge.calibration, weights=tuple(r.direction_weights),
             length_target=r.length_target, length_penalty=r.length_penalty, length_floor=r.length_floor, count_tokens=count_tokens,
             repetition_penalty=r.repetition_penalty, min_users=r.users_per_call, **asdict(r.bump_options),
+            bank=bank, queue=ProfileQueue(r.queue_size) if r.queue_size > 0 else None,
         ))
     if r.kind in ("task", "bump+task"):
         from bump_profiles.rewards.task import TaskReward
@@ -113,7 +126,7 @@ def train(
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     dataset = build_dataset(data.train, prompt, count_tokens, with_task=config.reward.kind != "bump")
-    rewards = build_rewards(config, judge=judge, count_tokens=count_tokens, reader=reader)
+    rewards = build_rewards(config, judge=judge, count_tokens=count_tokens, reader=reader, train_splits=data.train)
     interrupt = Interrupt()
     trainer = GRPOTrainer(
         model=model,

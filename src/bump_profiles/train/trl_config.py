@@ -57,6 +57,7 @@ def grpo_args(config: TrainConfig, *, num_processes: int, cuda: bool):
         num_generations=g.num_generations,
         max_completion_length=g.max_completion_length,
         temperature=g.temperature,
+        top_p=g.top_p,
         learning_rate=g.learning_rate,
         lr_scheduler_type=g.lr_scheduler_type,
         max_steps=g.max_steps,

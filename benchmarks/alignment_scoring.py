@@ -1,0 +1,218 @@
+"""Scoring stages of benchmarks/bench_alignment.py: every reward option on the same candidates, the
+held-out judges, within-author Spearman, and the pick vs references with paired intervals."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("bench_alignment")
+N_BOOT = 1000
+# configs/authors-cpu.yaml's reward shaping (length, repetition and copy guards): "today's reward" is
+# that config's reward; every option below changes one thing at a time from it.
+SHAPING = {"length_target": 40, "length_penalty": 0.01, "repetition_penalty": 0.5, "copy_threshold": 0.2,
+           "copy_penalty": 2.0, "max_copied_span": 8, "span_penalty": 1.0}
+BASE = {"judge": "embedding", "m": 4, "spread": False, "group": 4, "bank": 0, "hard": 0.0, "queue": 0, "shaping": True}
+OPTIONS: dict[str, dict[str, Any]] = {
+    "today (embedding, m=4 first, B=4)": {},
+    "no shaping": {"shaping": False},
+    "m=4 spread over 16": {"m": 4, "spread": True},
+    "m=8 spread": {"m": 8, "spread": True},
+    "m=16": {"m": 16, "spread": True},
+    "all 32 at once": {"group": None},
+    "bank 64 users": {"bank": 64},
+    "bank 64, half hard": {"bank": 64, "hard": 0.5},
+    "queue 64": {"queue": 64},
+    "lexical judge": {"judge": "lexical"},
+    "ensemble emb+lex": {"judge": "ensemble"},
+    "lexical, m=16": {"judge": "lexical", "m": 16, "spread": True},
+    "ensemble, m=16": {"judge": "ensemble", "m": 16, "spread": True},
+    "ensemble, m=16, bank": {"judge": "ensemble", "m": 16, "spread": True, "bank": 64, "hard": 0.5},
+}
+HELDOUT_JUDGES = ("lexical", "embedding")  # embedding is the reward's own judge in most options: marked, not held out
+BANK_ITEMS = 8  # each bank user's most recent articles
+
+
+def text_of(it) -> str:
+    return it.text
+
+
+def make_judges(layouts, train, eval_ids):
+    from bump_profiles.judges import JudgeConfig, make_judge
+    from bump_profiles.judges.ensemble import EnsembleJudge
+    from bump_profiles.judges.lexical import LexicalJudge
+
+    held = {text_of(it) for a in layouts for it in (*a.near, *a.far)}
+    corpus = [it.text for u in train for it in u.interactions if it.text not in held]  # no held-out text, no evaluation author
+    assert not set(eval_ids) & {u.id for u in train}
+    emb = make_judge(JudgeConfig(kind="embedding"))
+    emb.cache_size = 100_000  # the same texts are scored under many options
+    lex = LexicalJudge.fitted(corpus)
+    return {"embedding": emb, "lexical": lex, "ensemble": EnsembleJudge([emb, lex])}
+
+
+def bank_for(layouts, train):
+    """The other training authors' (not among the 32) most recent articles, and everyone's nearest users."""
+    from bump_profiles.rewards.contrast import nearest_users
+
+    picked = {a.user_id for a in layouts}
+    others = [u for u in train if u.id not in picked]
+    items = {u.id: [it.text for it in u.interactions[-BANK_ITEMS:]] for u in others}
+    histories = {a.user_id: [it.text for it in a.read] for a in layouts}
+    histories.update({u.id: [it.text for it in u.interactions[:-BANK_ITEMS]] for u in others})
+    return items, nearest_users(histories)
+
+
+def option_rewards(option: dict, layouts, cands, judges, bank_data, count) -> tuple[dict[str, list[float]], list[dict]]:
+    """Every candidate's reward under one option (groups in layout order), and each call's metrics."""
+    from bump_profiles.alignment import reward_items
+    from bump_profiles.bestof import score_candidates
+    from bump_profiles.rewards.bump import BumpReward
+    from bump_profiles.rewards.contrast import PopulationBank, ProfileQueue
+
+    o = {**BASE, **option}
+    bank = None
+    if o["bank"]:
+        bank = PopulationBank(bank_data[0], users=o["bank"], hard_share=o["hard"], neighbours=bank_data[1], seed=0)
+    reward = BumpReward(judges[o["judge"]], count_tokens=count, min_users=2, bank=bank,
+                        queue=ProfileQueue(o["queue"]) if o["queue"] else None, **(SHAPING if o["shaping"] else {}))
+    users = [a.user_id for a in layouts]
+    size = o["group"] or len(users)
+    scores: dict[str, list[float]] = {}
+    metrics = []
+    for start in range(0, len(users), size):
+        group = [a for a in layouts[start : start + size]]
+        pos = {a.user_id: [it.text for it in reward_items(a.horizon, o["m"], o["spread"])] for a in group}
+        hist = {a.user_id: [it.text for it in a.read] for a in group}
+        s, m = score_candidates(reward, {a.user_id: cands[a.user_id].texts for a in group}, pos, hist)
+        scores.update(s)
+        metrics.append(m)
+    return scores, metrics
+
+
+def heldout_scores(layouts, cands, judge, horizon: str) -> dict[str, list[float]]:
+    """Each candidate's held-out BUMP score (no shaping): its author's near/far items ranked among all
+    32 authors' (A) and ranking it among the other authors' candidates (B)."""
+    from bump_profiles.bestof import score_candidates
+    from bump_profiles.rewards.bump import BumpReward
+
+    reward = BumpReward(judge, min_users=2)
+    pos = {a.user_id: [it.text for it in getattr(a, horizon)] for a in layouts}
+    return score_candidates(reward, {a.user_id: cands[a.user_id].texts for a in layouts}, pos)[0]
+
+
+def set_scores(layouts, profiles: dict[str, str], judge, horizon: str) -> dict[str, float]:
+    """Per author, (NDCG_A + NDCG_B) / 2 of one profile set, all 32 authors ranked at once."""
+    from bump_profiles.authors.stats import per_author_ndcg
+    from bump_profiles.data.split import UserSplit
+    from bump_profiles.data.schema import User
+    from bump_profiles.intrinsic import score_groups
+
+    splits = [UserSplit(User(a.user_id, []), a.read, getattr(a, horizon)) for a in layouts]
+    per = per_author_ndcg(score_groups(splits, profiles, judge, None, null=False), "none")
+    return {u: (v["ndcg_a"] + v["ndcg_b"]) / 2 for u, v in per.items()}
+
+
+def reference_sets(layouts, cands, greedy, picks: dict[str, int], count) -> dict[str, dict[str, str]]:
+    from bump_profiles.baselines import budget_history
+    from bump_profiles.data.split import UserSplit
+    from bump_profiles.data.schema import User
+
+    rng = random.Random(0)
+    rand = {a.user_id: rng.randrange(len(cands[a.user_id].texts)) for a in layouts}
+    pick = {u: cands[u].texts[i] for u, i in picks.items()}
+    splits = [UserSplit(User(a.user_id, []), a.read, []) for a in layouts]
+    return {"pick": pick, "random candidate": {u: cands[u].texts[i] for u, i in rand.items()},
+            "greedy": {a.user_id: greedy[a.user_id].texts[0] for a in layouts},
+            "history@budget": budget_history(splits, {u: count(p) for u, p in pick.items()}, count)}
+
+
+def summarize(values: dict[str, float], units: list[str], draws) -> dict[str, float]:
+    from bump_profiles.authors.stats import interval
+
+    return {k: round(v, 4) for k, v in interval([values[u] for u in units], draws).items()}
+
+
+def run_scoring(out: Path, layouts, train, eval_ids, windows: list[str], stages: list[str], results: Path) -> None:
+    from bump_profiles.alignment import picked, within_user_spearman
+    from bump_profiles.authors.stats import paired_difference, resamples
+    from bump_profiles.bestof import load_candidates
+    from bump_profiles.io import atomic_write_json
+    from bump_profiles.models import load_tokenizer
+    from bump_profiles.profile_stats import profile_stats
+
+    tok = load_tokenizer("smollm2-135m")
+
+    def count(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    judges = make_judges(layouts, train, eval_ids)
+    bank_data = bank_for(layouts, train)
+    report: dict[str, Any] = json.loads(results.read_text()) if results.exists() else {}
+    report.update({"authors": len(layouts), "samples": 8, "temperature": 1.0, "windows": {}, "machine": {
+        "cpu_count": os.cpu_count(), "threads": os.environ.get("OMP_NUM_THREADS")}})
+    for window in windows:
+        cands = load_candidates(out / f"candidates-{window}.jsonl")
+        greedy = load_candidates(out / f"greedy-{window}.jsonl")
+        lays = [a for a in layouts if a.user_id in cands and a.user_id in greedy]
+        lays = lays[: len(lays) // 4 * 4]  # whole groups of 4
+        units = [a.user_id for a in lays]
+        draws = resamples(len(units), N_BOOT, seed=0)
+        t0 = time.perf_counter()
+        held = {(j, h): heldout_scores(lays, cands, judges[j], h) for j in HELDOUT_JUDGES for h in ("near", "far")}
+        rows: dict[str, Any] = {}
+        for name, option in OPTIONS.items():
+            t1 = time.perf_counter()
+            scores, metrics = option_rewards(option, lays, cands, judges, bank_data, count)
+            picks = picked(scores)
+            sets = reference_sets(lays, cands, greedy, picks, count)
+            row: dict[str, Any] = {"option": {**BASE, **option}, "spearman": {}, "sets": {}, "differences": {},
+                                   "missing_spearman": {}, "reward_seconds": round(time.perf_counter() - t1, 1)}
+            flat = np.array([v for u in units for v in scores[u]])
+            row["reward"] = {"mean": round(float(flat.mean()), 4), "at_max_share": round(float(np.mean(flat >= 1 - 1e-12)), 4),
+                             "group_spread": round(float(np.mean([np.std(scores[u]) for u in units])), 4),
+                             "queue_age": [m.get("queue_age") for m in metrics if "queue_age" in m][-1:] or None}
+            for (j, h), judged in held.items():
+                rho = within_user_spearman({u: scores[u] for u in units}, judged)
+                row["missing_spearman"][f"{j}/{h}"] = len(units) - len(rho)
+                kept = [u for u in units if u in rho]
+                row["spearman"][f"{j}/{h}"] = summarize(rho, kept, resamples(len(kept), N_BOOT, seed=0))
+                per_set = {s: set_scores(lays, p, judges[j], h) for s, p in sets.items()}
+                row["sets"][f"{j}/{h}"] = {s: summarize(v, units, draws) for s, v in per_set.items()}
+                row["differences"][f"{j}/{h}"] = {
+                    f"pick - {s}": {k: (round(v, 4) if isinstance(v, float) else v)
+                                    for k, v in paired_difference(per_set["pick"], per_set[s], units, draws).items()}
+                    for s in per_set if s != "pick"}
+            row["profiles"] = {s: {k: v for k, v in profile_stats([p[u] for u in units], [[it.text for it in a.read] for a in lays],
+                                                                  count_tokens=count).items()
+                                   if k in ("tokens_mean", "copy_rate_4", "copy_rate_8", "empty_share")} for s, p in sets.items()}
+            rows[name] = row
+            log.info("%s %s: spearman lexical far %.3f, pick - history@budget lexical far %+.3f (%.0fs)", window, name,
+                     row["spearman"]["lexical/far"]["mean"], row["differences"]["lexical/far"]["pick - history@budget"]["mean"],
+                     time.perf_counter() - t1)
+        hit = np.mean([h for u in units for h in cands[u].hit_limit])
+        report["windows"][window] = {"authors": len(units), "options": rows, "scoring_seconds": round(time.perf_counter() - t0, 1),
+                                     "load_1min_at_end": os.getloadavg()[0], "candidates_hit_limit_share": round(float(hit), 4)}
+        atomic_write_json(results, report)
+        print_table(window, report["windows"][window])
+
+
+def print_table(window: str, res: dict) -> None:
+    print(f"\n## read window {window}: {res['authors']} training authors, 8 candidates each (load {res['load_1min_at_end']:.1f})")
+    print("| option | Spearman lexical near | Spearman lexical far | Spearman embedding far | pick - history@budget, lexical far | "
+          "pick - random, lexical far | pick tokens |")
+    print("|---|---|---|---|---|---|---|")
+    for name, row in res["options"].items():
+        def cell(d):
+            return f"{d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
+        diff = row["differences"]["lexical/far"]
+        print(f"| {name} | {cell(row['spearman']['lexical/near'])} | {cell(row['spearman']['lexical/far'])} | "
+              f"{cell(row['spearman']['embedding/far'])} | {cell(diff['pick - history@budget'])} | "
+              f"{cell(diff['pick - random candidate'])} | {row['profiles']['pick']['tokens_mean']:.1f} |")

@@ -1,0 +1,112 @@
+"""Alignment of reward options with held-out judges, on TRAINING authors, before any training (docs/alignment.md).
+
+    PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/bench_alignment.py --out runs/alignment
+    PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/bench_alignment.py --out runs/alignment --stages likelihood
+
+The authors are split as configs/authors-cpu.yaml splits them (seed 0, 32 evaluation authors left out
+entirely, 100 most recent articles each); the first 32 training authors (in the split's seeded order)
+with at least 40 articles are laid out as [read | 16 reward horizon | 2 near | 6 far]
+(bump_profiles.alignment). The untrained bundled SmolLM2-135M samples 8 profiles per author at
+temperature 1.0 from the read window (the benchmark's prompt) plus one greedy profile; every reward
+option scores the same candidates. Per option, near and far: pick vs a random candidate vs greedy vs
+history@budget (the read window cut to the pick's tokens) under each held-out judge, ranking all 32
+authors at once, with paired bootstrap intervals over authors; and the within-author Spearman between
+the reward and each held-out judge over the 8 candidates.
+
+Stages (each resumable; outputs under --out): ``generate`` (candidates JSONL per read window, one
+line per author as it is done), ``score`` (lexical and embedding judges; writes
+benchmarks/results/alignment.json), ``likelihood`` (the likelihood judge on the final sets only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+DATA = "../shared/data/huffpost-authors/interactions.jsonl"
+AUTHORS_CPU = "configs/authors-cpu.yaml"
+N_AUTHORS, MIN_ARTICLES, N_SAMPLES, TEMPERATURE, MAX_NEW_TOKENS = 32, 40, 8, 1.0, 64
+# What the generator reads: the benchmark's prompt (12 items, 240 tokens), and a longer window.
+READ_WINDOWS = {"w12": {"history_items": 12, "history_tokens": 240}, "w48": {"history_items": 48, "history_tokens": 960}}
+
+log = logging.getLogger("bench_alignment")
+
+
+def benchmark_prompt(window: str):
+    """configs/authors-cpu.yaml's prompt with the read window's item and token budgets."""
+    import yaml
+
+    from bump_profiles.prompts import ProfilePrompt
+
+    p = yaml.safe_load(Path(AUTHORS_CPU).read_text())["train"]["prompt"]
+    return ProfilePrompt(template=p["template"], max_words=p["max_words"], **READ_WINDOWS[window])
+
+
+def authors(data: str):
+    """(layouts of the 32 picked training authors, every training author's items, the evaluation author ids)."""
+    from bump_profiles.alignment import layout
+    from bump_profiles.authors.data import load_authors, split_authors
+
+    split = split_authors(load_authors(data), eval_authors=32, k=2, seed=0, cap=100)
+    train = [s.user for s in split.train]
+    eligible = [u for u in train if len(u.interactions) >= MIN_ARTICLES]
+    picked = [layout(u.id, u.interactions) for u in eligible[:N_AUTHORS]]
+    return picked, train, [s.user.id for s in split.eval]
+
+
+def stage_generate(out: Path, layouts, windows: list[str]) -> None:
+    from bump_profiles.backends import TransformersBackend
+    from bump_profiles.bestof import load_candidates, sample_all
+    from bump_profiles.models import load_causal_lm, load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m")
+    backend = TransformersBackend(load_causal_lm("smollm2-135m"), tok, batch_size=N_SAMPLES, name="smollm2-135m")
+    for window in windows:
+        prompt = benchmark_prompt(window)
+        prompts = {a.user_id: prompt.messages(a.read, count_tokens=backend.count_tokens) for a in layouts}
+        t0 = time.perf_counter()
+        done0 = len(load_candidates(out / f"candidates-{window}.jsonl"))
+        sample_all(backend, prompts, out / f"candidates-{window}.jsonl", n=N_SAMPLES, seed=0, temperature=TEMPERATURE,
+                   max_new_tokens=MAX_NEW_TOKENS, progress=lambda u: log.info("%s: sampled %s", window, u))
+        greedy = load_candidates(out / f"greedy-{window}.jsonl")
+        sample_all(backend, {u: m for u, m in prompts.items() if u not in greedy}, out / f"greedy-{window}.jsonl", n=1,
+                   seed=0, temperature=0.0, max_new_tokens=MAX_NEW_TOKENS)
+        seconds = time.perf_counter() - t0
+        timing = {"window": window, "authors_sampled_now": len(layouts) - done0, "seconds": round(seconds, 1),
+                  "load_1min": os.getloadavg()[0], "threads": os.environ.get("OMP_NUM_THREADS")}
+        with (out / "timings.jsonl").open("a") as handle:
+            handle.write(json.dumps(timing) + "\n")
+        log.info("generate %s: %s", window, timing)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="runs/alignment", help="working directory (resumable)")
+    p.add_argument("--data", default=DATA)
+    p.add_argument("--stages", default="generate,score", help="generate, score, likelihood (comma-separated)")
+    p.add_argument("--windows", default="w12,w48", help=f"read windows to sample: {', '.join(READ_WINDOWS)}")
+    p.add_argument("--results", default="benchmarks/results/alignment.json")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    layouts, train, eval_ids = authors(args.data)
+    stages = args.stages.split(",")
+    windows = args.windows.split(",")
+    if "generate" in stages:
+        stage_generate(out, layouts, windows)
+    if "score" in stages or "likelihood" in stages:
+        from alignment_scoring import run_scoring  # benchmarks/alignment_scoring.py
+
+        run_scoring(out, layouts, train, eval_ids, windows, stages, Path(args.results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    sys.exit(main())
