@@ -35,6 +35,13 @@ METRIC_NAMES = {
     "distinct_users": "distinct_users",
     "copy_rate_4": "copy_rate_4",
     "loss": "loss",
+    # headroom (rewards/bump.py): what is left to learn from, beside the reward
+    "at_max_share": "at_max_share",
+    "group_spread": "group_spread",
+    "ndcg_a_batch": "ndcg_a_batch",
+    "bank_items": "bank_items",
+    "queue_negatives": "queue_negatives",
+    "queue_age": "queue_age",
 }
 
 
