@@ -111,8 +111,8 @@ def heldout_scores(layouts, cands, judge, horizon: str) -> dict[str, list[float]
 def set_scores(layouts, profiles: dict[str, str], judge, horizon: str) -> dict[str, float]:
     """Per author, (NDCG_A + NDCG_B) / 2 of one profile set, all 32 authors ranked at once."""
     from bump_profiles.authors.stats import per_author_ndcg
-    from bump_profiles.data.split import UserSplit
     from bump_profiles.data.schema import User
+    from bump_profiles.data.split import UserSplit
     from bump_profiles.intrinsic import score_groups
 
     splits = [UserSplit(User(a.user_id, []), a.read, getattr(a, horizon)) for a in layouts]
@@ -122,8 +122,8 @@ def set_scores(layouts, profiles: dict[str, str], judge, horizon: str) -> dict[s
 
 def reference_sets(layouts, cands, greedy, picks: dict[str, int], count) -> dict[str, dict[str, str]]:
     from bump_profiles.baselines import budget_history
-    from bump_profiles.data.split import UserSplit
     from bump_profiles.data.schema import User
+    from bump_profiles.data.split import UserSplit
 
     rng = random.Random(0)
     rand = {a.user_id: rng.randrange(len(cands[a.user_id].texts)) for a in layouts}
@@ -158,10 +158,11 @@ def run_scoring(out: Path, layouts, train, eval_ids, windows: list[str], stages:
     report: dict[str, Any] = json.loads(results.read_text()) if results.exists() else {}
     report.update({"authors": len(layouts), "samples": 8, "temperature": 1.0, "windows": {}, "machine": {
         "cpu_count": os.cpu_count(), "threads": os.environ.get("OMP_NUM_THREADS")}})
-    for window in windows:
+    for key in windows:
+        window, _, limit = key.partition(":")
         cands = load_candidates(out / f"candidates-{window}.jsonl")
         greedy = load_candidates(out / f"greedy-{window}.jsonl")
-        lays = [a for a in layouts if a.user_id in cands and a.user_id in greedy]
+        lays = [a for a in layouts[: int(limit) if limit else None] if a.user_id in cands and a.user_id in greedy]
         lays = lays[: len(lays) // 4 * 4]  # whole groups of 4
         units = [a.user_id for a in lays]
         draws = resamples(len(units), N_BOOT, seed=0)
@@ -198,10 +199,10 @@ def run_scoring(out: Path, layouts, train, eval_ids, windows: list[str], stages:
                      row["spearman"]["lexical/far"]["mean"], row["differences"]["lexical/far"]["pick - history@budget"]["mean"],
                      time.perf_counter() - t1)
         hit = np.mean([h for u in units for h in cands[u].hit_limit])
-        report["windows"][window] = {"authors": len(units), "options": rows, "scoring_seconds": round(time.perf_counter() - t0, 1),
+        report["windows"][key] = {"authors": len(units), "options": rows, "scoring_seconds": round(time.perf_counter() - t0, 1),
                                      "load_1min_at_end": os.getloadavg()[0], "candidates_hit_limit_share": round(float(hit), 4)}
         atomic_write_json(results, report)
-        print_table(window, report["windows"][window])
+        print_table(key, report["windows"][key])
 
 
 def print_table(window: str, res: dict) -> None:

@@ -72,7 +72,7 @@ def stage_generate(out: Path, layouts, windows: list[str]) -> None:
         t0 = time.perf_counter()
         done0 = len(load_candidates(out / f"candidates-{window}.jsonl"))
         sample_all(backend, prompts, out / f"candidates-{window}.jsonl", n=N_SAMPLES, seed=0, temperature=TEMPERATURE,
-                   max_new_tokens=MAX_NEW_TOKENS, progress=lambda u: log.info("%s: sampled %s", window, u))
+                   max_new_tokens=MAX_NEW_TOKENS, progress=lambda u, w=window: log.info("%s: sampled %s", w, u))
         greedy = load_candidates(out / f"greedy-{window}.jsonl")
         sample_all(backend, {u: m for u, m in prompts.items() if u not in greedy}, out / f"greedy-{window}.jsonl", n=1,
                    seed=0, temperature=0.0, max_new_tokens=MAX_NEW_TOKENS)
@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/alignment", help="working directory (resumable)")
     p.add_argument("--data", default=DATA)
     p.add_argument("--stages", default="generate,score", help="generate, score, likelihood (comma-separated)")
-    p.add_argument("--windows", default="w12,w48", help=f"read windows to sample: {', '.join(READ_WINDOWS)}")
+    p.add_argument("--windows", default="w12,w48", help=f"read windows: {', '.join(READ_WINDOWS)}; score: NAME:N scores "
+                   "the first N authors only (w12:12 beside a w48 generated with --limit 12)")
+    p.add_argument("--limit", type=int, help="generate: only the first N authors (a longer read window costs more)")
     p.add_argument("--results", default="benchmarks/results/alignment.json")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     stages = args.stages.split(",")
     windows = args.windows.split(",")
     if "generate" in stages:
-        stage_generate(out, layouts, windows)
+        stage_generate(out, layouts[: args.limit], windows)
     if "score" in stages or "likelihood" in stages:
         from alignment_scoring import run_scoring  # benchmarks/alignment_scoring.py
 

@@ -403,7 +403,7 @@ def describe(cls: type = TrainConfig, prefix: str = "") -> list[str]:
             lines += describe(hint, f"{prefix}{f.name}.")
             continue
         inner = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
-        if inner:
+        if inner and typing.get_origin(hint) is not list:  # an optional section; a list of them (judge.members) is one key
             lines += describe(inner[0], f"{prefix}{f.name}.")
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
