@@ -140,7 +140,7 @@ def summarize(values: dict[str, float], units: list[str], draws) -> dict[str, fl
     return {k: round(v, 4) for k, v in interval([values[u] for u in units], draws).items()}
 
 
-def run_scoring(out: Path, layouts, train, eval_ids, windows: list[str], stages: list[str], results: Path) -> None:
+def run_scoring(out: Path, layouts, train, eval_ids, windows: list[str], results: Path) -> None:
     from bump_profiles.alignment import picked, within_user_spearman
     from bump_profiles.authors.stats import paired_difference, resamples
     from bump_profiles.bestof import load_candidates
@@ -217,3 +217,79 @@ def print_table(window: str, res: dict) -> None:
         print(f"| {name} | {cell(row['spearman']['lexical/near'])} | {cell(row['spearman']['lexical/far'])} | "
               f"{cell(row['spearman']['embedding/far'])} | {cell(diff['pick - history@budget'])} | "
               f"{cell(diff['pick - random candidate'])} | {row['profiles']['pick']['tokens_mean']:.1f} |")
+
+
+def run_likelihood(out: Path, layouts, train, eval_ids, windows: list[str], results: Path, n_authors: int) -> None:
+    """The likelihood judge (never in any reward option), far horizon, on the first ``n_authors``:
+    each profile ranks its author's 6 far items among theirs plus the next author's 6 (NDCG A). Per
+    candidate (within-author Spearman with each option's reward) and per final set (pick of each
+    option vs random, greedy, history@budget), with paired intervals. Contrasting with one other
+    author only keeps it to ~100 pairs an author on a shared 2-core CPU."""
+    from bump_profiles.alignment import picked, within_user_spearman
+    from bump_profiles.authors.stats import paired_difference, resamples
+    from bump_profiles.bestof import load_candidates
+    from bump_profiles.io import atomic_write_json
+    from bump_profiles.judges import JudgeConfig, make_judge
+    from bump_profiles.models import load_tokenizer
+    from bump_profiles.ranking import multi_positive_ndcg
+
+    tok = load_tokenizer("smollm2-135m")
+
+    def count(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    judge = make_judge(JudgeConfig(kind="likelihood", dtype="bfloat16"))
+    judges, bank_data = make_judges(layouts, train, eval_ids), bank_for(layouts, train)
+    report = json.loads(results.read_text())
+    key = windows[0]
+    window, _, _ = key.partition(":")
+    cands, greedy = load_candidates(out / f"candidates-{window}.jsonl"), load_candidates(out / f"greedy-{window}.jsonl")
+    lays = [a for a in layouts if a.user_id in cands and a.user_id in greedy][:n_authors]
+    units = [a.user_id for a in lays]
+    t0 = time.perf_counter()
+
+    def ndcg(profiles: list[str], i: int) -> list[float]:
+        a, other = lays[i], lays[(i + 1) % len(lays)]
+        docs = [it.text for it in (*a.far, *other.far)]
+        pos = np.array([True] * len(a.far) + [False] * len(other.far))
+        m = judge.score(profiles, docs, "A")
+        return [multi_positive_ndcg(row, pos) for row in m]
+
+    per_candidate = {}
+    for i, a in enumerate(lays):
+        per_candidate[a.user_id] = ndcg(cands[a.user_id].texts, i)
+        log.info("likelihood: %s candidates (%.0fs)", a.user_id, time.perf_counter() - t0)
+    draws = resamples(len(units), N_BOOT, seed=0)
+    res: dict[str, Any] = {"authors": len(units), "window": key, "options": {}}
+    cache: dict[tuple[str, str], float] = {}
+    cand_texts = {u: set(cands[u].texts) for u in units}
+    for name, row in report["windows"][key]["options"].items():
+        scores, _ = option_rewards(row["option"], lays, cands, judges, bank_data, count)
+        rho = within_user_spearman({u: scores[u] for u in units}, per_candidate)
+        kept = [u for u in units if u in rho]
+        picks = picked(scores)
+        sets = reference_sets(lays, cands, greedy, picks, count)
+        per_set = {}
+        for s, profiles in sets.items():
+            vals = {}
+            for i, u in enumerate(units):
+                text = profiles[u]  # a candidate's score is already known; a reference is scored once
+                if text in cand_texts[u]:
+                    vals[u] = per_candidate[u][cands[u].texts.index(text)]
+                else:
+                    if (u, text) not in cache:
+                        cache[(u, text)] = ndcg([text], i)[0]
+                    vals[u] = cache[(u, text)]
+            per_set[s] = vals
+        res["options"][name] = {
+            "spearman": summarize(rho, kept, resamples(len(kept), N_BOOT, seed=0)), "missing_spearman": len(units) - len(kept),
+            "sets": {s: summarize(v, units, draws) for s, v in per_set.items()},
+            "differences": {f"pick - {s}": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in
+                                            paired_difference(per_set["pick"], per_set[s], units, draws).items()}
+                            for s in per_set if s != "pick"}}
+        log.info("likelihood %s: spearman %.3f, pick - history@budget %+.3f", name, res["options"][name]["spearman"]["mean"],
+                 res["options"][name]["differences"]["pick - history@budget"]["mean"])
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    res["load_1min_at_end"] = os.getloadavg()[0]
+    report.setdefault("likelihood", {})[key] = res
+    atomic_write_json(results, report)

@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--windows", default="w12,w48", help=f"read windows: {', '.join(READ_WINDOWS)}; score: NAME:N scores "
                    "the first N authors only (w12:12 beside a w48 generated with --limit 12)")
     p.add_argument("--limit", type=int, help="generate: only the first N authors (a longer read window costs more)")
+    p.add_argument("--likelihood-authors", type=int, default=12, help="likelihood stage: the first N authors")
     p.add_argument("--results", default="benchmarks/results/alignment.json")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -102,10 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     windows = args.windows.split(",")
     if "generate" in stages:
         stage_generate(out, layouts[: args.limit], windows)
-    if "score" in stages or "likelihood" in stages:
+    if "score" in stages:
         from alignment_scoring import run_scoring  # benchmarks/alignment_scoring.py
 
-        run_scoring(out, layouts, train, eval_ids, windows, stages, Path(args.results))
+        run_scoring(out, layouts, train, eval_ids, windows, Path(args.results))
+    if "likelihood" in stages:
+        from alignment_scoring import run_likelihood
+
+        run_likelihood(out, layouts, train, eval_ids, windows, Path(args.results), args.likelihood_authors)
     return 0
 
 
