@@ -293,3 +293,43 @@ def run_likelihood(out: Path, layouts, train, eval_ids, windows: list[str], resu
     res["load_1min_at_end"] = os.getloadavg()[0]
     report.setdefault("likelihood", {})[key] = res
     atomic_write_json(results, report)
+
+
+def markdown(results: Path) -> str:
+    """The tables of docs/alignment.md from the results JSON."""
+    report = json.loads(results.read_text())
+
+    def cell(d: dict) -> str:
+        return f"{d['mean']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"
+
+    out = []
+    for key, res in report["windows"].items():
+        out.append(f"\n**Read window {key}**: {res['authors']} training authors x 8 candidates; candidates cut at the "
+                   f"64-token limit: {res['candidates_hit_limit_share']:.0%}; scoring {res['scoring_seconds']:.0f} s "
+                   f"(load {res['load_1min_at_end']:.1f} at the end).\n")
+        out.append("| reward option | Spearman w/ lexical, near | Spearman w/ lexical, far | Spearman w/ embedding, far | "
+                   "pick - history@budget, lexical far | pick - random, lexical far | pick - greedy, lexical far | "
+                   "pick - history@budget, lexical near | pick tokens / copy 4-gram |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for name, row in res["options"].items():
+            d, n = row["differences"]["lexical/far"], row["differences"]["lexical/near"]
+            prof = row["profiles"]["pick"]
+            out.append(f"| {name} | {cell(row['spearman']['lexical/near'])} | {cell(row['spearman']['lexical/far'])} | "
+                       f"{cell(row['spearman']['embedding/far'])} | {cell(d['pick - history@budget'])} | "
+                       f"{cell(d['pick - random candidate'])} | {cell(d['pick - greedy'])} | {cell(n['pick - history@budget'])} | "
+                       f"{prof['tokens_mean']:.0f} / {prof['copy_rate_4']:.2f} |")
+        first = next(iter(res["options"].values()))
+        sets = first["sets"]["lexical/far"]
+        out.append("\nHeld-out lexical judge, far horizon, all authors at once, (NDCG A + B) / 2 of the sets of the first "
+                   "option: " + "; ".join(f"{s} {v['mean']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]" for s, v in sets.items()))
+    for key, res in report.get("likelihood", {}).items():
+        out.append(f"\n**Likelihood judge (never in any reward), far horizon, read window {key}**: {res['authors']} authors; "
+                   f"each profile ranks its author's 6 far items among those plus the next author's 6 (NDCG A); "
+                   f"{res['seconds']:.0f} s (load {res['load_1min_at_end']:.1f} at the end).\n")
+        out.append("| reward option | Spearman w/ likelihood, far | pick - history@budget | pick - random | pick - greedy |")
+        out.append("|---|---|---|---|---|")
+        for name, row in res["options"].items():
+            d = row["differences"]
+            out.append(f"| {name} | {cell(row['spearman'])} | {cell(d['pick - history@budget'])} | "
+                       f"{cell(d['pick - random candidate'])} | {cell(d['pick - greedy'])} |")
+    return "\n".join(out) + "\n"

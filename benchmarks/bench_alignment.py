@@ -15,7 +15,8 @@ the reward and each held-out judge over the 8 candidates.
 
 Stages (each resumable; outputs under --out): ``generate`` (candidates JSONL per read window, one
 line per author as it is done), ``score`` (lexical and embedding judges; writes
-benchmarks/results/alignment.json), ``likelihood`` (the likelihood judge on the final sets only).
+benchmarks/results/alignment.json), ``likelihood`` (the likelihood judge, far horizon, first 12 authors), ``table``
+(the markdown tables of docs/alignment.md).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/alignment", help="working directory (resumable)")
     p.add_argument("--data", default=DATA)
-    p.add_argument("--stages", default="generate,score", help="generate, score, likelihood (comma-separated)")
+    p.add_argument("--stages", default="generate,score", help="generate, score, likelihood, table (comma-separated)")
     p.add_argument("--windows", default="w12,w48", help=f"read windows: {', '.join(READ_WINDOWS)}; score: NAME:N scores "
                    "the first N authors only (w12:12 beside a w48 generated with --limit 12)")
     p.add_argument("--limit", type=int, help="generate: only the first N authors (a longer read window costs more)")
@@ -107,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         from alignment_scoring import run_scoring  # benchmarks/alignment_scoring.py
 
         run_scoring(out, layouts, train, eval_ids, windows, Path(args.results))
+    if "table" in stages:
+        from alignment_scoring import markdown
+
+        print(markdown(Path(args.results)))
     if "likelihood" in stages:
         from alignment_scoring import run_likelihood
 
