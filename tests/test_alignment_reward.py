@@ -137,8 +137,8 @@ def test_queue_never_offers_a_profile_of_a_user_being_scored():
 
 
 def test_evaluation_users_never_enter_the_bank_or_the_reward():
-    config = load_config(REPO / "configs" / "test-tiny.yaml", ["reward.bank_users=3", "reward.hard_share=0.5",
-                                                               "reward.queue_size=8"])
+    config = load_config(REPO / "configs" / "test-tiny.yaml", ["reward.contrast.bank_users=3", "reward.contrast.hard_share=0.5",
+                                                               "reward.contrast.queue_size=8"])
     data = prepare_data(config)
     (reward,) = build_rewards(config, judge=HashJudge(), train_splits=data.train)
     eval_ids = {s.user.id for s in data.eval}
@@ -154,7 +154,7 @@ def test_evaluation_users_never_enter_the_bank_or_the_reward():
 
 def test_reward_options_validate():
     with pytest.raises(ConfigError, match="hard_share"):
-        load_config(None, ["reward.hard_share=0.5"])
+        load_config(None, ["reward.contrast.hard_share=0.5"])
     with pytest.raises(ConfigError, match="top_p"):
         load_config(None, ["grpo.top_p=0"])
     with pytest.raises(ConfigError, match="members"):
@@ -252,7 +252,7 @@ def test_short_training_run_logs_headroom_every_step(tiny_model, tmp_path):
     from bump_profiles.train import train
 
     run = tmp_path / "run"
-    config = tiny_config(tiny_model, run, "reward.bank_users=3", "reward.hard_share=0.5", "reward.queue_size=4",
+    config = tiny_config(tiny_model, run, "reward.contrast.bank_users=3", "reward.contrast.hard_share=0.5", "reward.contrast.queue_size=4",
                          "grpo.top_p=0.9")
     assert train(config, judge=BigramJudge()).global_step == 2
     rows = read_metrics(run)

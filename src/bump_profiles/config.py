@@ -19,6 +19,7 @@ from bump_profiles.data import FORMATS
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JudgeConfig
 from bump_profiles.prompts import UPDATE_INSTRUCTION, ProfilePrompt
+from bump_profiles.rewards.contrast_config import ContrastConfig
 
 REWARD_KINDS = ("bump", "task", "bump+task")
 DATA_FORMATS = FORMATS
@@ -72,8 +73,7 @@ class DataConfig:
     outputs: str | None = _help("LaMP *_outputs.json with the golds (needed by reward: task on LaMP)", None)
     synthetic: SyntheticData | None = _help("synthetic users {users: N, seed: S}; the default when no path is set", None)
     k: int = _help("held-out interactions per user (the judge ranks these; the generator never sees them)", 2)
-    horizon: int | None = _help("spread the k held-out items evenly over the most recent `horizon` items (none of "
-                                "which the generator reads); None: the k most recent", None)
+    horizon: int | None = _help("spread the k held-out items evenly over the last `horizon` items, none read (None: the last k)", None)
     split: str = _help("which interactions are held out: recent | random", "recent")
     eval_users: float = _help("users kept out of training for evaluation: a fraction (< 1) or a count", 0.2)
     max_users: int | None = _help("use at most this many users (after the evaluation split); None = all", None)
@@ -89,10 +89,8 @@ class DataConfig:
             raise ConfigError(f"data.outputs: no such file: {self.outputs}")
         if self.format is not None and self.format not in DATA_FORMATS:
             raise ConfigError(f"data.format: '{self.format}' is not one of {', '.join(DATA_FORMATS)}")
-        if self.k < 1:
-            raise ConfigError(f"data.k: need at least 1 held-out interaction per user, got {self.k}")
-        if self.horizon is not None and (self.horizon < self.k or self.split != "recent"):
-            raise ConfigError(f"data.horizon: at least data.k={self.k}, with split: recent; got {self.horizon}")
+        if self.k < 1 or (self.horizon is not None and (self.horizon < self.k or self.split != "recent")):
+            raise ConfigError(f"data.k >= 1, and data.horizon >= k with split recent; got k={self.k}, horizon={self.horizon}")
         if self.split not in ("recent", "random"):
             raise ConfigError(f"data.split: '{self.split}' is not recent or random")
         if self.eval_users < 0 or (self.eval_users >= 1 and not float(self.eval_users).is_integer()):
@@ -157,12 +155,7 @@ class RewardConfig:
     repetition_penalty: float = _help("reward lost per unit share of the profile's word 3-grams that repeat an earlier one", 0.0)
     bump_options: CopyGuards = _help("copy and span guards of the BUMP reward", factory=CopyGuards)
     weights: list[float] = _help("bump+task: weights of the bump and task rewards", factory=lambda: [1.0, 1.0])
-    bank_users: int = _help("population bank: other training users whose held-out items join direction A's "
-                            "negatives at every call (0: off, the batch only)", 0)
-    hard_share: float = _help("share of the bank's users that are the batch users' nearest (by history TF-IDF); "
-                              "the rest drawn at random", 0.0)
-    queue_size: int = _help("queue of the most recent profiles of earlier calls, other users' only, as extra "
-                            "negatives of direction B (0: off)", 0)
+    contrast: ContrastConfig = _help("negatives beyond the batch: population bank, profile queue", factory=ContrastConfig)
     reader: str | None = _help("task reward's reader model; None = the policy's base model", None)
     reader_dtype: str = _help("task reward reader dtype", "float32")
 
@@ -179,10 +172,6 @@ class RewardConfig:
             raise ConfigError(f"reward.length_penalty: must be >= 0, got {self.length_penalty}")
         if self.repetition_penalty < 0:
             raise ConfigError(f"reward.repetition_penalty: must be >= 0, got {self.repetition_penalty}")
-        if self.bank_users < 0 or self.queue_size < 0:
-            raise ConfigError("reward.bank_users and reward.queue_size: 0 (off) or more")
-        if not 0.0 <= self.hard_share <= 1.0 or (self.hard_share > 0 and self.bank_users == 0):
-            raise ConfigError(f"reward.hard_share: a share in [0, 1] of a bank (reward.bank_users > 0), got {self.hard_share}")
 
 
 @dataclass
@@ -221,10 +210,8 @@ class GRPOSection:
         for name in ("max_completion_length", "max_steps", "micro_batch_size", "save_steps", "logging_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"grpo.{name}: must be at least 1, got {getattr(self, name)}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ConfigError(f"grpo.top_p: must be in (0, 1], got {self.top_p}")
-        if self.vllm_mode not in ("colocate", "server"):
-            raise ConfigError(f"grpo.vllm_mode: '{self.vllm_mode}' is not colocate or server")
+        if self.vllm_mode not in ("colocate", "server") or not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"grpo.vllm_mode '{self.vllm_mode}' (colocate or server) or grpo.top_p {self.top_p} (in (0, 1])")
 
 
 @dataclass

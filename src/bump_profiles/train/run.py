@@ -40,17 +40,18 @@ def build_rewards(config: TrainConfig, *, judge: Judge | None = None, count_toke
 
             judge = make_judge(config.judge)
         bank = None
-        if r.bank_users > 0:
+        c = r.contrast
+        if c.bank_users > 0:
             if not train_splits:
-                raise ConfigError("reward.bank_users: the bank needs the training users (train_splits)")
-            bank = bank_from_splits(train_splits, users=r.bank_users, hard_share=r.hard_share, seed=config.seed)
+                raise ConfigError("reward.contrast.bank_users: the bank needs the training users (train_splits)")
+            bank = bank_from_splits(train_splits, users=c.bank_users, hard_share=c.hard_share, seed=config.seed)
             if hasattr(judge, "cache_size"):  # an embedding judge encodes the bank's items once
                 judge.cache_size = max(judge.cache_size, 50_000)
         funcs.append(BumpReward(
             judge, calibration=config.judge.calibration, weights=tuple(r.direction_weights),
             length_target=r.length_target, length_penalty=r.length_penalty, length_floor=r.length_floor, count_tokens=count_tokens,
             repetition_penalty=r.repetition_penalty, min_users=r.users_per_call, **asdict(r.bump_options),
-            bank=bank, queue=ProfileQueue(r.queue_size) if r.queue_size > 0 else None,
+            bank=bank, queue=ProfileQueue(c.queue_size) if c.queue_size > 0 else None,
         ))
     if r.kind in ("task", "bump+task"):
         from bump_profiles.rewards.task import TaskReward
