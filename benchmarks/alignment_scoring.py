@@ -27,14 +27,18 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "m=8 spread": {"m": 8, "spread": True},
     "m=16": {"m": 16, "spread": True},
     "all 32 at once": {"group": None},
-    "bank 64 users": {"bank": 64},
-    "bank 64, half hard": {"bank": 64, "hard": 0.5},
+    "bank: all 64 other users": {"bank": 64},
+    "bank 16 users, random": {"bank": 16},
+    "bank 16 users, half hard": {"bank": 16, "hard": 0.5},
     "queue 64": {"queue": 64},
     "lexical judge": {"judge": "lexical"},
     "ensemble emb+lex": {"judge": "ensemble"},
     "lexical, m=16": {"judge": "lexical", "m": 16, "spread": True},
     "ensemble, m=16": {"judge": "ensemble", "m": 16, "spread": True},
-    "ensemble, m=16, bank": {"judge": "ensemble", "m": 16, "spread": True, "bank": 64, "hard": 0.5},
+    "m=16, no shaping": {"m": 16, "spread": True, "shaping": False},
+    "m=16, no shaping, bank 16 half hard": {"m": 16, "spread": True, "shaping": False, "bank": 16, "hard": 0.5},
+    "ensemble, m=16, no shaping": {"judge": "ensemble", "m": 16, "spread": True, "shaping": False},
+    "lexical, m=16, no shaping": {"judge": "lexical", "m": 16, "spread": True, "shaping": False},
 }
 HELDOUT_JUDGES = ("lexical", "embedding")  # embedding is the reward's own judge in most options: marked, not held out
 BANK_ITEMS = 8  # each bank user's most recent articles
@@ -129,9 +133,12 @@ def reference_sets(layouts, cands, greedy, picks: dict[str, int], count) -> dict
     rand = {a.user_id: rng.randrange(len(cands[a.user_id].texts)) for a in layouts}
     pick = {u: cands[u].texts[i] for u, i in picks.items()}
     splits = [UserSplit(User(a.user_id, []), a.read, []) for a in layouts]
-    return {"pick": pick, "random candidate": {u: cands[u].texts[i] for u, i in rand.items()},
-            "greedy": {a.user_id: greedy[a.user_id].texts[0] for a in layouts},
+    sets = {"pick": pick, "random candidate": {u: cands[u].texts[i] for u, i in rand.items()},
+            "greedy": {a.user_id: greedy[a.user_id].texts[0] for a in layouts if a.user_id in greedy},
             "history@budget": budget_history(splits, {u: count(p) for u, p in pick.items()}, count)}
+    if len(sets["greedy"]) < len(layouts):  # greedy profiles come after every author's samples: maybe not yet
+        del sets["greedy"]
+    return sets
 
 
 def summarize(values: dict[str, float], units: list[str], draws) -> dict[str, float]:
@@ -160,9 +167,9 @@ def run_scoring(out: Path, layouts, train, eval_ids, windows: list[str], results
         "cpu_count": os.cpu_count(), "threads": os.environ.get("OMP_NUM_THREADS")}})
     for key in windows:
         window, _, limit = key.partition(":")
-        cands = load_candidates(out / f"candidates-{window}.jsonl")
-        greedy = load_candidates(out / f"greedy-{window}.jsonl")
-        lays = [a for a in layouts[: int(limit) if limit else None] if a.user_id in cands and a.user_id in greedy]
+        cands = load_candidates(out / f"candidates-{window}.jsonl", repair=False)  # the generator may still be writing
+        greedy = load_candidates(out / f"greedy-{window}.jsonl", repair=False)
+        lays = [a for a in layouts[: int(limit) if limit else None] if a.user_id in cands]
         lays = lays[: len(lays) // 4 * 4]  # whole groups of 4
         units = [a.user_id for a in lays]
         draws = resamples(len(units), N_BOOT, seed=0)
@@ -243,8 +250,9 @@ def run_likelihood(out: Path, layouts, train, eval_ids, windows: list[str], resu
     report = json.loads(results.read_text())
     key = windows[0]
     window, _, _ = key.partition(":")
-    cands, greedy = load_candidates(out / f"candidates-{window}.jsonl"), load_candidates(out / f"greedy-{window}.jsonl")
-    lays = [a for a in layouts if a.user_id in cands and a.user_id in greedy][:n_authors]
+    cands = load_candidates(out / f"candidates-{window}.jsonl", repair=False)
+    greedy = load_candidates(out / f"greedy-{window}.jsonl", repair=False)
+    lays = [a for a in layouts if a.user_id in cands][:n_authors]
     units = [a.user_id for a in lays]
     t0 = time.perf_counter()
 
@@ -316,7 +324,8 @@ def markdown(results: Path) -> str:
             prof = row["profiles"]["pick"]
             out.append(f"| {name} | {cell(row['spearman']['lexical/near'])} | {cell(row['spearman']['lexical/far'])} | "
                        f"{cell(row['spearman']['embedding/far'])} | {cell(d['pick - history@budget'])} | "
-                       f"{cell(d['pick - random candidate'])} | {cell(d['pick - greedy'])} | {cell(n['pick - history@budget'])} | "
+                       f"{cell(d['pick - random candidate'])} | {cell(d['pick - greedy']) if 'pick - greedy' in d else 'n/a'} | "
+                       f"{cell(n['pick - history@budget'])} | "
                        f"{prof['tokens_mean']:.0f} / {prof['copy_rate_4']:.2f} |")
         first = next(iter(res["options"].values()))
         sets = first["sets"]["lexical/far"]
@@ -331,5 +340,5 @@ def markdown(results: Path) -> str:
         for name, row in res["options"].items():
             d = row["differences"]
             out.append(f"| {name} | {cell(row['spearman'])} | {cell(d['pick - history@budget'])} | "
-                       f"{cell(d['pick - random candidate'])} | {cell(d['pick - greedy'])} |")
+                       f"{cell(d['pick - random candidate'])} | {cell(d['pick - greedy']) if 'pick - greedy' in d else 'n/a'} |")
     return "\n".join(out) + "\n"

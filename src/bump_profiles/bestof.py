@@ -98,16 +98,19 @@ def provenance(c: Candidates, scores: Sequence[float], *, m: int, seed: int, tem
             "hit_limit": c.hit_limit}
 
 
-def load_candidates(path: str | Path) -> dict[str, Candidates]:
-    """Candidates already sampled (a resumable JSONL, one user a line; a truncated last line is dropped)."""
+def load_candidates(path: str | Path, *, repair: bool = True) -> dict[str, Candidates]:
+    """Candidates already sampled (a resumable JSONL, one user a line). A truncated last line is cut
+    from the file (``repair``, the writer's own resume) or only skipped (a reader beside a running writer)."""
     from bump_profiles.generate import read_done
 
     path = Path(path)
     if not path.exists():
         return {}
-    read_done(path)  # repairs a line cut by a crash
+    if repair:
+        read_done(path)  # repairs a line cut by a crash
+    text = path.read_text(encoding="utf-8")
     out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text[: text.rfind("\n") + 1].splitlines():
         if line.strip():
             row = json.loads(line)
             out[row["user_id"]] = Candidates(row["user_id"], row["texts"], row["hit_limit"], row["tokens"], row["seed"])
