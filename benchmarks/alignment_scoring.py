@@ -19,10 +19,12 @@ N_BOOT = 1000
 # that config's reward; every option below changes one thing at a time from it.
 SHAPING = {"length_target": 40, "length_penalty": 0.01, "repetition_penalty": 0.5, "copy_threshold": 0.2,
            "copy_penalty": 2.0, "max_copied_span": 8, "span_penalty": 1.0}
+COPY_GUARDS = {k: SHAPING[k] for k in ("copy_threshold", "copy_penalty", "max_copied_span", "span_penalty")}
 BASE = {"judge": "embedding", "m": 4, "spread": False, "group": 4, "bank": 0, "hard": 0.0, "queue": 0, "shaping": True}
 OPTIONS: dict[str, dict[str, Any]] = {
     "today (embedding, m=4 first, B=4)": {},
     "no shaping": {"shaping": False},
+    "copy guards only (no length, repetition penalty)": {"shaping": "copy"},
     "m=4 spread over 16": {"m": 4, "spread": True},
     "m=8 spread": {"m": 8, "spread": True},
     "m=16": {"m": 16, "spread": True},
@@ -36,6 +38,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "lexical, m=16": {"judge": "lexical", "m": 16, "spread": True},
     "ensemble, m=16": {"judge": "ensemble", "m": 16, "spread": True},
     "m=16, no shaping": {"m": 16, "spread": True, "shaping": False},
+    "m=16, copy guards only": {"m": 16, "spread": True, "shaping": "copy"},
     "m=16, no shaping, bank 16 half hard": {"m": 16, "spread": True, "shaping": False, "bank": 16, "hard": 0.5},
     "ensemble, m=16, no shaping": {"judge": "ensemble", "m": 16, "spread": True, "shaping": False},
     "lexical, m=16, no shaping": {"judge": "lexical", "m": 16, "spread": True, "shaping": False},
@@ -86,7 +89,8 @@ def option_rewards(option: dict, layouts, cands, judges, bank_data, count) -> tu
     if o["bank"]:
         bank = PopulationBank(bank_data[0], users=o["bank"], hard_share=o["hard"], neighbours=bank_data[1], seed=0)
     reward = BumpReward(judges[o["judge"]], count_tokens=count, min_users=2, bank=bank,
-                        queue=ProfileQueue(o["queue"]) if o["queue"] else None, **(SHAPING if o["shaping"] else {}))
+                        queue=ProfileQueue(o["queue"]) if o["queue"] else None,
+                        **{True: SHAPING, False: {}, "copy": COPY_GUARDS}[o["shaping"]])
     users = [a.user_id for a in layouts]
     size = o["group"] or len(users)
     scores: dict[str, list[float]] = {}

@@ -60,7 +60,7 @@ def authors(data: str):
     return picked, train, [s.user.id for s in split.eval]
 
 
-def stage_generate(out: Path, layouts, windows: list[str]) -> None:
+def stage_generate(out: Path, layouts, windows: list[str], greedy_only: bool = False) -> None:
     from bump_profiles.backends import TransformersBackend
     from bump_profiles.bestof import load_candidates, sample_all
     from bump_profiles.models import load_causal_lm, load_tokenizer
@@ -72,11 +72,13 @@ def stage_generate(out: Path, layouts, windows: list[str]) -> None:
         prompts = {a.user_id: prompt.messages(a.read, count_tokens=backend.count_tokens) for a in layouts}
         t0 = time.perf_counter()
         done0 = len(load_candidates(out / f"candidates-{window}.jsonl"))
-        sample_all(backend, prompts, out / f"candidates-{window}.jsonl", n=N_SAMPLES, seed=0, temperature=TEMPERATURE,
-                   max_new_tokens=MAX_NEW_TOKENS, progress=lambda u, w=window: log.info("%s: sampled %s", w, u))
+        if not greedy_only:
+            sample_all(backend, prompts, out / f"candidates-{window}.jsonl", n=N_SAMPLES, seed=0, temperature=TEMPERATURE,
+                       max_new_tokens=MAX_NEW_TOKENS, progress=lambda u, w=window: log.info("%s: sampled %s", w, u))
         greedy = load_candidates(out / f"greedy-{window}.jsonl")
         sample_all(backend, {u: m for u, m in prompts.items() if u not in greedy}, out / f"greedy-{window}.jsonl", n=1,
-                   seed=0, temperature=0.0, max_new_tokens=MAX_NEW_TOKENS)
+                   seed=0, temperature=0.0, max_new_tokens=MAX_NEW_TOKENS,
+                   progress=lambda u, w=window: log.info("%s: greedy %s", w, u))
         seconds = time.perf_counter() - t0
         timing = {"window": window, "authors_sampled_now": len(layouts) - done0, "seconds": round(seconds, 1),
                   "load_1min": os.getloadavg()[0], "threads": os.environ.get("OMP_NUM_THREADS")}
@@ -92,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", default="generate,score", help="generate, score, likelihood, table (comma-separated)")
     p.add_argument("--windows", default="w12,w48", help=f"read windows: {', '.join(READ_WINDOWS)}; score: NAME:N scores "
                    "the first N authors only (w12:12 beside a w48 generated with --limit 12)")
+    p.add_argument("--greedy-only", action="store_true", help="generate: the greedy profiles only (beside a sampling run)")
     p.add_argument("--limit", type=int, help="generate: only the first N authors (a longer read window costs more)")
     p.add_argument("--likelihood-authors", type=int, default=12, help="likelihood stage: the first N authors")
     p.add_argument("--results", default="benchmarks/results/alignment.json")
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     stages = args.stages.split(",")
     windows = args.windows.split(",")
     if "generate" in stages:
-        stage_generate(out, layouts[: args.limit], windows)
+        stage_generate(out, layouts[: args.limit], windows, args.greedy_only)
     if "score" in stages:
         from alignment_scoring import run_scoring  # benchmarks/alignment_scoring.py
 
