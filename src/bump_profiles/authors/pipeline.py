@@ -40,8 +40,9 @@ def stage_split(b: Bench) -> None:
     if saved.exists() and json.loads(saved.read_text())["authors"] != s.ids():
         raise ConfigError(f"{saved} holds another split than this config makes: use another out directory")
     write_training_file(s.train, s.labels, b.path("train_LaMP_2_news_questions.json"), b.path("train_outputs.json"))
-    atomic_write_json(b.path("questions", "category.json"), category_questions(s.eval, s.labels))
-    atomic_write_json(b.path("questions", "headline.json"), headline_questions(s.eval))
+    near = s.horizons()["near"]  # downstream questions: the near horizon, as before horizons existed
+    atomic_write_json(b.path("questions", "category.json"), category_questions(near, s.labels))
+    atomic_write_json(b.path("questions", "headline.json"), headline_questions(near))
     # IDF corpus of the lexical judge: every article a generator may read or train on (training
     # authors' articles, evaluation authors' histories), fixed once; no evaluation held-out article.
     corpus = [" ".join(it.fields.values()) for x in s.train for it in [*x.history, *x.heldout]]
@@ -50,7 +51,7 @@ def stage_split(b: Bench) -> None:
     atomic_write_json(saved, {"authors": s.ids(), "labels": list(s.labels), "config": asdict(b.config.data),
                               "articles": {"train_history": sum(len(x.history) for x in s.train),
                                            "eval_history": sum(len(x.history) for x in s.eval),
-                                           "heldout_per_author": b.config.data.k}})
+                                           "heldout_per_author": b.config.data.held_out, "near": b.config.data.k}})
 
 
 # --- training ---------------------------------------------------------------------------------------
