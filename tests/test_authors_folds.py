@@ -75,16 +75,8 @@ def test_a_horizon_ranks_its_own_items_only(tmp_path):
     assert all(v["random_a"] < 0.6 for v in ndcg(named, "far").values())  # 3 far items of 4 authors: 12 candidates
 
 
-def test_cross_fitted_benchmark_pools_every_author(tmp_path):
-    """Two folds on six authors, trained for a step each on a tiny model; the pooled report ranks and
-    bootstraps over all six authors, near and far, and compares every set with history@budget."""
-    model = save_tiny(tmp_path / "tiny")
-    run_dir = tmp_path / "run"
-    spec = importlib.util.spec_from_file_location("authors_bench", REPO / "benchmarks" / "authors.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    docs = tmp_path / "bench.md"
-    args = ["--config", str(REPO / "configs" / "authors-folds.yaml"), "--docs", str(docs)]
+def fold_args(tmp_path: Path, model: Path, run_dir: Path) -> list[str]:
+    args = ["--config", str(REPO / "configs" / "authors-folds.yaml")]
     for item in [f"out={run_dir}", f"data.path={write_authors(tmp_path / 'authors.jsonl', n_authors=6)}", "data.folds=2",
                  "data.horizon=4", "data.min_history=3", "data.history_cap=12", "budget_minutes=null",
                  f"train.policy={{model: {model}, lora: true, lora_r: 4, lora_alpha: 8}}",
@@ -93,7 +85,23 @@ def test_cross_fitted_benchmark_pools_every_author(tmp_path):
                  "train.grpo={num_generations: 2, max_completion_length: 8, max_steps: 1, micro_batch_size: 2, save_steps: 1, bf16: false}",
                  f"eval.likelihood_model={model}", "eval.judge_dtype=float32", "eval.bootstrap=100", "eval.full_history_tokens=80"]:
         args += ["--set", item]
-    assert bench.main([*args, "--fold", "all"]) == 0
+    return args
+
+
+def authors_main():
+    spec = importlib.util.spec_from_file_location("authors_bench", REPO / "benchmarks" / "authors.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench.main
+
+
+def test_cross_fitted_benchmark_pools_every_author(tmp_path):
+    """Two folds on six authors, trained for a step each on a tiny model; the pooled report ranks and
+    bootstraps over all six authors, near and far, and compares every set with history@budget."""
+    model = save_tiny(tmp_path / "tiny")
+    run_dir = tmp_path / "run"
+    docs = tmp_path / "bench.md"
+    assert authors_main()([*fold_args(tmp_path, model, run_dir), "--docs", str(docs), "--fold", "all"]) == 0
 
     r = json.loads((run_dir / "pooled" / "results.json").read_text())
     assert r["authors"] == 6 and r["folds"] == 2 and len(r["training"]["bump"]) == 2
@@ -115,3 +123,29 @@ def test_cross_fitted_benchmark_pools_every_author(tmp_path):
     folds = [json.loads((run_dir / f"fold-{i}" / "split.json").read_text()) for i in range(2)]
     assert sorted(a for f in folds for a in f["authors"]["eval"]) == sorted(f"author-{i}" for i in range(6))
     assert "story 39" not in corpus  # author 0's most recent article (40 written, the last 4 held out)
+
+
+def test_untrained_sets_run_without_any_training(tmp_path):
+    """``eval.budget_from: zero-shot`` with only the untrained sets: no training stage runs, history@budget is
+    cut to each author's zero-shot profile length, and the pooled report compares each set with it."""
+    from bump_profiles.authors.bench import Bench
+    from bump_profiles.authors.config import load_bench_config
+    from bump_profiles.authors.folds import fold_config
+    from bump_profiles.data.profiles import load_profiles
+
+    model = save_tiny(tmp_path / "tiny")
+    run_dir = tmp_path / "run"
+    extra = ["--set", "eval.budget_from=zero-shot", "--set", "eval.only=[zero-shot, history@budget, keywords, full history]",
+             "--stages", "split,profiles,references,judges,report"]
+    args = fold_args(tmp_path, model, run_dir)
+    assert authors_main()([*args, *extra, "--fold", "all"]) == 0
+    assert not list(run_dir.glob("fold-*/train-*"))
+    r = json.loads((run_dir / "pooled" / "results.json").read_text())
+    rows = r["intrinsic"]["lexical"]["groupings"]["far, all authors at once"]
+    assert set(rows["rows"]) == {"zero-shot", "history@budget", "keywords", "full history"}
+    assert set(rows["differences"]) == {"zero-shot - history@budget", "keywords - history@budget", "full history - history@budget"}
+    config = load_bench_config(args[1], [a for a in args[2:] if a != "--set"] + ["eval.budget_from=zero-shot"])
+    b = Bench.open(fold_config(config, 1))
+    count = b.count_tokens()
+    zero, hist = load_profiles(b.profile_file("zero-shot")), load_profiles(b.profile_file("history@budget"))
+    assert all(count(hist[u]) <= max(count(zero[u]), 1) for u in zero)

@@ -85,6 +85,9 @@ class EvalSection:
     only: list[str] | None = field(default=None, metadata={
         "help": "evaluate only these profile sets and their downstream methods (None: all); a second training seed "
                 "shown with --beside needs [BUMP]"})
+    budget_from: str = field(default="BUMP", metadata={
+        "help": "the generated set whose per-author token counts history@budget is cut to (BUMP; zero-shot for a run "
+                "without trained generators)"})
 
     def __post_init__(self) -> None:
         for name in self.judges:
@@ -96,8 +99,11 @@ class EvalSection:
         for name in self.readers:
             if name not in READERS:
                 raise ConfigError(f"eval.readers: '{name}' is not one of {', '.join(READERS)}")
-        if self.only is not None and "BUMP" not in self.only:
-            raise ConfigError(f"eval.only: every comparison is against BUMP, so it must list BUMP, got {self.only}")
+        if self.budget_from not in ("zero-shot", "BUMP", "task-reward"):
+            raise ConfigError(f"eval.budget_from: one of zero-shot, BUMP, task-reward, got '{self.budget_from}'")
+        if self.only is not None and self.budget_from not in self.only:
+            raise ConfigError(f"eval.only: history@budget is cut to eval.budget_from's profiles, so it must list "
+                              f"{self.budget_from}, got {self.only}")
         if self.probe_fit not in PROBE_FITS:
             raise ConfigError(f"eval.probe_fit: '{self.probe_fit}' is not one of {', '.join(PROBE_FITS)}")
         if self.bootstrap < 100:

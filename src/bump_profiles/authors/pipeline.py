@@ -131,7 +131,8 @@ def profiles_done(b: Bench, name: str, part: str = "eval") -> bool:
 
 
 def stage_references(b: Bench, part: str = "eval") -> None:
-    """history@budget (cut to each BUMP profile's token count), keywords, full history (cut to a budget).
+    """history@budget (cut to each profile's token count of ``eval.budget_from``, BUMP by default), keywords,
+    full history (cut to a budget).
 
     A training author's keywords are counted against the other training authors, as an evaluation
     author's are against the training authors."""
@@ -142,7 +143,7 @@ def stage_references(b: Bench, part: str = "eval") -> None:
 
     count = b.count_tokens()
     splits, train = b.splits(part), b.split.train
-    bump = load_profiles(b.profile_file("BUMP", part))
+    bump = load_profiles(b.profile_file(b.config.eval.budget_from, part))
     cap = b.config.eval.full_history_tokens
     n = b.config.eval.keyword_words
     refs = {
