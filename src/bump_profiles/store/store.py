@@ -6,10 +6,19 @@ and a profile version appears whole or not at all. Interactions carry a store-wi
 ``seq``; a profile records the newest ``seq`` it accounts for (``through_seq``), so "new
 interactions" of a user are those with a larger ``seq``. An interaction may carry a client
 ``external_id``: sending it again (a retry) stores nothing new and returns the first copy's ``seq``.
+
+For "newer than ``through_seq``" to mean "not yet read", a reader must never see a user's seq 11
+while seq 10 is still uncommitted. PostgreSQL draws ``seq`` at INSERT and shows the row at COMMIT,
+so the writers of one user are serialized by a transaction-scoped advisory lock per user, and a
+read of a user's interactions takes the same lock shared: it waits for the user's open write and
+then sees all of it. (Advisory rather than ``SELECT ... FOR UPDATE`` of the user's row: a shared row
+lock writes to the row on every read, and a user's first write has no committed row to lock.)
+SQLite needs nothing: ``BEGIN IMMEDIATE`` serializes every writer of the database.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bump_profiles.errors import BumpError
@@ -94,6 +103,25 @@ def _insert_ignore(conn: Connection, table: Any) -> Any:
     return dialect_insert(table).on_conflict_do_nothing()
 
 
+USER_LOCKS = 28_001  # the advisory-lock class of per-user locks (the migration lock is a one-key lock)
+
+
+def _user_key(user_id: str) -> int:
+    """A stable signed 32-bit key of a user id (a collision only makes two users share a lock)."""
+    return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=4).digest(), "big", signed=True)
+
+
+def _lock_users(conn: Connection, users: Sequence[str], *, shared: bool = False) -> None:
+    """Hold the users' locks until the transaction ends (PostgreSQL; in key order, so writers of
+    overlapping user sets cannot deadlock). A no-op on SQLite, whose writers are serialized anyway."""
+    if conn.dialect.name != "postgresql" or not users:
+        return
+    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    keys = sorted({_user_key(u) for u in users})
+    conn.execute(text(f"SELECT {fn}(:cls, k) FROM unnest(CAST(:keys AS integer[])) WITH ORDINALITY AS t(k, i) ORDER BY i"),
+                 {"cls": USER_LOCKS, "keys": keys})
+
+
 class ProfileStore:
     """Open (and migrate) the database at ``target``: a file path (SQLite) or a URL (postgresql://...)."""
 
@@ -133,6 +161,7 @@ class ProfileStore:
         now = _now()
         with self._write() as conn:
             users = sorted({uid for uid, _ in items})
+            _lock_users(conn, users)  # the seqs drawn below commit before any reader of these users reads
             if users:  # new users: insert-or-ignore, so concurrent first writes of one user never collide
                 conn.execute(_insert_ignore(conn, USERS).values([{"id": uid, "created_at": now} for uid in users]))
             known: dict[tuple[str, str], int] = {}
@@ -156,15 +185,19 @@ class ProfileStore:
                 seqs.append(seq)
             return seqs
 
-    def interactions(self, user_id: str, *, after_seq: int = 0, limit: int | None = None) -> list[StoredInteraction]:
-        """The user's interactions with ``seq > after_seq``, oldest first."""
+    def interactions(self, user_id: str, *, after_seq: int = 0, limit: int | None = None,
+                     newest: bool = False) -> list[StoredInteraction]:
+        """The user's interactions with ``seq > after_seq``, oldest first; with ``newest`` only the newest
+        ``limit`` of them (still oldest first). Waits for a write of this user in progress."""
         q = select(INTERACTIONS).where(INTERACTIONS.c.user_id == user_id, INTERACTIONS.c.seq > after_seq).order_by(
-            INTERACTIONS.c.seq)
+            INTERACTIONS.c.seq.desc() if newest else INTERACTIONS.c.seq)
         if limit is not None:
             q = q.limit(limit)
         with self._read() as conn:
+            _lock_users(conn, [user_id], shared=True)
+            rows = list(conn.execute(q))
             return [StoredInteraction(r.seq, r.user_id, r.text, r.timestamp, r.external_id, r.meta or {},
-                                      _aware(r.created_at)) for r in conn.execute(q)]
+                                      _aware(r.created_at)) for r in (rows[::-1] if newest else rows)]
 
     def user_exists(self, user_id: str) -> bool:
         with self._read() as conn:
@@ -204,7 +237,13 @@ class ProfileStore:
             values = dict(user_id=user_id, version=(newest or 0) + 1, text=text, generator=generator, mode=mode,
                           previous_version=previous_version, through_seq=through_seq, source_seqs=list(source_seqs),
                           prompt_tokens=prompt_tokens, created_at=_now())
-            conn.execute(insert(PROFILES).values(**values))
+            try:
+                conn.execute(insert(PROFILES).values(**values))
+            except IntegrityError as exc:  # PostgreSQL: a concurrent writer inserted this version first
+                if conn.dialect.name != "postgresql" or "uq_profiles_user_version" not in str(exc.orig):
+                    raise
+                raise StaleWriteError(f"user '{user_id}': profile v{values['version']} was written concurrently "
+                                      f"on top of v{previous_version}") from None
         return StoredProfile(**{k: v for k, v in values.items()})  # type: ignore[arg-type]
 
     def stale_users(self, *, min_new: int = 1, max_age_s: float | None = None, now: datetime | None = None) -> list[str]:
