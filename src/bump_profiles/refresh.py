@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bump_profiles.backends import Backend
+from bump_profiles.data.render import fitting
 from bump_profiles.data.schema import Interaction
 from bump_profiles.errors import ConfigError
 from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
@@ -65,7 +66,8 @@ class Refresher:
             new = [i for i in new if i.seq <= target]
             if not new:
                 return None if target == current.through_seq else current
-            shown = new[: _fitting(new, self.update_prompt.history_tokens, self._count())]
+            shown = new[: fitting([as_interaction(i) for i in new], max_tokens=self.update_prompt.history_tokens,
+                                  count_tokens=self._count())]
             messages = self.update_prompt.messages(current.text, [as_interaction(i) for i in shown], count_tokens=self._count())
             current = self._write(user_id, messages, "update", current, shown)
             if current.through_seq >= target:
@@ -75,7 +77,9 @@ class Refresher:
         recent = self.store.interactions(user_id, limit=self.scratch_prompt.history_items, newest=True)
         if not recent or (current is not None and recent[-1].seq <= current.through_seq):
             return None
-        shown = recent[len(recent) - _fitting(recent[::-1], self.scratch_prompt.history_tokens, self._count()):]
+        newest_first = [as_interaction(i) for i in reversed(recent)]
+        shown = recent[len(recent) - fitting(newest_first, max_tokens=self.scratch_prompt.history_tokens,
+                                             count_tokens=self._count()):]
         messages = self.scratch_prompt.messages([as_interaction(i) for i in shown], count_tokens=self._count())
         return self._write(user_id, messages, "scratch", current, shown)
 
@@ -92,21 +96,6 @@ class Refresher:
             previous_version=None if current is None else current.version, through_seq=max(i.seq for i in shown),
             source_seqs=[i.seq for i in shown], prompt_tokens=completion.prompt_tokens,
         )
-
-
-def _fitting(items: list[StoredInteraction], max_tokens: int | None, count: Callable[[str], int] | None) -> int:
-    """How many of ``items``, taken in the order given, fit whole in ``max_tokens`` as
-    :func:`~bump_profiles.data.render.render_history` counts them (a bullet per line, a token per
-    line break); at least 1, so an item longer than the whole budget is shown cut rather than never."""
-    if max_tokens is None:
-        return len(items)
-    count = count or (lambda s: len(s.split()))
-    used = 0
-    for n, item in enumerate(items):
-        used += count("- " + as_interaction(item).text) + (1 if n else 0)
-        if used > max_tokens:
-            return max(n, 1)
-    return len(items)
 
 
 def as_interaction(item: StoredInteraction) -> Interaction:
