@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from bump_profiles.errors import BumpError
@@ -164,26 +164,32 @@ class ProfileStore:
             _lock_users(conn, users)  # the seqs drawn below commit before any reader of these users reads
             if users:  # new users: insert-or-ignore, so concurrent first writes of one user never collide
                 conn.execute(_insert_ignore(conn, USERS).values([{"id": uid, "created_at": now} for uid in users]))
+            # one SELECT for the client ids seen before and one INSERT for the rest: the users' locks are
+            # held for a few statements, whatever the batch size
+            wanted = sorted({(uid, it.external_id) for uid, it in items if it.external_id is not None})
             known: dict[tuple[str, str], int] = {}
-            for uid in users:
-                wanted = [it.external_id for u, it in items if u == uid and it.external_id is not None]
-                if wanted:
-                    rows = conn.execute(select(INTERACTIONS.c.external_id, INTERACTIONS.c.seq).where(
-                        INTERACTIONS.c.user_id == uid, INTERACTIONS.c.external_id.in_(wanted)))
-                    known.update({(uid, e): s for e, s in rows})
-            seqs: list[int] = []
+            if wanted:
+                rows = conn.execute(select(INTERACTIONS.c.user_id, INTERACTIONS.c.external_id, INTERACTIONS.c.seq).where(
+                    tuple_(INTERACTIONS.c.user_id, INTERACTIONS.c.external_id).in_(wanted)))
+                known = {(u, e): s for u, e, s in rows}
+            fresh: list[dict[str, Any]] = []
+            slot: list[int | tuple[str, str]] = []  # per item: an index into ``fresh``, or a known client id
+            queued: dict[tuple[str, str], int] = {}
             for uid, it in items:
                 key = (uid, it.external_id) if it.external_id is not None else None
                 if key is not None and key in known:
-                    seqs.append(known[key])
-                    continue
-                seq = conn.execute(insert(INTERACTIONS).values(
-                    user_id=uid, external_id=it.external_id, text=it.text, timestamp=it.timestamp,
-                    meta=it.meta, created_at=now).returning(INTERACTIONS.c.seq)).scalar_one()
-                if key is not None:
-                    known[key] = seq
-                seqs.append(seq)
-            return seqs
+                    slot.append(key)
+                elif key is not None and key in queued:  # the same client id twice in one batch: stored once
+                    slot.append(queued[key])
+                else:
+                    if key is not None:
+                        queued[key] = len(fresh)
+                    slot.append(len(fresh))
+                    fresh.append(dict(user_id=uid, external_id=it.external_id, text=it.text, timestamp=it.timestamp,
+                                      meta=it.meta, created_at=now))
+            seqs = list(conn.execute(insert(INTERACTIONS).returning(INTERACTIONS.c.seq, sort_by_parameter_order=True),
+                                     fresh).scalars()) if fresh else []
+            return [known[s] if isinstance(s, tuple) else seqs[s] for s in slot]
 
     def interactions(self, user_id: str, *, after_seq: int = 0, limit: int | None = None,
                      newest: bool = False) -> list[StoredInteraction]:
