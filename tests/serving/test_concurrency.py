@@ -91,6 +91,8 @@ def test_concurrent_writers_and_refreshes_leave_no_interaction_unread(store):
     (an instant generator); afterwards every interaction up to the last profile's ``through_seq`` was
     shown to the generator by some version (``source_seqs``), and nothing after it is lost."""
     refresher = Refresher(store, EchoBackend())
+    store.add_interactions("u", [NewInteraction("before the writers")])
+    refresher.refresh("u")  # the first version (scratch); every later one is an update of the one before
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -123,8 +125,9 @@ def test_concurrent_writers_and_refreshes_leave_no_interaction_unread(store):
     assert not errors, errors[:3]
     refresher.refresh("u")
     all_seqs = [i.seq for i in store.interactions("u")]
-    assert len(all_seqs) == 8 * 100 * 3
+    assert len(all_seqs) == 8 * 100 * 3 + 1
     history = store.profile_history("u")
+    assert [v.mode for v in history[1:]] == ["update"] * (len(history) - 1)
     shown = {s for p in history for s in p.source_seqs}
     unread = [s for s in all_seqs if s <= history[-1].through_seq and s not in shown]
     assert not unread, f"{len(unread)} of {len(all_seqs)} interactions were never shown to the generator"

@@ -23,10 +23,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from bump_profiles.errors import BumpError
@@ -221,9 +221,12 @@ class ProfileStore:
             row = conn.execute(q).first()
         return None if row is None else _profile(row)
 
-    def profile_history(self, user_id: str) -> list[StoredProfile]:
-        """Every version of the user's profile, oldest first."""
-        q = select(PROFILES).where(PROFILES.c.user_id == user_id).order_by(PROFILES.c.version)
+    def profile_history(self, user_id: str, *, after_version: int = 0, limit: int | None = None) -> list[StoredProfile]:
+        """The user's profile versions after ``after_version``, oldest first (``limit``: one page)."""
+        q = select(PROFILES).where(PROFILES.c.user_id == user_id, PROFILES.c.version > after_version).order_by(
+            PROFILES.c.version)
+        if limit is not None:
+            q = q.limit(limit)
         with self._read() as conn:
             return [_profile(r) for r in conn.execute(q)]
 
@@ -252,11 +255,13 @@ class ProfileStore:
                                       f"on top of v{previous_version}") from None
         return StoredProfile(**{k: v for k, v in values.items()})  # type: ignore[arg-type]
 
-    def stale_users(self, *, min_new: int = 1, max_age_s: float | None = None, now: datetime | None = None) -> list[str]:
-        """Users whose profile is missing or stale, with at least one interaction it does not cover.
+    def stale_users(self, *, min_new: int = 1, max_age_s: float | None = None, now: datetime | None = None,
+                    after_user: str | None = None, limit: int | None = None) -> list[str]:
+        """Users whose profile is missing or stale, with at least one interaction it does not cover, by id.
 
         Stale: at least ``min_new`` interactions newer than the profile, or (when ``max_age_s`` is
-        set) a profile older than ``max_age_s`` seconds with any newer interaction at all.
+        set) a profile older than ``max_age_s`` seconds with any newer interaction at all. One page:
+        ids after ``after_user``, at most ``limit`` of them.
         """
         now = now or _now()
         latest = select(PROFILES.c.user_id, func.max(PROFILES.c.version).label("v")).group_by(PROFILES.c.user_id).subquery()
@@ -268,40 +273,64 @@ class ProfileStore:
              .join(INTERACTIONS, and_(INTERACTIONS.c.user_id == USERS.c.id,
                                       INTERACTIONS.c.seq > func.coalesce(lp.c.through_seq, 0)))
              .group_by(USERS.c.id, lp.c.created_at).order_by(USERS.c.id))
-        out = []
+        if after_user is not None:
+            q = q.where(USERS.c.id > after_user)
+        stale = [lp.c.created_at.is_(None), func.count(INTERACTIONS.c.seq) >= min_new]
+        if max_age_s is not None:
+            stale.append(lp.c.created_at < now - timedelta(seconds=max_age_s))
+        q = q.having(or_(*stale))
+        if limit is not None:
+            q = q.limit(limit)
         with self._read() as conn:
-            for uid, created, n_new in conn.execute(q):
-                old = max_age_s is not None and created is not None and (now - _aware(created)).total_seconds() > max_age_s
-                if created is None or n_new >= min_new or old:
-                    out.append(uid)
-        return out
+            return [uid for uid, _created, _n in conn.execute(q)]
 
     # --- refresh jobs ---------------------------------------------------------------------------
 
-    def create_job(self, users: Sequence[str]) -> Job:
+    def create_job(self, users: Sequence[str], *, owner: str | None = None) -> Job:
+        """A queued job of ``users``, owned by the replica ``owner`` (the one that will run it)."""
         now = _now()
         values = dict(id=uuid.uuid4().hex, status="queued", users=list(users), total=len(users), done=0, failed=0,
                       error=None, created_at=now, updated_at=now)
         with self._write() as conn:
-            conn.execute(insert(JOBS).values(**values))
+            conn.execute(insert(JOBS).values(**values, owner=owner))
         return Job(**values)  # type: ignore[arg-type]
 
     def update_job(self, job_id: str, **changes: Any) -> None:
         with self._write() as conn:
             conn.execute(update(JOBS).where(JOBS.c.id == job_id).values(**changes, updated_at=_now()))
 
-    def job(self, job_id: str) -> Job | None:
+    def job(self, job_id: str, *, with_users: bool = False) -> Job | None:
+        """The job's status and counters; its user list (which may be long) only ``with_users``."""
+        cols = [c for c in JOBS.c if with_users or c.name != "users"]
         with self._read() as conn:
-            row = conn.execute(select(JOBS).where(JOBS.c.id == job_id)).first()
+            row = conn.execute(select(*cols).where(JOBS.c.id == job_id)).first()
         if row is None:
             return None
-        return Job(row.id, row.status, list(row.users), row.total, row.done, row.failed, row.error,
+        return Job(row.id, row.status, list(row.users) if with_users else [], row.total, row.done, row.failed, row.error,
                    _aware(row.created_at), _aware(row.updated_at))
 
-    def interrupt_unfinished_jobs(self) -> int:
-        """Mark jobs left queued/running by a previous process as ``interrupted``; how many there were."""
+    def touch_jobs(self, owner: str) -> int:
+        """Mark the owner's unfinished jobs alive now (a replica's heartbeat); how many there are."""
         with self._write() as conn:
-            return conn.execute(update(JOBS).where(JOBS.c.status.in_(["queued", "running"])).values(
+            return conn.execute(update(JOBS).where(JOBS.c.owner == owner, JOBS.c.status.in_(["queued", "running"]))
+                                .values(updated_at=_now())).rowcount
+
+    def interrupt_unfinished_jobs(self, owner: str | None = None, *, stale_after_s: float | None = None,
+                                  now: datetime | None = None) -> int:
+        """Mark jobs left ``queued``/``running`` as ``interrupted``; how many there were.
+
+        With ``owner``: only that replica's own jobs (left by its previous process), jobs with no
+        owner, and jobs of any replica not heard from in ``stale_after_s`` seconds (a live replica
+        touches its unfinished jobs more often than that). Without: every unfinished job.
+        """
+        unfinished = JOBS.c.status.in_(["queued", "running"])
+        if owner is not None:
+            mine = or_(JOBS.c.owner == owner, JOBS.c.owner.is_(None))
+            if stale_after_s is not None:
+                mine = or_(mine, JOBS.c.updated_at < (now or _now()) - timedelta(seconds=stale_after_s))
+            unfinished = and_(unfinished, mine)
+        with self._write() as conn:
+            return conn.execute(update(JOBS).where(unfinished).values(
                 status="interrupted", error="the service stopped before the job finished", updated_at=_now())).rowcount
 
 
