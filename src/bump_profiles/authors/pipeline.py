@@ -57,19 +57,31 @@ def stage_split(b: Bench) -> None:
 # --- training ---------------------------------------------------------------------------------------
 
 
-def budget_callback(minutes: float | None):
-    """Stops training (with a checkpoint, then ``final/``) once ``minutes`` of wall time have passed."""
+def budget_callback(minutes: float | None, folder: str | Path | None = None):
+    """Stops training (with a checkpoint, then ``final/``) once ``minutes`` of wall time have passed.
+
+    The time spent is written to ``folder/budget.json`` after every step and read back when training
+    begins, so a resumed run gets what is left of the budget, not a fresh one (a fresh run starts in
+    an emptied folder)."""
     from transformers import TrainerCallback
+
+    saved = Path(folder) / "budget.json" if folder is not None else None
 
     class TimeBudget(TrainerCallback):
         start = time.perf_counter()
+        before = 0.0  # seconds spent by earlier processes of this run
         stopped = False
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.start = time.perf_counter()
+            if saved is not None and saved.is_file():
+                self.before = float(json.loads(saved.read_text())["seconds"])
 
         def on_step_end(self, args, state, control, **kwargs):
-            if minutes is not None and time.perf_counter() - self.start > minutes * 60:
+            spent = self.before + time.perf_counter() - self.start
+            if saved is not None:
+                atomic_write_json(saved, {"seconds": round(spent, 3), "minutes": minutes})
+            if minutes is not None and spent > minutes * 60:
                 self.stopped = control.should_save = control.should_training_stop = True
 
     return TimeBudget()
@@ -84,7 +96,7 @@ def stage_train(b: Bench, run: str, **inject: Any) -> None:
     check_same_split(b.split.train, prepare_data(cfg).train)
     folder = Path(cfg.output_dir)
     resume = folder.is_dir() and any(folder.glob("checkpoint-*"))
-    budget = budget_callback(b.config.budget_minutes)
+    budget = budget_callback(b.config.budget_minutes, folder)
     result = train(cfg, resume=resume, overwrite=not resume and folder.exists(), callbacks=[budget], **inject)
     atomic_write_json(folder / "summary.json", {**result.__dict__, "resumed": resume, "stopped_by_budget": budget.stopped,
                                                 "budget_minutes": b.config.budget_minutes})
