@@ -261,3 +261,20 @@ def test_short_training_run_logs_headroom_every_step(tiny_model, tmp_path):
         assert 0 <= r["at_max_share"] <= 1 and r["group_spread"] >= 0 and r["bank_items"] > 0
         assert r["ndcg_a"] <= r["ndcg_a_batch"] + 1e-9  # the bank's items are extra negatives
     assert rows[0]["queue_negatives"] == 0 and rows[1]["queue_negatives"] > 0 and rows[1]["queue_age"] >= 1
+
+
+def test_the_chosen_reward_config_merges_into_the_folds_benchmark_train_section():
+    import copy
+
+    import yaml
+
+    from bump_profiles.config import TrainConfig, from_dict
+
+    chosen = yaml.safe_load((REPO / "configs" / "reward-aligned.yaml").read_text())
+    m = chosen.pop("reward_items")
+    train = copy.deepcopy(yaml.safe_load((REPO / "configs" / "authors-folds.yaml").read_text())["train"])
+    for key, value in chosen.items():
+        train[key] = {**train.get(key, {}), **value} if isinstance(value, dict) else value
+    config = from_dict(TrainConfig, {**train, "data": {"synthetic": {"users": 8}, "k": m, "eval_users": 0}})
+    assert config.reward.length_penalty == 0 and config.reward.repetition_penalty == 0 and config.data.k == 16
+    assert config.judge.kind == "embedding" and config.reward.bump_options.copy_penalty > 0
