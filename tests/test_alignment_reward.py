@@ -278,3 +278,27 @@ def test_the_chosen_reward_config_merges_into_the_folds_benchmark_train_section(
     config = from_dict(TrainConfig, {**train, "data": {"synthetic": {"users": 8}, "k": m, "eval_users": 0}})
     assert config.reward.length_penalty == 0 and config.reward.repetition_penalty == 0 and config.data.k == 16
     assert config.judge.kind == "embedding" and config.reward.bump_options.copy_penalty > 0
+
+
+class CountingEncoder:
+    """A stand-in sentence-transformer: a fixed vector per text; counts the texts it encodes."""
+
+    def __init__(self):
+        self.encoded: list[str] = []
+
+    def encode(self, texts, **kwargs):
+        self.encoded += list(texts)
+        return np.array([[len(t), t.count("a") + 1.0, 1.0] for t in texts]) / 10
+
+
+def test_embedding_cache_encodes_bank_items_once_and_is_off_by_default():
+    from bump_profiles.judges.embedding import EmbeddingJudge
+
+    plain, cached = EmbeddingJudge(CountingEncoder()), EmbeddingJudge(CountingEncoder(), cache_size=100)
+    for judge in (plain, cached):
+        first = judge.score(["p1"], ["bank a", "bank b"], "A")
+        second = judge.score(["p2"], ["bank a", "bank b"], "A")
+        assert first.shape == second.shape == (1, 2)
+    assert plain.model.encoded == ["p1", "bank a", "bank b", "p2", "bank a", "bank b"]  # today: every call afresh
+    assert cached.model.encoded == ["p1", "bank a", "bank b", "p2"]
+    assert np.allclose(plain.score(["p2"], ["bank a"], "A"), cached.score(["p2"], ["bank a"], "A"))
