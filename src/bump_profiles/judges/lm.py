@@ -62,15 +62,12 @@ def encode(tokenizer: PreTrainedTokenizerBase, text: str, *, special: bool = Fal
     return list(tokenizer(text, add_special_tokens=special)["input_ids"])
 
 
-def token_batches(lengths: Sequence[int], budget: int, *, fixed: int = 0) -> list[list[int]]:
-    """Indices grouped longest first so that ``rows * (fixed + longest) <= budget`` (at least one row each).
-
-    ``fixed`` is the shared prefix length every row attends to.
-    """
+def token_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Indices grouped longest first so that ``rows * longest <= budget`` (at least one row each)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     for i in order:
-        if batches and (len(batches[-1]) + 1) * (fixed + lengths[batches[-1][0]]) <= budget:
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= budget:
             batches[-1].append(i)
         else:
             batches.append([i])
