@@ -370,3 +370,17 @@ def test_yesno_template_with_the_document_first_shares_the_document_prefix(tiny,
     monkeypatch.setattr("bump_profiles.judges.yesno.run_prefix", lambda m, ids: calls.append(len(ids)) or original(m, ids))
     judge.score(ITEMS, PROFILES, "B")
     assert len(calls) == len(PROFILES)  # one prefix per profile, the text that comes first
+
+
+@pytest.mark.slow
+def test_smollm2_likelihood_packed_equals_naive_and_bfloat16_ranks_as_float32():
+    from bump_profiles.models import load_causal_lm, load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m")
+    judges = {dtype: LikelihoodJudge(load_causal_lm("smollm2-135m", dtype=dtype), tok, batch_tokens=BIG) for dtype in ("float32", "bfloat16")}
+    fast = {dtype: judge.score(PROFILES, ITEMS, "A") for dtype, judge in judges.items()}
+    np.testing.assert_allclose(fast["float32"], judges["float32"].score_naive(PROFILES, ITEMS, "A"), atol=1e-4, rtol=0)
+    # bfloat16 moves the scores a little but picks the same best item per profile and ranks the pairs alike
+    assert (fast["bfloat16"].argmax(axis=1) == fast["float32"].argmax(axis=1)).all()
+    ranks = {dtype: m.ravel().argsort().argsort() for dtype, m in fast.items()}
+    assert np.corrcoef(ranks["float32"], ranks["bfloat16"])[0, 1] > 0.9
