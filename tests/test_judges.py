@@ -13,7 +13,8 @@ from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JUDGES, Judge, JudgeConfig, check_direction, make_judge
 from bump_profiles.judges import lm as judge_lm
 from bump_profiles.judges.embedding import EmbeddingJudge
-from bump_profiles.judges.lm import DOCUMENT_MARK, cut_prompt, encode, token_batches
+from bump_profiles.judges.likelihood import LikelihoodJudge
+from bump_profiles.judges.lm import DOCUMENT_MARK, cut_prompt, encode, pack_rows, token_batches
 from bump_profiles.judges.yesno import NO_WORDS, YES_WORDS, YesNoJudge, answer_token_ids, render
 from bump_profiles.prompts import YESNO_A
 from bump_profiles.rewards.task import reader_contexts
@@ -82,15 +83,24 @@ def test_direction_must_be_a_or_b():
 
 def test_token_batches_cover_every_index_longest_first_within_budget():
     lengths = [5, 9, 1, 7, 7, 3, 12]
-    batches = token_batches(lengths, budget=24, fixed=2)
+    batches = token_batches(lengths, budget=20)
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     flat = [lengths[i] for b in batches for i in b]
     assert flat == sorted(lengths, reverse=True)
     for batch in batches:
         # the first row is the longest and sets the padded width
-        assert len(batch) == 1 or len(batch) * (2 + lengths[batch[0]]) <= 24
-    # 12 alone (2 * 14 > 24); 9 and 7 fit (2 * 11 = 22); then 7, 5 (2 * 9 = 18; a third: 27 > 24) ...
+        assert len(batch) == 1 or len(batch) * lengths[batch[0]] <= 20
+    # 12 alone (2 * 12 > 20); 9 and 7 (2 * 9 = 18; a third row: 27 > 20); 7 and 5; 3 and 1
     assert [[lengths[i] for i in b] for b in batches] == [[12], [9, 7], [7, 5], [3, 1]]
+
+
+def test_pack_rows_keep_order_and_fill_each_row_up_to_the_budget():
+    lengths = [5, 9, 1, 7, 7, 3, 12, 0]
+    rows = pack_rows(lengths, budget=12)
+    assert [i for r in rows for i in r] == list(range(len(lengths)))
+    # 5 + 9 > 12; 9 + 1; 7 alone (7 + 7 > 12); 7 + 3; 12 fills a row; a longer one sits alone
+    assert [[lengths[i] for i in r] for r in rows] == [[5], [9, 1], [7], [7, 3], [12, 0]]
+    assert pack_rows([30, 2], budget=12) == [[0], [1]]
 
 
 def test_cut_prompt_moves_the_gap_to_the_document():
@@ -253,6 +263,47 @@ def test_likelihood_efficient_equals_naive_and_serves_both_directions(tiny, budg
     np.testing.assert_array_equal(judge.score(ITEMS, PROFILES, "B"), fast.T)
 
 
+# one-token documents ("a" and the empty one: the gap alone), and lengths from 2 to 38 tokens
+DOCUMENTS = ["a", ITEMS[1], "", "chess", ITEMS[2], "comet", ITEMS[3]]
+
+
+@pytest.mark.parametrize("budget", [BIG, SMALL, 12, 40])
+def test_likelihood_packed_documents_equal_naive_at_every_length_and_budget(tiny, budget):
+    model, tok = tiny
+    judge = make_judge(JudgeConfig(kind="likelihood", batch_tokens=budget), model=model, tokenizer=tok)
+    parts = judge.parts(PROFILES[0])
+    lengths = [len(encode(tok, parts.gap + d + parts.tail)) for d in DOCUMENTS]
+    assert lengths.count(1) == 2 and len(set(lengths)) == 6  # a one-token score is its first token's log-prob alone
+    rows = pack_rows(lengths, budget)
+    assert len(rows) == {BIG: 1, SMALL: len(DOCUMENTS)}.get(budget, len(rows))
+    if budget in (12, 40):  # rows split, and some row packs several documents
+        assert 1 < len(rows) < len(DOCUMENTS)
+    naive = judge.score_naive(PROFILES, DOCUMENTS, "A")
+    np.testing.assert_allclose(judge.score(PROFILES, DOCUMENTS, "A"), naive, atol=1e-4, rtol=0)
+    assert np.ptp(naive[:, [0, 2]]) > 100 * 1e-4  # the one-token documents' scores differ: the check can fail
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_likelihood_packed_equals_naive_under_eager_and_sdpa_attention(attention):
+    tok = tiny_tokenizer()
+    model = tiny_causal_lm(tok, seed=3).eval()
+    model.set_attn_implementation(attention)
+    assert model.config._attn_implementation == attention
+    judge = make_judge(JudgeConfig(kind="likelihood", batch_tokens=BIG), model=model, tokenizer=tok)
+    np.testing.assert_allclose(judge.score(PROFILES, DOCUMENTS, "A"), judge.score_naive(PROFILES, DOCUMENTS, "A"), atol=1e-4, rtol=0)
+
+
+def test_likelihood_document_without_tokens_scores_zero(tiny):
+    model, tok = tiny
+    judge = LikelihoodJudge(model, tok, context="Profile: {query}\nItem:", neutral="Item:")  # no gap before the item
+    parts = judge.parts(PROFILES[0])
+    assert encode(tok, parts.gap + "" + parts.tail) == []
+    fast = judge.score(PROFILES, ["", ITEMS[1], ""], "A")
+    np.testing.assert_allclose(fast, judge.score_naive(PROFILES, ["", ITEMS[1], ""], "A"), atol=1e-4, rtol=0)
+    assert (fast[:, [0, 2]] == 0).all() and (fast[:, 1] != 0).all()
+    assert (judge.score(PROFILES, [""], "A") == 0).all()
+
+
 def test_likelihood_is_pmi_with_the_neutral_term_once_per_document(tiny, monkeypatch):
     model, tok = tiny
     judge = make_judge(JudgeConfig(kind="likelihood"), model=model, tokenizer=tok)
@@ -319,3 +370,17 @@ def test_yesno_template_with_the_document_first_shares_the_document_prefix(tiny,
     monkeypatch.setattr("bump_profiles.judges.yesno.run_prefix", lambda m, ids: calls.append(len(ids)) or original(m, ids))
     judge.score(ITEMS, PROFILES, "B")
     assert len(calls) == len(PROFILES)  # one prefix per profile, the text that comes first
+
+
+@pytest.mark.slow
+def test_smollm2_likelihood_packed_equals_naive_and_bfloat16_ranks_as_float32():
+    from bump_profiles.models import load_causal_lm, load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m")
+    judges = {dtype: LikelihoodJudge(load_causal_lm("smollm2-135m", dtype=dtype), tok, batch_tokens=BIG) for dtype in ("float32", "bfloat16")}
+    fast = {dtype: judge.score(PROFILES, ITEMS, "A") for dtype, judge in judges.items()}
+    np.testing.assert_allclose(fast["float32"], judges["float32"].score_naive(PROFILES, ITEMS, "A"), atol=1e-4, rtol=0)
+    # bfloat16 moves the scores a little but picks the same best item per profile and ranks the pairs alike
+    assert (fast["bfloat16"].argmax(axis=1) == fast["float32"].argmax(axis=1)).all()
+    ranks = {dtype: m.ravel().argsort().argsort() for dtype, m in fast.items()}
+    assert np.corrcoef(ranks["float32"], ranks["bfloat16"])[0, 1] > 0.9

@@ -68,7 +68,7 @@ class JudgeConfig:
     model: str | None = field(default=None, metadata={"help": "hub id, local path or bundled short name; None = the kind's default"})
     dtype: str = field(default="auto", metadata={"help": "LLM judges: auto | float32 | bfloat16 (about 2.3x faster on a "
                                                   "recent CPU); auto = bfloat16 where the CPU/GPU has it natively"})
-    batch_tokens: int = field(default=4096, metadata={"help": "LLM judges: padded tokens per forward batch"})
+    batch_tokens: int = field(default=4096, metadata={"help": "LLM judges: tokens per forward (a padded batch, or documents packed after a shared prefix)"})
     calibration: str = field(default=DEFAULT_CALIBRATION, metadata={
         "help": "none (raw scores) | empty (minus each item's score with the empty profile in A, each profile's with the "
                 "empty item in B); applied before ranking. center-transductive (batch double-centring) leaks: evaluation only"})

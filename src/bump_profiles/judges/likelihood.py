@@ -9,9 +9,10 @@ Symmetric by definition: the one quantity is "how much the profile raises the it
 matrix transposed (it scores the items given the profiles, not the profiles given the items), so the
 reward serves both directions from one pass.
 
-Efficient path: each query's prefix runs once and its KV cache serves every document, in right-padded,
-length-sorted batches under the ``batch_tokens`` budget; the prefix's last logits give the first
-document token's log-prob. ``score_naive`` is the plain one-pair-at-a-time forward it must equal.
+Efficient path: each query's prefix runs once and one copy of its KV cache serves every document, the
+documents packed into rows of at most ``batch_tokens`` tokens (:func:`bump_profiles.judges.lm.run_packed`);
+the prefix's last logits give each document's first token's log-prob. ``score_naive`` is the plain
+one-pair-at-a-time forward it must equal.
 """
 
 from __future__ import annotations
@@ -28,10 +29,9 @@ from bump_profiles.judges.lm import (
     cut_prompt,
     encode,
     load_lm,
-    pad_id,
-    run_batch,
+    pack_rows,
+    run_packed,
     run_prefix,
-    token_batches,
 )
 from bump_profiles.prompts import LIKELIHOOD_CONTEXT, LIKELIHOOD_NEUTRAL
 
@@ -59,7 +59,6 @@ class LikelihoodJudge:
         self.batch_tokens = batch_tokens
         self.context = context
         self.neutral = neutral
-        self.pad_id = pad_id(tokenizer)
 
     def parts(self, query: str | None) -> PromptParts:
         """The conditional prompt for a query, or the neutral one for ``None``; the document is appended."""
@@ -79,20 +78,24 @@ class LikelihoodJudge:
         return out
 
     def mean_logprobs(self, parts: PromptParts, documents: Sequence[str]) -> np.ndarray:
-        """Mean token log-prob of each ``gap + document`` after the prefix: one prefix run, batched documents."""
+        """Mean token log-prob of each ``gap + document + tail`` after the prefix: one prefix run, documents packed."""
         import torch
 
         prefix_ids = encode(self.tokenizer, parts.prefix, special=True)
         docs = [encode(self.tokenizer, parts.gap + d + parts.tail) for d in documents]
+        scored = [j for j, d in enumerate(docs) if d]  # an empty document scores 0: no evidence either way
         out = np.zeros(len(docs), dtype=np.float64)
+        if not scored:
+            return out
         with torch.inference_mode():
             prefix = run_prefix(self.model, prefix_ids)
             first = torch.log_softmax(prefix.last_logits.float(), dim=-1)
-            for batch in token_batches([len(d) for d in docs], self.batch_tokens, fixed=prefix.length):
-                seqs = [docs[j] for j in batch]
-                logits = run_batch(self.model, seqs, self.pad_id, prefix=prefix, pad_left=False, logits_to_keep=0)
-                for row, (j, seq) in enumerate(zip(batch, seqs, strict=True)):
-                    out[j] = _mean_logprob(first, logits[row, : len(seq) - 1], seq)
+            for row in pack_rows([len(docs[j]) for j in scored], self.batch_tokens):
+                seqs = [docs[scored[r]] for r in row]
+                logits = run_packed(self.model, prefix, seqs)
+                totals = _packed_logprob_sums(first, logits, seqs)
+                for r, seq, total in zip(row, seqs, totals, strict=True):
+                    out[scored[r]] = total / len(seq)
         return out
 
     def score_naive(self, queries: Sequence[str], documents: Sequence[str], direction: str) -> np.ndarray:
@@ -130,6 +133,24 @@ def _mean_logprob(first_logprobs: torch.Tensor, rest_logits: torch.Tensor, ids: 
         logprobs = torch.log_softmax(rest_logits.float(), dim=-1)
         total = total + logprobs.gather(-1, torch.tensor(ids[1:], device=logprobs.device)[:, None]).sum()
     return float(total) / len(ids)
+
+
+def _packed_logprob_sums(first_logprobs: torch.Tensor, logits: torch.Tensor, seqs: Sequence[Sequence[int]]) -> list[float]:
+    """Summed log-probs of each non-empty sequence in ``seqs`` from its packed ``logits`` (row t predicts token
+    t+1 of the same sequence; a sequence's last row predicts nothing) and, for its first token, ``first_logprobs``."""
+    import torch
+
+    ids = torch.tensor([t for s in seqs for t in s], device=logits.device)
+    lengths = torch.tensor([len(s) for s in seqs], device=logits.device)
+    ends = torch.cumsum(lengths, 0)
+    starts = ends - lengths
+    follows = torch.ones(len(ids), dtype=torch.bool, device=logits.device)
+    follows[ends - 1] = False  # row t scores token t+1 unless t ends its sequence
+    rows = logits[follows].float()
+    logprobs = rows.gather(-1, ids[1:][follows[:-1]][:, None])[:, 0] - torch.logsumexp(rows, dim=-1)
+    owner = torch.repeat_interleave(torch.arange(len(seqs), device=logits.device), lengths - 1)
+    sums = first_logprobs[ids[starts]].double().index_add(0, owner, logprobs.double())
+    return sums.tolist()
 
 
 def from_config(config: JudgeConfig, *, model: Any = None, tokenizer: Any = None) -> LikelihoodJudge:

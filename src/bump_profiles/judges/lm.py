@@ -3,13 +3,13 @@
 A judge prompt is ``prefix + text + tail``, where the prefix holds everything before the per-pair
 text (chat header, instructions, the text that comes first, usually the query) and is the same for
 every pair that shares its first text. So the LLM judges run the prefix once, keep its KV cache, and
-run the other side's texts in batches on top of it (the cache is expanded across the batch as a
-view, not copied per row).
-
-Padding inside a batch sits between the prefix and each document; the attention mask hides it and
-explicit position ids keep each document's positions contiguous after the prefix, so every row
-sees exactly the tokens a one-pair-at-a-time forward would see. Batches are sorted by length
-(longest first) and filled up to a padded-token budget.
+run the other side's texts packed on top of ONE copy of it (:func:`run_packed`): the texts are
+concatenated into one row after the prefix, a 4-D attention mask lets each token see the prefix and
+the earlier tokens of its own text only, and position ids restart at the prefix's length for each
+text, so every token sees exactly what a one-pair-at-a-time forward would show it. (Batch rows
+would each need their own copy of the prefix's cache: a 1,024-token profile copied once per item.)
+Rows are filled up to a token budget (:func:`pack_rows`). Prompts without a shared prefix run in
+length-sorted, padded batches (:func:`run_batch`).
 
 Tokenisation: the prompt is tokenised as two pieces, prefix and ``gap + document + tail``, where
 ``gap`` is the whitespace just before the document (moved off the prefix so that BPE tokenisers,
@@ -62,15 +62,12 @@ def encode(tokenizer: PreTrainedTokenizerBase, text: str, *, special: bool = Fal
     return list(tokenizer(text, add_special_tokens=special)["input_ids"])
 
 
-def token_batches(lengths: Sequence[int], budget: int, *, fixed: int = 0) -> list[list[int]]:
-    """Indices grouped longest first so that ``rows * (fixed + longest) <= budget`` (at least one row each).
-
-    ``fixed`` is the shared prefix length every row attends to.
-    """
+def token_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Indices grouped longest first so that ``rows * longest <= budget`` (at least one row each)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     for i in order:
-        if batches and (len(batches[-1]) + 1) * (fixed + lengths[batches[-1][0]]) <= budget:
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= budget:
             batches[-1].append(i)
         else:
             batches.append([i])
@@ -84,13 +81,6 @@ class Prefix:
     layers: list[tuple[torch.Tensor, torch.Tensor]]
     length: int
     last_logits: torch.Tensor  # [vocab]
-
-    def expanded_cache(self, rows: int, config: Any) -> Any:
-        """A fresh cache holding this prefix for ``rows`` rows (views until the batch appends to it)."""
-        from transformers import DynamicCache
-
-        data = [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in self.layers]
-        return DynamicCache(ddp_cache_data=data, config=config)
 
 
 def model_device(model: PreTrainedModel) -> torch.device:
@@ -106,16 +96,59 @@ def run_prefix(model: PreTrainedModel, ids: Sequence[int]) -> Prefix:
     return Prefix(layers=layers, length=len(ids), last_logits=out.logits[0, -1])
 
 
+def pack_rows(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Consecutive indices grouped so that each group's lengths sum to at most ``budget`` (at least one each)."""
+    rows: list[list[int]] = []
+    used = 0
+    for i, n in enumerate(lengths):
+        if rows and used + n <= budget:
+            rows[-1].append(i)
+            used += n
+        else:
+            rows.append([i])
+            used = n
+    return rows
+
+
+def run_packed(model: PreTrainedModel, prefix: Prefix, seqs: Sequence[Sequence[int]], *, last_only: bool = False) -> torch.Tensor:
+    """Logits of ``seqs`` (each non-empty) continuing ``prefix``, all packed in one row on one copy of its cache.
+
+    Returns ``[total tokens, vocab]`` in packed order, or ``[len(seqs), vocab]`` at each sequence's
+    last token with ``last_only``.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    lengths = torch.tensor([len(s) for s in seqs])
+    owner = torch.repeat_interleave(torch.arange(len(seqs)), lengths)
+    starts = torch.cumsum(lengths, 0) - lengths
+    step = torch.arange(int(lengths.sum())) - starts[owner]  # each token's index within its sequence
+    own = (owner[:, None] == owner[None, :]) & (step[None, :] <= step[:, None])  # causal, within one sequence
+    seen = torch.cat([own.new_ones((len(owner), prefix.length)), own], dim=1)
+    dtype = prefix.layers[0][0].dtype
+    mask = torch.zeros(seen.shape, dtype=dtype).masked_fill_(~seen, torch.finfo(dtype).min)  # additive: eager and SDPA
+    device = model_device(model)
+    keep = starts + lengths - 1 if last_only else torch.arange(len(owner))
+    out = model(
+        input_ids=torch.tensor([[t for s in seqs for t in s]], device=device),
+        attention_mask=mask[None, None].to(device),
+        position_ids=(prefix.length + step)[None].to(device),
+        past_key_values=DynamicCache(ddp_cache_data=prefix.layers, config=model.config),
+        use_cache=True,
+        logits_to_keep=keep.to(device),
+    )
+    return out.logits[0]
+
+
 def run_batch(
     model: PreTrainedModel,
     seqs: Sequence[Sequence[int]],
     pad_id: int,
     *,
-    prefix: Prefix | None = None,
     pad_left: bool = True,
     logits_to_keep: int = 1,
 ) -> torch.Tensor:
-    """Logits ``[rows, kept, vocab]`` of a padded batch, optionally continuing a shared prefix.
+    """Logits ``[rows, kept, vocab]`` of a padded batch of whole prompts.
 
     Left padding puts every row's last token in the last column (read it with ``logits_to_keep=1``);
     right padding keeps token j of every row in column j (read all with ``logits_to_keep=0``).
@@ -129,19 +162,13 @@ def run_batch(
         cols = slice(width - len(seq), width) if pad_left else slice(0, len(seq))
         ids[i, cols] = torch.tensor(list(seq), dtype=torch.long)
         mask[i, cols] = 1
-    offset = 0 if prefix is None else prefix.length
-    position_ids = offset + (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = None
-    if prefix is not None:
-        mask = torch.cat([torch.ones((rows, offset), dtype=mask.dtype), mask], dim=1)
-        cache = prefix.expanded_cache(rows, model.config)
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
     device = model_device(model)
     out = model(
         input_ids=ids.to(device),
         attention_mask=mask.to(device),
         position_ids=position_ids.to(device),
-        past_key_values=cache,
-        use_cache=cache is not None,
+        use_cache=False,
         logits_to_keep=logits_to_keep,
     )
     return out.logits

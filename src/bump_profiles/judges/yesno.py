@@ -12,12 +12,13 @@ and take the first id past the prompt's ids; if the tokenizer merges across that
 id of the word encoded alone). Distinct ids are kept; an id that starts both a yes and a no word (a
 bare space token, in a tokenizer without merges for " yes") is dropped from both sides.
 
-Efficient path: only the last position's logits (``logits_to_keep=1``); the prompt up to the second
-text is the same for every pair that shares the first text (the query, or the document when the
-template puts it first), so it runs once and its KV cache serves all the other side's texts, in
-left-padded, length-sorted batches under the ``batch_tokens`` budget. With a single text on the other
-side there is nothing to share, so full prompts are batched instead. The saving is the leading text's
-tokens times the number of texts it meets: a template should put the longer text (the profile) first.
+Efficient path: only the answer position's logits; the prompt up to the second text is the same for
+every pair that shares the first text (the query, or the document when the template puts it first),
+so it runs once and one copy of its KV cache serves all the other side's texts, packed into rows of
+at most ``batch_tokens`` tokens (:func:`bump_profiles.judges.lm.run_packed`). With a single text on
+the other side there is nothing to share, so full prompts are batched instead (left-padded,
+length-sorted). The saving is the leading text's tokens times the number of texts it meets: a
+template should put the longer text (the profile) first.
 ``score_naive`` is the plain one-pair-at-a-time forward it must equal (tested to 1e-4).
 Not symmetric: the two directions ask different questions.
 """
@@ -38,9 +39,11 @@ from bump_profiles.judges.lm import (
     cut_prompt,
     encode,
     load_lm,
+    pack_rows,
     pad_id,
     render_chat,
     run_batch,
+    run_packed,
     run_prefix,
     token_batches,
 )
@@ -179,9 +182,9 @@ class YesNoJudge:
             else:
                 for i, prefix_ids in enumerate(ids.prefixes):
                     prefix = run_prefix(self.model, prefix_ids)
-                    for batch in token_batches([len(c) for c in conts[i]], self.batch_tokens, fixed=prefix.length):
-                        logits = run_batch(self.model, [conts[i][j] for j in batch], self.pad_id, prefix=prefix)
-                        out[i, batch] = self.answer_scores(logits[:, -1])
+                    for row in pack_rows([len(c) for c in conts[i]], self.batch_tokens):
+                        logits = run_packed(self.model, prefix, [conts[i][j] for j in row], last_only=True)
+                        out[i, row] = self.answer_scores(logits)
         return out.T if ids.swapped else out
 
     def score_naive(self, queries: Sequence[str], documents: Sequence[str], direction: str) -> np.ndarray:
