@@ -1,7 +1,8 @@
-"""Refresh jobs run in one background thread, one user at a time; progress lives in the store.
+"""Refresh jobs run in one background thread, in batches of users; progress lives in the store.
 
-A job is a list of users. The worker refreshes each (see :mod:`bump_profiles.refresh`) and writes
-the job's counters after every user, so ``GET /v1/jobs/{id}`` shows progress, and a job cut short
+A job is a list of users. The worker refreshes them ``batch_size`` at a time with one batched
+generation call (:meth:`bump_profiles.refresh.Refresher.refresh_many`) and writes the job's
+counters after every batch, so ``GET /v1/jobs/{id}`` shows progress, and a job cut short
 by a crash is found ``queued``/``running`` at the next start and marked ``interrupted``. A user whose
 refresh fails is counted in ``failed`` with the last error; the others go on.
 """
@@ -12,17 +13,17 @@ import logging
 import queue
 import threading
 
-from bump_profiles.errors import BumpError
-from bump_profiles.refresh import EmptyProfileError, Refresher
-from bump_profiles.store import Job, ProfileStore, StaleWriteError
+from bump_profiles.refresh import Refresher
+from bump_profiles.store import Job, ProfileStore
 
 log = logging.getLogger(__name__)
 
 
 class JobRunner:
-    def __init__(self, store: ProfileStore, refresher: Refresher):
+    def __init__(self, store: ProfileStore, refresher: Refresher, batch_size: int = 8):
         self.store = store
         self.refresher = refresher
+        self.batch_size = max(1, batch_size)
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
@@ -61,17 +62,19 @@ class JobRunner:
         self.store.update_job(job_id, status="running")
         done = failed = 0
         error: str | None = None
-        for user_id in job.users:
+        for start in range(0, len(job.users), self.batch_size):  # one batched generation call per chunk
+            chunk = job.users[start : start + self.batch_size]
             try:
-                self.refresher.refresh(user_id)
-                done += 1
-            except (BumpError, StaleWriteError, EmptyProfileError) as exc:
-                failed += 1
-                error = f"{user_id}: {exc}"
-                log.warning("refresh of %s failed: %s", user_id, exc)
+                results: list = self.refresher.refresh_many(chunk)
             except Exception as exc:  # noqa: BLE001 (a model or database failure: recorded on the job with
-                failed += 1  # its type, traceback logged; the worker must outlive it or later jobs hang)
-                error = f"{user_id}: {type(exc).__name__}: {exc}"
-                log.exception("refresh of %s failed", user_id)
+                log.exception("refresh of %d users failed", len(chunk))  # its type; later jobs must not hang)
+                results = [RuntimeError(f"{type(exc).__name__}: {exc}")] * len(chunk)
+            for user_id, result in zip(chunk, results, strict=True):
+                if isinstance(result, Exception):
+                    failed += 1
+                    error = f"{user_id}: {result}"
+                    log.warning("refresh of %s failed: %s", user_id, result)
+                else:
+                    done += 1
             self.store.update_job(job_id, done=done, failed=failed, error=error)
         self.store.update_job(job_id, status="done" if not failed else "failed")

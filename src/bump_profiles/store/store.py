@@ -231,6 +231,34 @@ class ProfileStore:
                     out.append(uid)
         return out
 
+    def stale_users_page(self, *, after: str | None = None, limit: int = 10_000, min_new: int = 1,
+                         max_age_s: float | None = None, now: datetime | None = None) -> list[str]:
+        """The next ``limit`` stale users (as :meth:`stale_users`) with an id after ``after``, in id order:
+        pages of a refresh too large to list at once, each read with bounded memory."""
+        now = now or _now()
+        latest = select(PROFILES.c.user_id, func.max(PROFILES.c.version).label("v")).group_by(PROFILES.c.user_id).subquery()
+        lp = select(PROFILES.c.user_id, PROFILES.c.through_seq, PROFILES.c.created_at).join(
+            latest, and_(PROFILES.c.user_id == latest.c.user_id, PROFILES.c.version == latest.c.v)).subquery()
+        base = (select(USERS.c.id, lp.c.created_at, func.count(INTERACTIONS.c.seq))
+                .select_from(USERS)
+                .outerjoin(lp, lp.c.user_id == USERS.c.id)
+                .join(INTERACTIONS, and_(INTERACTIONS.c.user_id == USERS.c.id,
+                                         INTERACTIONS.c.seq > func.coalesce(lp.c.through_seq, 0)))
+                .group_by(USERS.c.id, lp.c.created_at).order_by(USERS.c.id))
+        out: list[str] = []
+        with self._read() as conn:
+            while len(out) < limit:  # candidates (users with anything new) in id order, filtered here
+                q = base if after is None else base.where(USERS.c.id > after)
+                rows = conn.execute(q.limit(limit)).all()
+                for uid, created, n_new in rows:
+                    old = max_age_s is not None and created is not None and (now - _aware(created)).total_seconds() > max_age_s
+                    if (created is None or n_new >= min_new or old) and len(out) < limit:
+                        out.append(uid)
+                if len(rows) < limit:
+                    break
+                after = rows[-1][0]
+        return out
+
     # --- refresh jobs ---------------------------------------------------------------------------
 
     def create_job(self, users: Sequence[str]) -> Job:
