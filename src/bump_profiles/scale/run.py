@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bump_profiles.errors import ConfigError
 from bump_profiles.scale import require_ray
 from bump_profiles.scale.engines import OUT_COLUMNS, EngineSpec, generate
 from bump_profiles.scale.shards import ShardDir, is_uri
+
+if TYPE_CHECKING:
+    import ray.data
 
 
 @dataclass
@@ -47,8 +52,12 @@ def lock_path(out: str) -> Path:
 
 
 def run_profiles(data: str | list[str], out: str, spec: EngineSpec, *, k: int = 0, shard_rows: int = 1000,
-                 fmt: str = "parquet", address: str | None = None) -> ScaleSummary:
-    """Profile every user of the log ``data`` not yet in ``out`` (see the module docstring)."""
+                 fmt: str = "parquet", address: str | None = None,
+                 engine: Callable[[ray.data.Dataset, EngineSpec], ray.data.Dataset] = generate) -> ScaleSummary:
+    """Profile every user of the log ``data`` not yet in ``out`` (see the module docstring).
+
+    ``engine`` maps user rows to profile rows (default: the engine ``spec`` names; the benchmark
+    passes a fake one to measure the driver's memory on 100,000 users without a model)."""
     from bump_profiles.generate import writer_lock
 
     if k < 0 or shard_rows < 1:
@@ -68,8 +77,10 @@ def run_profiles(data: str | list[str], out: str, spec: EngineSpec, *, k: int = 
         # Grouping is a shuffle, a barrier that holds every record anyway: materialising its output (in
         # Ray's object store, spilled to disk when large; the driver holds only block references)
         # lets it finish before the generator actors take the CPUs, which would otherwise starve it.
-        users = user_rows(read_log(data), k=k, done=done).materialize()
-        rows = generate(users, spec)
+        # Blocks of a few batches each, so that every actor gets work.
+        users = user_rows(read_log(data), k=k, done=done).repartition(
+            target_num_rows_per_block=4 * spec.batch_size).materialize()
+        rows = engine(users, spec)
         written = hit = skipped = n_shards = 0
         for batch in rows.iter_batches(batch_size=shard_rows, batch_format="pyarrow"):
             if "kind" in batch.column_names:
