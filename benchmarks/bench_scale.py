@@ -79,6 +79,7 @@ class PeakSampler:
 
     def __init__(self, marker: str):
         self.marker, self.peak, self._stop = marker, 0, threading.Event()
+        self.cpu: dict[int, float] = {}  # pid -> CPU seconds (user + system) at its last sample
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -90,6 +91,8 @@ class PeakSampler:
                 try:
                     if self.marker in " ".join(p.cmdline()):
                         self.peak = max(self.peak, p.memory_info().rss)
+                        t = p.cpu_times()
+                        self.cpu[p.pid] = t.user + t.system
                 except psutil.Error:
                     pass
             time.sleep(0.2)
@@ -124,13 +127,13 @@ def one(mode: str, args: argparse.Namespace, log: Path, out: Path) -> dict:
     """Run one mode here; its figures."""
     start = time.perf_counter()
     if mode == "single":
+        import torch
+
         from bump_profiles.backends import TransformersBackend
         from bump_profiles.data import load_users
         from bump_profiles.generate import generate_profiles
         from bump_profiles.models import load_causal_lm, load_tokenizer
         from bump_profiles.prompts import ProfilePrompt
-
-        import torch
 
         torch.set_num_threads(1)
         backend = TransformersBackend(load_causal_lm(args.model), load_tokenizer(args.model), batch_size=args.batch_size,
@@ -138,7 +141,7 @@ def one(mode: str, args: argparse.Namespace, log: Path, out: Path) -> dict:
         s = generate_profiles(load_users(log), backend, ProfilePrompt(), out, batch_size=args.batch_size,
                               max_new_tokens=args.max_new_tokens, progress=False)
         result = {"written": s.written, "generation_s": round(s.seconds, 2)}
-        worker = 0
+        worker, worker_cpu = 0, 0.0
     else:
         import ray
 
@@ -157,10 +160,12 @@ def one(mode: str, args: argparse.Namespace, log: Path, out: Path) -> dict:
             with PeakSampler("TransformersProfiler") as sampler:
                 s = run_profiles(str(log), str(out), spec, shard_rows=max(1, args.users // 4))
         result = {"written": s.written, "shards": s.shards}
-        worker = sampler.peak
+        worker, worker_cpu = sampler.peak, sum(sampler.cpu.values())
         ray.shutdown()
     wall = time.perf_counter() - start
-    return {**result, "wall_s": round(wall, 2), "users_per_s": round(result["written"] / wall, 4),
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime + worker_cpu  # this process (the driver) + the sampled actors
+    return {**result, "cpu_s": round(cpu, 1), "cpu_s_per_user": round(cpu / max(1, result["written"]), 3), "wall_s": round(wall, 2), "users_per_s": round(result["written"] / wall, 4),
             "driver_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "worker_peak_mib": round(worker / 2**20, 1) if worker else None}
 

@@ -17,6 +17,8 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the scale extra (Ray Data) is not installed")
 
+from openai_stub import OpenAIStub  # noqa: E402
+
 from bump_profiles.backends import OpenAIBackend, TransformersBackend  # noqa: E402
 from bump_profiles.data import load_users, split_users  # noqa: E402
 from bump_profiles.data.synthetic import make_users  # noqa: E402
@@ -28,7 +30,6 @@ from bump_profiles.prompts import ProfilePrompt  # noqa: E402
 from bump_profiles.scale.engines import EngineSpec  # noqa: E402
 from bump_profiles.scale.run import run_profiles  # noqa: E402
 from bump_profiles.scale.shards import ShardDir  # noqa: E402
-from openai_stub import OpenAIStub  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PROMPT = ProfilePrompt(history_items=6, history_tokens=120)
@@ -175,3 +176,30 @@ def test_kill9_of_a_worker_then_rerun_gives_each_user_once(cluster, tiny_model, 
         run_profiles(str(log), str(out), spec(tiny_model), k=2)
     ids = [r["user_id"] for r in shard_rows(out)]
     assert len(ids) == len(set(ids)) == 40, output[-2000:]
+
+
+def test_refresh_on_ray_pages_the_store_writes_what_the_service_writes_and_is_idempotent(cluster, tiny_model, tmp_path):
+    from bump_profiles.refresh import Refresher
+    from bump_profiles.scale.refresh import refresh_store
+    from bump_profiles.store import NewInteraction, ProfileStore
+
+    stores = [ProfileStore(str(tmp_path / f"{name}.db")) for name in ("local", "ray")]
+    for store in stores:
+        for u in make_users(7, seed=2):
+            store.add_interactions(u.id, [NewInteraction(it.text, it.date) for it in u.interactions])
+        store.add_interactions("user-with-a-profile", [NewInteraction("first post about tea")])
+    backend = TransformersBackend(load_causal_lm(str(tiny_model)), load_tokenizer(str(tiny_model)), name=str(tiny_model))
+    local = Refresher(stores[0], backend, scratch_prompt=PROMPT, max_new_tokens=12)
+    local.refresh("user-with-a-profile")
+    Refresher(stores[1], backend, scratch_prompt=PROMPT, max_new_tokens=12).refresh("user-with-a-profile")
+    for store in stores:  # one user gets an update (previous profile + new interactions), the rest scratch
+        store.add_interactions("user-with-a-profile", [NewInteraction("second post about green tea")])
+    local.refresh_many(stores[0].stale_users())
+    s = refresh_store(stores[1], spec(tiny_model, actors=2, batch_size=2), page_size=3)
+    assert (s.pages, s.written, s.superseded, s.failed) == (3, 8, 0, 0)
+    for uid in stores[0].users():
+        a, b = (st.current_profile(uid) for st in stores)
+        assert (b.text, b.mode, b.source_seqs, b.through_seq, b.version) == (a.text, a.mode, a.source_seqs, a.through_seq, a.version)
+    assert stores[1].current_profile("user-with-a-profile").mode == "update"
+    again = refresh_store(stores[1], spec(tiny_model), page_size=3)  # a retry: nothing stale, nothing written
+    assert (again.pages, again.written) == (0, 0)

@@ -46,6 +46,7 @@ class ShardDir:
             self.fs, self.root = pafs.LocalFileSystem(), str(Path(root).resolve())
             self.local = True
         self.fs.create_dir(self.root, recursive=True)
+        self._next: int | None = None  # the next shard's number (one writer at a time: the run's lock)
 
     def _files(self) -> list[str]:
         from pyarrow import fs as pafs
@@ -119,7 +120,10 @@ class ShardDir:
 
     def write(self, table: pa.Table) -> str:
         """Write one shard atomically; its path."""
-        name = f"part-{len(self.shards()):06d}-{uuid.uuid4().hex[:8]}.{self.fmt}"
+        if self._next is None:
+            self._next = len(self.shards())
+        name = f"part-{self._next:06d}-{uuid.uuid4().hex[:8]}.{self.fmt}"
+        self._next += 1
         payload = self._encode(table)
         final = f"{self.root}/{name}"
         if not self.local:
