@@ -51,6 +51,24 @@ def lock_path(out: str) -> Path:
     return cache_dir() / "locks" / f"{hashlib.sha256(out.encode()).hexdigest()[:16]}.lock"
 
 
+MAX_BLOCK_USERS = 256  # users per block: > Ray's 100 KiB inline-object size, < an hour of CPU generation
+
+
+def _grouped(users: ray.data.Dataset, spec: EngineSpec) -> ray.data.Dataset:
+    """The grouped users, materialised in blocks sized for the actors.
+
+    Grouping is a shuffle, a barrier that holds every record anyway: materialising its output (in
+    Ray's object store, spilled to disk when large) lets it finish before the generator actors take
+    the CPUs, which would otherwise starve it. Then blocks of at least ``batch_size`` users, about
+    four per actor, at most :data:`MAX_BLOCK_USERS`: every actor gets work, a lost task costs little,
+    and blocks stay large enough to live in the object store rather than inline in the driver's heap
+    (Ray keeps task outputs under 100 KiB in their owner's memory: tiny blocks of a million users
+    would fill the driver)."""
+    users = users.materialize()
+    per_block = min(MAX_BLOCK_USERS, max(spec.batch_size, -(-users.count() // (4 * spec.actors))))
+    return users.repartition(target_num_rows_per_block=per_block).materialize()
+
+
 def run_profiles(data: str | list[str], out: str, spec: EngineSpec, *, k: int = 0, shard_rows: int = 1000,
                  fmt: str = "parquet", address: str | None = None,
                  engine: Callable[[ray.data.Dataset, EngineSpec], ray.data.Dataset] = generate) -> ScaleSummary:
@@ -74,12 +92,7 @@ def run_profiles(data: str | list[str], out: str, spec: EngineSpec, *, k: int = 
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         from bump_profiles.scale.logs import read_log, user_rows
 
-        # Grouping is a shuffle, a barrier that holds every record anyway: materialising its output (in
-        # Ray's object store, spilled to disk when large; the driver holds only block references)
-        # lets it finish before the generator actors take the CPUs, which would otherwise starve it.
-        # Blocks of a few batches each, so that every actor gets work.
-        users = user_rows(read_log(data), k=k, done=done).repartition(
-            target_num_rows_per_block=4 * spec.batch_size).materialize()
+        users = _grouped(user_rows(read_log(data), k=k, done=done), spec)
         rows = engine(users, spec)
         written = hit = skipped = n_shards = 0
         for batch in rows.iter_batches(batch_size=shard_rows, batch_format="pyarrow"):
