@@ -187,19 +187,20 @@ def test_refresh_on_ray_pages_the_store_writes_what_the_service_writes_and_is_id
     for store in stores:
         for u in make_users(7, seed=2):
             store.add_interactions(u.id, [NewInteraction(it.text, it.date) for it in u.interactions])
-        store.add_interactions("user-with-a-profile", [NewInteraction("first post about tea")])
+        seq = store.add_interactions("user-with-a-profile", [NewInteraction("first post about tea")])[0]
+        store.write_profile("user-with-a-profile", "Likes tea.", generator="earlier", mode="scratch",
+                            previous_version=None, through_seq=seq, source_seqs=[seq])
+        store.add_interactions("user-with-a-profile", [NewInteraction("second post about green tea")])
     backend = TransformersBackend(load_causal_lm(str(tiny_model)), load_tokenizer(str(tiny_model)), name=str(tiny_model))
     local = Refresher(stores[0], backend, scratch_prompt=PROMPT, max_new_tokens=12)
-    local.refresh("user-with-a-profile")
-    Refresher(stores[1], backend, scratch_prompt=PROMPT, max_new_tokens=12).refresh("user-with-a-profile")
-    for store in stores:  # one user gets an update (previous profile + new interactions), the rest scratch
-        store.add_interactions("user-with-a-profile", [NewInteraction("second post about green tea")])
-    local.refresh_many(stores[0].stale_users())
+    results = local.refresh_many(stores[0].stale_users())  # one user gets an update, the rest scratch
+    empty = sum(isinstance(r, Exception) for r in results)  # (a tiny random model may say nothing: not stored)
     s = refresh_store(stores[1], spec(tiny_model, actors=2, batch_size=2), page_size=3)
-    assert (s.pages, s.written, s.superseded, s.failed) == (3, 8, 0, 0)
+    assert (s.pages, s.written, s.superseded, s.failed) == (3, 8 - empty, 0, empty)
+    def state(p):
+        return None if p is None else (p.text, p.mode, p.previous_version, p.source_seqs, p.through_seq, p.version)
+
     for uid in stores[0].users():
-        a, b = (st.current_profile(uid) for st in stores)
-        assert (b.text, b.mode, b.source_seqs, b.through_seq, b.version) == (a.text, a.mode, a.source_seqs, a.through_seq, a.version)
-    assert stores[1].current_profile("user-with-a-profile").mode == "update"
-    again = refresh_store(stores[1], spec(tiny_model), page_size=3)  # a retry: nothing stale, nothing written
-    assert (again.pages, again.written) == (0, 0)
+        assert state(stores[1].current_profile(uid)) == state(stores[0].current_profile(uid))
+    again = refresh_store(stores[1], spec(tiny_model), page_size=3)  # a retry: nothing new is written
+    assert again.written == 0 and again.failed == empty
