@@ -13,7 +13,9 @@ Two parts, each mode in its own subprocess (so that each peak RSS is its own):
 - ``memory`` (a FAKE generator, clearly not a model: each profile is the first words of the prompt,
   made in microseconds): synthetic logs of ``--sizes`` users (about 10 interactions each) go through
   the real reader, grouping, shards and driver of ``run_profiles``; the driver's peak RSS per size
-  shows whether it grows with the users. Sizes run smallest first and stop when ``--budget-s`` is spent.
+  shows whether it grows with the users (the "worker" figure there is the largest ``ray::`` process,
+  and CPU seconds sum every ``ray::`` process with the driver). Sizes run smallest first and stop
+  when ``--budget-s`` is spent.
 
 Run: ``PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/bench_scale.py [--part speed|memory|both]``
 Writes benchmarks/results/scale.json (every figure with the machine's load before and after).

@@ -99,3 +99,48 @@ def test_without_ray_the_ray_engine_names_the_extra(tmp_path, monkeypatch, capsy
     log.write_text(json.dumps({"user_id": "u", "text": "hello"}) + "\n")
     code = main(["profile", "--engine", "ray", "--model", "x", "--data", str(log), "--out", str(tmp_path / "o")])
     assert code == 2 and "[scale]" in capsys.readouterr().err
+
+
+def read_records(path, monkeypatch, chunk=None):
+    """Records of one file as the Ray datasource reads them (its read method, without a cluster)."""
+    pytest.importorskip("ray.data")
+    import pyarrow as pa
+
+    from bump_profiles.scale import logs
+
+    if chunk:
+        monkeypatch.setattr(logs, "CHUNK_BYTES", chunk)
+    source = object.__new__(logs._log_datasource())  # the read needs no state: skip Ray's path listing
+    with pa.OSFile(str(path)) as f:
+        tables = list(source._read_stream(f, str(path)))
+    return [r for t in tables for r in t.to_pylist()]
+
+
+def test_jsonl_in_small_chunks_and_parquet_give_the_same_users_as_the_loader(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    users = make_users(4, seed=5)
+    lines = interaction_lines(users)
+    jsonl = tmp_path / "log.jsonl"
+    jsonl.write_text("".join(json.dumps(x) + "\n" + ("\n" if i == 3 else "") for i, x in enumerate(lines)))
+    pq.write_table(pa.Table.from_pylist(lines), tmp_path / "log.parquet")
+    want = {u.id: u.interactions for u in load_users(jsonl)}
+    for path, chunk in ((jsonl, 37), (tmp_path / "log.parquet", None)):  # 37 bytes: lines cut across chunks
+        records = read_records(path, monkeypatch, chunk)
+        assert len(records) == len(lines)
+        by_user: dict[str, list] = {}
+        for r in records:
+            by_user.setdefault(r["user_id"], []).append((r["path"], r["line"], r["record"]))
+        got = {uid: user_from_records(recs).interactions for uid, recs in by_user.items()}
+        assert {u: [(it.text, it.date) for it in v] for u, v in got.items()} == \
+            {u: [(it.text, it.date) for it in v] for u, v in want.items()}
+
+
+def test_a_bad_log_line_is_named_by_file_and_line(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"user_id": "a", "text": "fine"}\n{"user_id": "a", "text": \n')
+    with pytest.raises(DataError, match=r"bad.jsonl.*line 2.*not valid JSON"):
+        read_records(bad, monkeypatch)
+    bad.write_text('{"user_id": "a", "text": "fine"}\n{"text": "whose?"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl.*line 2.*user_id"):
+        read_records(bad, monkeypatch)
