@@ -27,18 +27,6 @@ def fill(store, n):
         store.add_interactions(f"u{i:03d}", [NewInteraction(f"item {i} a"), NewInteraction(f"item {i} b")])
 
 
-def test_stale_users_come_in_pages_that_cover_each_once(tmp_path):
-    store = ProfileStore(str(tmp_path / "s.db"))
-    fill(store, 25)
-    Refresher(store, EchoBackend()).refresh("u003")  # not stale any more
-    pages, after = [], None
-    while page := store.stale_users_page(after=after, limit=7):
-        pages.append(page)
-        after = page[-1]
-    assert [len(p) for p in pages] == [7, 7, 7, 3]
-    assert sum(pages, []) == store.stale_users() and "u003" not in sum(pages, [])
-
-
 def test_refresh_many_is_one_generation_call_and_never_writes_twice(tmp_path):
     store = ProfileStore(str(tmp_path / "s.db"))
     fill(store, 5)

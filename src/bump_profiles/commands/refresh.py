@@ -81,7 +81,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         pages = written = failed = 0
         after = None
         while args.max_pages is None or pages < args.max_pages:
-            users = store.stale_users_page(after=after, limit=args.page_size, **stale)
+            users = store.stale_users(after_user=after, limit=args.page_size, **stale)
             if not users:
                 break
             after, pages = users[-1], pages + 1
