@@ -9,7 +9,8 @@
   requests-per-second limit and retries with exponential backoff.
 
 Every engine maps a row to the profile row ``{user_id, profile, model, prompt_tokens, profile_tokens,
-hit_limit, read, kind}``; rows of kind ``skipped`` pass through ungenerated.
+hit_limit, read, kind}``; rows of kind ``skipped`` (too few interactions for the split) pass
+through ungenerated on the transformers engine and are dropped before the ray.data.llm processors.
 """
 
 from __future__ import annotations

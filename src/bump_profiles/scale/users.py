@@ -20,8 +20,6 @@ from bump_profiles.errors import DataError
 from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
 from bump_profiles.provenance import record
 
-COLUMNS = ("user_id", "kind", "history", "previous", "read")
-
 
 def user_from_records(records: Sequence[tuple[str, int, str]]) -> User:
     """A user from its raw log records ``(path, line, JSON text)``, in file order, exactly as
