@@ -66,7 +66,7 @@ def _grouped(users: ray.data.Dataset, spec: EngineSpec) -> ray.data.Dataset:
     would fill the driver)."""
     users = users.materialize()
     per_block = min(MAX_BLOCK_USERS, max(spec.batch_size, -(-users.count() // (4 * spec.actors))))
-    return users.repartition(target_num_rows_per_block=per_block).materialize()
+    return users.repartition(target_num_rows_per_block=per_block, strict=True).materialize()  # (strict: combines small blocks too)
 
 
 def run_profiles(data: str | list[str], out: str, spec: EngineSpec, *, k: int = 0, shard_rows: int = 1000,
