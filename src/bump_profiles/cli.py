@@ -13,7 +13,7 @@ from bump_profiles.console import quiet_libraries
 from bump_profiles.errors import BumpError
 
 # Modules under bump_profiles.commands, each with ``register(subparsers)``.
-COMMANDS = ["demo", "data", "models", "train", "profile", "judge", "eval", "report", "bench", "serve"]
+COMMANDS = ["demo", "data", "models", "train", "profile", "judge", "eval", "report", "bench", "serve", "refresh"]
 
 
 def build_parser() -> argparse.ArgumentParser:

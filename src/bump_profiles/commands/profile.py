@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "for eval run")
     p.add_argument("--k", type=int, default=0, help="hold out the k most recent interactions of each user "
                    "first, so profiles only see the history (default 0: use everything)")
-    p.add_argument("--out", required=True, help="profiles JSONL; users already in it are skipped")
+    p.add_argument("--out", required=True, help="profiles JSONL; users already in it are skipped (--engine ray: "
+                   "a folder or bucket URI of shards; users in finished shards are skipped)")
     p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
     p.add_argument("--api-model", help="model name sent to the endpoint (default: --model)")
@@ -49,6 +50,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reward-users", type=int, help="--best-of: users per reward call (default: all at once)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (transformers backend)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    scale = p.add_argument_group("--engine ray (Ray Data; needs the extra: pip install -e '.[scale]'; docs/scale.md)")
+    scale.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: this process, one JSONL file; ray: Ray Data (--data: a JSONL/Parquet log, a "
+                            "folder of them or a bucket URI), shards under --out")
+    scale.add_argument("--actors", type=int, default=1, help="transformers: model copies (Ray actors); vllm: engine "
+                       "replicas, one GPU each; openai: request workers")
+    scale.add_argument("--threads", type=int, default=1, help="transformers: CPU threads per actor")
+    scale.add_argument("--shard-rows", type=int, default=1000, help="users per output shard")
+    scale.add_argument("--out-format", choices=["parquet", "jsonl"], default="parquet", help="shard format")
+    scale.add_argument("--ray-address", help="a running Ray cluster (default: $RAY_ADDRESS, else a local Ray)")
+    scale.add_argument("--qps", type=int, help="openai: requests per second per worker (default: no limit)")
+    scale.add_argument("--lora", help="vllm: a training run's LoRA adapter folder, served on top of --model (its base)")
     p.set_defaults(func=cmd_profile)
 
 
@@ -61,6 +74,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     if args.k < 0:
         raise ConfigError("--k must be 0 or more")
+    if args.engine == "ray":
+        return _cmd_profile_ray(args)
     users = load_users(args.data, args.format)
     if not args.per_person:
         users = question_users(users)  # LaMP: one profile per question, from its own profile
@@ -118,6 +133,32 @@ def _best_of_reward(args: argparse.Namespace):
         raise ConfigError("--reward-judge lexical needs --reward-corpus (an IDF corpus file, one document a line)")
     model = args.reward_corpus if args.reward_judge == "lexical" else None
     return BumpReward(make_judge(JudgeConfig(kind=args.reward_judge, model=model)), min_users=2)
+
+
+def _cmd_profile_ray(args: argparse.Namespace) -> int:
+    from bump_profiles.errors import ConfigError
+    from bump_profiles.prompts import ProfilePrompt
+    from bump_profiles.scale.engines import EngineSpec
+    from bump_profiles.scale.run import run_profiles
+
+    if args.update or args.best_of or args.per_person or args.format == "lamp" or str(args.data).endswith(".json"):
+        raise ConfigError("--engine ray reads JSONL or Parquet logs and profiles from scratch: --update, --best-of, "
+                          "--per-person and LaMP files go with the default --engine local")
+    prompt = ProfilePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
+    spec = EngineSpec(backend=args.backend, model=args.api_model or args.model if args.backend == "openai" else args.model,
+                      actors=args.actors, threads=args.threads, batch_size=args.batch_size, dtype=args.dtype,
+                      max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed, scratch=prompt,
+                      lora=args.lora, base_url=args.base_url, api_key_env=args.api_key_env, qps=args.qps,
+                      max_retries=args.max_retries)
+    s = run_profiles(args.data, args.out, spec, k=args.k, shard_rows=args.shard_rows, fmt=args.out_format,
+                     address=args.ray_address)
+    print(json.dumps({
+        "out": s.out, "model": spec.name, "backend": args.backend, "engine": "ray", "actors": args.actors,
+        "threads": args.threads, "skipped_too_short": s.skipped_too_short, "already_done": s.already_done,
+        "written": s.written, "shards": s.shards, "hit_limit": s.hit_limit, "seconds": round(s.seconds, 2),
+        "users_per_second": round(s.users_per_second, 3),
+    }))
+    return 0
 
 
 def _backend(args: argparse.Namespace):

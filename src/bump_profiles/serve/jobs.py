@@ -1,7 +1,8 @@
-"""Refresh jobs run in one background thread, one user at a time; progress lives in the store.
+"""Refresh jobs run in one background thread, in batches of users; progress lives in the store.
 
-A job is a list of users. The worker refreshes each (see :mod:`bump_profiles.refresh`) and writes
-the job's counters after every user, so ``GET /v1/jobs/{id}`` shows progress. A user whose refresh
+A job is a list of users. The worker refreshes them ``batch_size`` at a time with one batched
+generation call (:meth:`bump_profiles.refresh.Refresher.refresh_many`) and writes the job's
+counters after every batch, so ``GET /v1/jobs/{id}`` shows progress. A user whose refresh
 fails is counted in ``failed`` with the last error; the others go on. An error about the user (an
 empty generation, a stale write) is shown on the job; anything else (a database, endpoint or model
 failure) is logged with its traceback and shown only as "internal error", so SQL, URLs or paths
@@ -20,8 +21,8 @@ import logging
 import queue
 import threading
 
-from bump_profiles.refresh import EmptyProfileError, Refresher
-from bump_profiles.store import Job, ProfileStore, StaleWriteError
+from bump_profiles.refresh import Refresher
+from bump_profiles.store import Job, ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,12 @@ INTERNAL = "internal error (details in the service log)"
 
 class JobRunner:
     def __init__(self, store: ProfileStore, refresher: Refresher, *, owner: str = "local",
-                 heartbeat_s: float = 60.0, stale_after_s: float = 600.0):
+                 heartbeat_s: float = 60.0, stale_after_s: float = 600.0, batch_size: int = 8):
         if stale_after_s <= 2 * heartbeat_s:
             raise ValueError("stale_after_s must be more than twice heartbeat_s, or live replicas look stale")
         self.store = store
         self.refresher = refresher
+        self.batch_size = max(1, batch_size)  # users per generation call
         self.owner, self.heartbeat_s, self.stale_after_s = owner, heartbeat_s, stale_after_s
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -101,19 +103,24 @@ class JobRunner:
         self.store.update_job(job_id, status="running")
         done = failed = 0
         error: str | None = None
-        for user_id in job.users:
+        for start in range(0, len(job.users), self.batch_size):  # one batched generation call per chunk
+            chunk = job.users[start : start + self.batch_size]
             try:
-                self.refresher.refresh(user_id)
-                done += 1
-            except (StaleWriteError, EmptyProfileError) as exc:  # about the user, not the machinery: shown
-                failed += 1
-                error = f"{user_id}: {exc}"
-                log.warning("refresh of %s failed: %s", user_id, exc)
+                results: list = self.refresher.refresh_many(chunk)
             except Exception:  # noqa: BLE001 (a model, endpoint or database failure: logged with its traceback,
-                failed += 1  # not shown (SQL, URLs); the worker must outlive it or later jobs hang)
-                error = f"{user_id}: {INTERNAL}"
-                log.exception("refresh of %s failed", user_id)
+                log.exception("refresh of %d users failed", len(chunk))  # not shown; the worker must outlive it)
+                failed += len(chunk)
+                error = f"{chunk[-1]}: {INTERNAL}"
+            else:
+                for user_id, result in zip(chunk, results, strict=True):
+                    if isinstance(result, Exception):  # about the user (empty generation, stale write): shown
+                        failed += 1
+                        error = f"{user_id}: {result}"
+                        log.warning("refresh of %s failed: %s", user_id, result)
+                    else:
+                        done += 1
             with self._lock:
-                self._pending.pop(user_id, None)
+                for user_id in chunk:
+                    self._pending.pop(user_id, None)
             self.store.update_job(job_id, done=done, failed=failed, error=error)
         self.store.update_job(job_id, status="done" if not failed else "failed")

@@ -1,0 +1,96 @@
+"""``bump-profiles refresh``: refresh every stale profile of a store, in pages, in batches; locally or on Ray."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("refresh", help="refresh the stale profiles of a store (the service's) in pages and batches")
+    p.add_argument("--store", required=True, help="a SQLite file or a URL (postgresql://...), as for serve")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process, --batch-size users per generation call; ray: Ray Data engines "
+                        "(needs pip install -e '.[scale]'; docs/scale.md)")
+    p.add_argument("--mode", choices=["update", "scratch"], default="update",
+                   help="from the previous profile plus new interactions (update), or from scratch")
+    p.add_argument("--min-new", type=int, default=1, help="stale when at least this many interactions are new")
+    p.add_argument("--max-age-s", type=float, help="or when the profile is older than this (with anything new)")
+    p.add_argument("--page-size", type=int, default=10_000, help="stale users read from the store at a time")
+    p.add_argument("--max-pages", type=int, help="stop after this many pages (default: every stale user)")
+    p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers")
+    p.add_argument("--model", default=None, help="generator (default for transformers: the bundled smollm2-135m)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (openai backend)")
+    p.add_argument("--api-model", help="model name sent to the endpoint (default: --model)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--max-retries", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=8, help="users per generation call")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--max-words", type=int, default=60)
+    p.add_argument("--history-items", type=int, default=20)
+    p.add_argument("--history-tokens", type=int, default=400)
+    p.add_argument("--actors", type=int, default=1, help="--engine ray: model copies / replicas / request workers")
+    p.add_argument("--threads", type=int, default=1, help="--engine ray, transformers: CPU threads per actor")
+    p.add_argument("--ray-address", help="a running Ray cluster (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--qps", type=int, help="--engine ray, openai: requests per second per worker")
+    p.add_argument("--lora", help="--engine ray, vllm: a training run's LoRA adapter folder on top of --model")
+    p.set_defaults(func=cmd_refresh)
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    import time
+
+    from bump_profiles.errors import ConfigError
+    from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
+    from bump_profiles.store import ProfileStore
+
+    if min(args.page_size, args.batch_size, args.min_new) < 1:
+        raise ConfigError("--page-size, --batch-size and --min-new must be at least 1")
+    if args.backend == "transformers" and not args.model:
+        args.model = "smollm2-135m"
+    budgets = dict(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
+    store = ProfileStore(args.store)
+    stale = dict(min_new=args.min_new, max_age_s=args.max_age_s)
+    if args.engine == "ray":
+        from bump_profiles.scale.engines import EngineSpec
+        from bump_profiles.scale.refresh import refresh_store
+
+        spec = EngineSpec(backend=args.backend, model=(args.api_model or args.model) if args.backend == "openai"
+                          else args.model, actors=args.actors, threads=args.threads, batch_size=args.batch_size,
+                          dtype=args.dtype, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                          seed=args.seed, scratch=ProfilePrompt(**budgets), update=UpdatePrompt(**budgets),
+                          lora=args.lora, base_url=args.base_url, api_key_env=args.api_key_env, qps=args.qps,
+                          max_retries=args.max_retries)
+        s = refresh_store(store, spec, mode=args.mode, page_size=args.page_size, max_pages=args.max_pages,
+                          address=args.ray_address, **stale)
+        summary = {"engine": "ray", "model": spec.name, "pages": s.pages, "written": s.written,
+                   "superseded": s.superseded, "failed": s.failed, "seconds": round(s.seconds, 2)}
+    else:
+        from bump_profiles.commands.profile import _backend
+        from bump_profiles.refresh import Refresher
+
+        start = time.perf_counter()
+        backend = _backend(args)
+        refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=ProfilePrompt(**budgets),
+                              update_prompt=UpdatePrompt(**budgets), max_new_tokens=args.max_new_tokens,
+                              temperature=args.temperature)
+        pages = written = failed = 0
+        after = None
+        while args.max_pages is None or pages < args.max_pages:
+            users = store.stale_users(after_user=after, limit=args.page_size, **stale)
+            if not users:
+                break
+            after, pages = users[-1], pages + 1
+            for b in range(0, len(users), args.batch_size):
+                results = refresher.refresh_many(users[b : b + args.batch_size])
+                written += sum(r is not None and not isinstance(r, Exception) for r in results)
+                failed += sum(isinstance(r, Exception) for r in results)
+        summary = {"engine": "local", "model": backend.name, "pages": pages, "written": written, "failed": failed,
+                   "seconds": round(time.perf_counter() - start, 2)}
+    store.close()
+    print(json.dumps(summary))
+    return 0
