@@ -20,7 +20,8 @@ Scopes: ``subset`` = the first ``--subset`` profiles of each set against all 64 
 (alternating which runs first), scores compared; ``full`` = all 32 profiles, the new path only (the
 old one took about 90 minutes for the six sets). Each measurement records wall and process-CPU
 seconds, the load average, and where the time went (prefix runs, the neutral term, the documents).
-Results are written after every measurement; re-running skips the ones already in ``--out``.
+Results are written after every measurement; re-running skips the ones already in ``--out``. ``prefix
+runs`` is also counted inside the part that made the run.
 
 Run: ``PYTHONPATH=src OMP_NUM_THREADS=2 python benchmarks/bench_likelihood.py --dtype float32 --threads 2``
 """
@@ -41,7 +42,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "huffpost-authors" / "interactions.jsonl"
-SETS = ("zero-shot", "BUMP", "task-reward", "history@budget", "keywords", "full history")
+SETS = ("full history", "zero-shot", "keywords", "BUMP", "task-reward", "history@budget")  # the costliest first
 STANDIN_TOKENS = {"zero-shot": 40, "BUMP": 30, "task-reward": 35, "history@budget": 30}
 
 
@@ -158,32 +159,33 @@ def old_mean_logprobs(judge: Any, parts: Any, documents: Sequence[str], run_pref
 
 
 class Clock:
-    """Wall and CPU seconds per part; time inside the neutral term is not counted again as a prefix run."""
+    """Wall and CPU seconds per part; a prefix run is also counted apart (``prefix runs``)."""
 
     def __init__(self) -> None:
         self.parts: dict[str, list[float]] = {}
-        self.counts: dict[str, int] = {}
-        self.inside: list[str] = []
 
     @contextmanager
     def part(self, name: str):
         wall, cpu = time.perf_counter(), time.process_time()
-        self.inside.append(name)
         try:
             yield
         finally:
-            self.inside.pop()
-            if name != "prefix runs" or "neutral term" not in self.inside:
-                spent = self.parts.setdefault(name, [0.0, 0.0])
-                spent[0] += time.perf_counter() - wall
-                spent[1] += time.process_time() - cpu
-                self.counts[name] = self.counts.get(name, 0) + 1
+            spent = self.parts.setdefault(name, [0.0, 0.0, 0])
+            spent[0] += time.perf_counter() - wall
+            spent[1] += time.process_time() - cpu
+            spent[2] += 1
+
+
+# What one ``raw_scores`` call runs, by ``mean_logprobs`` call: the parts that do not grow with the
+# number of profiles (the neutral term, the null profile against the items) and the ones that do.
+FIXED = ("neutral term", "null profile x items")
+PER_PROFILE = ("profiles x items", "profiles x null item")
 
 
 def measure(judge: Any, path: str, profiles: list[str], items: list[str]) -> tuple[dict[str, Any], Any]:
-    """``raw_scores`` of ``profiles`` x ``items`` on ``path``, with its time split by part."""
+    """``raw_scores`` of ``profiles`` x ``items`` on ``path``, its time split by kind of call."""
     import bump_profiles.judges.likelihood as likelihood
-    from bump_profiles.scoring import raw_scores
+    from bump_profiles.scoring import NULL_TEXT, raw_scores
 
     clock = Clock()
     original_prefix = likelihood.run_prefix
@@ -192,15 +194,16 @@ def measure(judge: Any, path: str, profiles: list[str], items: list[str]) -> tup
         with clock.part("prefix runs"):
             return original_prefix(model, ids)
 
-    neutral = judge.parts(None)
+    neutral, null = judge.parts(None), judge.parts(NULL_TEXT)
     new_mean = type(judge).mean_logprobs
 
     def mean_logprobs(parts: Any, documents: Sequence[str]) -> np.ndarray:
-        run = (lambda: old_mean_logprobs(judge, parts, documents, run_prefix)) if path == "old" else (lambda: new_mean(judge, parts, documents))
-        if parts == neutral:
-            with clock.part("neutral term"):
-                return run()
-        return run()
+        kind = ("neutral term" if parts == neutral else "null profile x items" if parts == null
+                else "profiles x items" if list(documents) == items else "profiles x null item")
+        with clock.part(kind):
+            if path == "old":
+                return old_mean_logprobs(judge, parts, documents, run_prefix)
+            return new_mean(judge, parts, documents)
 
     likelihood.run_prefix = run_prefix
     judge.mean_logprobs = mean_logprobs
@@ -211,13 +214,13 @@ def measure(judge: Any, path: str, profiles: list[str], items: list[str]) -> tup
     finally:
         likelihood.run_prefix = original_prefix
         del judge.mean_logprobs
-    total_wall, total_cpu = clock.parts["total"]
-    spent = {k: {"wall_s": v[0], "cpu_s": v[1], "calls": clock.counts[k]} for k, v in clock.parts.items() if k != "total"}
-    rest_wall = total_wall - sum(v["wall_s"] for v in spent.values())
-    rest_cpu = total_cpu - sum(v["cpu_s"] for v in spent.values())
-    spent["documents"] = {"wall_s": rest_wall, "cpu_s": rest_cpu}
-    result = {"wall_s": total_wall, "cpu_s": total_cpu, "profiles": len(profiles), "items": len(items),
-              "breakdown": spent, "load_before": before, "load_after": load()}
+    parts = {k: {"wall_s": v[0], "cpu_s": v[1], "calls": v[2]} for k, v in clock.parts.items() if k != "total"}
+    total = clock.parts["total"]
+    result = {"wall_s": total[0], "cpu_s": total[1], "profiles": len(profiles), "items": len(items),
+              "breakdown": parts, "load_before": before, "load_after": load()}
+    for unit in ("wall_s", "cpu_s"):  # the same call at 32 profiles: fixed parts once, the others x 32 / n
+        result[f"projected_32_{unit}"] = (sum(parts[k][unit] for k in FIXED if k in parts)
+                                          + 32 / len(profiles) * sum(parts[k][unit] for k in PER_PROFILE if k in parts))
     return result, scores
 
 
@@ -270,45 +273,37 @@ def main(argv: list[str] | None = None) -> int:
                 run.update(token_counts(judge, profiles, items))
                 runs[key] = run
                 scores[path] = raw.profile_to_item
-                print(f"  {run['wall_s']:.1f} s wall, {run['cpu_s']:.1f} s CPU; "
-                      + ", ".join(f"{p} {v['cpu_s']:.1f}" for p, v in run["breakdown"].items()), flush=True)
+                print(f"  {run['wall_s']:.1f} s wall, {run['cpu_s']:.1f} s CPU (32 profiles: {run['projected_32_cpu_s']:.0f} s CPU "
+                      "projected); CPU s by part: " + ", ".join(f"{p} {v['cpu_s']:.1f}" for p, v in run["breakdown"].items()), flush=True)
                 save()
             if len(scores) == 2:
                 runs[f"{scope}/{name}/max_abs_diff"] = float(np.abs(scores["old"] - scores["new"]).max())
                 save()
-    result["summary"] = summary(runs, args.sets, args.subset)
+    result["summary"] = summary(runs, args.sets)
     save()
     print(json.dumps(result["summary"], indent=1))
     return 0
 
 
-def summary(runs: dict[str, Any], names: Sequence[str], subset: int) -> dict[str, Any]:
-    """Ratios on the subset (same profiles, same run) and the totals of the six sets, measured or projected."""
+def summary(runs: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """Per set and for the sets measured on both paths: the subset ratio and the 32-profile totals
+    (measured in full where the new path ran in full, else projected from the subset's parts)."""
     out: dict[str, Any] = {"per_set": {}}
+    both = [n for n in names if f"subset/{n}/old" in runs and f"subset/{n}/new" in runs]
     for unit in ("wall_s", "cpu_s"):
-        old = [runs[f"subset/{n}/old"][unit] for n in names if f"subset/{n}/old" in runs and f"subset/{n}/new" in runs]
-        new = [runs[f"subset/{n}/new"][unit] for n in names if f"subset/{n}/old" in runs and f"subset/{n}/new" in runs]
-        if old:
-            out[f"subset_ratio_{unit}"] = sum(old) / sum(new)
-            out[f"median_set_ratio_{unit}"] = float(np.median(np.divide(old, new)))
-        # the whole six sets: the new path measured when it ran in full, else projected from the subset
-        old_total = new_total = 0.0
-        complete = True
-        for n in names:
-            full_new = runs.get(f"full/{n}/new")
-            sub_old, sub_new = runs.get(f"subset/{n}/old"), runs.get(f"subset/{n}/new")
-            if sub_old is None or sub_new is None:
-                complete = False
-                continue
-            scale = 32 / sub_new["profiles"]
-            new_n = full_new[unit] if full_new else sub_new[unit] * scale
-            old_n = sub_old[unit] * (full_new[unit] / sub_new[unit] if full_new else scale)
-            out["per_set"].setdefault(n, {})[unit] = {"old_projected": old_n, "new": new_n, "new_measured_in_full": bool(full_new)}
-            old_total += old_n
-            new_total += new_n
-        if complete:
-            out[f"six_sets_old_projected_{unit}"] = old_total
-            out[f"six_sets_new_{unit}"] = new_total
+        for n in both:
+            old, new, full = runs[f"subset/{n}/old"], runs[f"subset/{n}/new"], runs.get(f"full/{n}/new")
+            out["per_set"].setdefault(n, {})[unit] = {
+                "subset_old": old[unit], "subset_new": new[unit], "subset_ratio": old[unit] / new[unit],
+                "all_32_old_projected": old[f"projected_32_{unit}"], "all_32_new_projected": new[f"projected_32_{unit}"],
+                "all_32_new_measured": full[unit] if full else None}
+        if both:
+            per = [out["per_set"][n][unit] for n in both]
+            out[f"sets_on_both_paths_{unit}"] = {
+                "sets": both,
+                "median_subset_ratio": float(np.median([p["subset_ratio"] for p in per])),
+                "all_32_old_projected": sum(p["all_32_old_projected"] for p in per),
+                "all_32_new_projected": sum(p["all_32_new_projected"] for p in per)}
     return out
 
 
