@@ -35,6 +35,7 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,10 @@ def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return out
 
 
-def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespace, cache: Path) -> dict[str, list[list[Any]]]:
-    """Set name -> per round (index 0 = after round 1) the completions of every user, in user order."""
+def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespace,
+           cache: Path) -> Iterator[tuple[int, dict[str, list[list[Any]]]]]:
+    """After each round r: (r, set name -> per round so far (index 0 = after round 1) the completions of
+    every user, in user order)."""
     from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
 
     base = backends["base"]
@@ -118,6 +121,7 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
     writers = {"incremental": base, **({"trained": backends["trained"]} if "trained" in backends else {})}
     for name in writers:
         out.setdefault(name, [first])
+    yield 1, out
     for r in range(2, args.rounds):
         out["stale"].append(first)
         history = [[x for rnd in ur[:r] for x in rnd] for ur in rounds]
@@ -126,7 +130,7 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
         for name, writer in writers.items():
             msgs = [update.messages(prev.text, ur[r - 1], count) for prev, ur in zip(out[name][-1], rounds, strict=True)]
             out[name].append(generate(writer, msgs, args, cache / f"round{r}-{name}.json"))
-    return out
+        yield r, out
 
 
 def read_by(pop: dict[str, Any], name: str, r: int) -> dict[str, list[Any]]:
@@ -195,54 +199,63 @@ def _summary(per: dict[str, dict[str, dict[str, float]]], units: list[str], draw
 
 
 def run_population(name: str, pop: dict[str, Any], backends: dict[str, Any], judges: dict[str, Any],
-                   args: argparse.Namespace) -> dict[str, Any]:
-    from bump_profiles.authors.stats import interval
+                   args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Generate and judge round by round; ``save`` gets the population's report after every round, so a
+    run stopped for time keeps the rounds it finished (and a rerun resumes from the kept generations)."""
     from bump_profiles.drift import category_shift
     from bump_profiles.ranking import random_ndcg
 
     cache = args.out.parent / f"{args.out.stem}-{name}"
     cache.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    sets = chains(pop, backends, args, cache)
-    seconds = time.perf_counter() - t0
     ids = [u.id for u in pop["users"]]
+    shifts = None
     if name == "synthetic":
         pop["groups"] = {k: [u.id for u in pop["users"] if u.extra["kind"] == k] for k in args.kinds}
-        shifts = None
     else:
         shifts = {u.id: category_shift(pop["rounds"][u.id][0], pop["rounds"][u.id][-1]) for u in pop["users"]}
         pop["groups"] = {"shifting": [u for u in ids if shifts[u] >= args.shift_threshold],
                          "stable": [u for u in ids if shifts[u] < args.shift_threshold]}
     draws = np.random.default_rng(args.seed).integers(0, len(ids), size=(args.bootstrap, len(ids)))
-    rounds_out = []
-    for r in range(1, args.rounds):
-        tokens = {s: _mean_tokens(c[r - 1]) if (s != "stale" or r == 1) else 0.0 for s, c in sets.items()}
-        entry: dict[str, Any] = {"round": r, "judged_on_round": r + 1, "prompt_tokens_mean": tokens,
-                                 "token_ratio_regenerated_over_incremental":
-                                     tokens["regenerated"] / tokens["incremental"] if r > 1 and tokens["incremental"] else None,
-                                 "judges": {}}
-        for jname, judge in judges.items():
-            if jname == "likelihood" and args.likelihood_rounds and r not in args.likelihood_rounds:
-                continue
-            if jname == "lexical":
-                judge = judge[name]
-            entry["judges"][jname] = judge_round(pop, sets, r, judge, draws)
-        if name == "synthetic":
-            entry["topics"] = {}
-            for s, c in sets.items():
-                t = topic_scores(pop, {u: x.text for u, x in zip(ids, c[r - 1], strict=True)}, r)
-                dropped = [v for v in t["dropped_mentions"] if v is not None]
-                entry["topics"][s] = {
-                    "topic_recall": interval(t["topic_recall"], draws),
-                    "dropped_mentions": float(np.mean(dropped)) if dropped else None, "users_with_dropped": len(dropped)}
-        rounds_out.append(entry)
+    report: dict[str, Any] = {
+        "users": len(ids), "user_ids": ids, "random_ndcg_a": float(random_ndcg(len(ids) * args.per_round, args.per_round)),
+        "groups": {g: len(m) for g, m in pop["groups"].items()}, "category_shift": shifts,
+        "eligible_authors": pop.get("eligible"), "rounds": []}
+    for r, sets in chains(pop, backends, args, cache):
+        entry = judge_all(name, pop, sets, r, judges, draws, args)
+        report["rounds"].append(entry)
+        report["profiles"] = {s: [[x.text for x in rc] for rc in c] for s, c in sets.items()}
+        report["seconds_this_invocation"] = round(time.perf_counter() - t0, 1)
+        report["loadavg_1m_after_round"] = [*report.get("loadavg_1m_after_round", []), round(os.getloadavg()[0], 2)]
+        save(report)
         print(table(name, entry), flush=True)
-    items = args.per_round
-    return {"users": len(ids), "user_ids": ids, "random_ndcg_a": float(random_ndcg(len(ids) * items, items)),
-            "groups": {g: len(m) for g, m in pop["groups"].items()}, "category_shift": shifts,
-            "eligible_authors": pop.get("eligible"), "rounds": rounds_out,
-            "profiles": {s: [[x.text for x in rc] for rc in c] for s, c in sets.items()},
-            "generation_seconds_this_invocation": round(seconds, 1)}
+    return report
+
+
+def judge_all(name: str, pop: dict[str, Any], sets: dict[str, list[list[Any]]], r: int, judges: dict[str, Any],
+              draws: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    """Round r under every judge, the prompt tokens each set read that round, and (synthetic) topics."""
+    from bump_profiles.authors.stats import interval
+
+    ids = [u.id for u in pop["users"]]
+    tokens = {s: _mean_tokens(c[r - 1]) if (s != "stale" or r == 1) else 0.0 for s, c in sets.items()}
+    entry: dict[str, Any] = {"round": r, "judged_on_round": r + 1, "prompt_tokens_mean": tokens,
+                             "token_ratio_regenerated_over_incremental":
+                                 tokens["regenerated"] / tokens["incremental"] if r > 1 and tokens["incremental"] else None,
+                             "judges": {}}
+    for jname, judge in judges.items():
+        if jname == "likelihood" and args.likelihood_rounds and r not in args.likelihood_rounds:
+            continue
+        entry["judges"][jname] = judge_round(pop, sets, r, judge[name] if jname == "lexical" else judge, draws)
+    if name == "synthetic":
+        entry["topics"] = {}
+        for s, c in sets.items():
+            t = topic_scores(pop, {u: x.text for u, x in zip(ids, c[r - 1], strict=True)}, r)
+            dropped = [v for v in t["dropped_mentions"] if v is not None]
+            entry["topics"][s] = {
+                "topic_recall": interval(t["topic_recall"], draws),
+                "dropped_mentions": float(np.mean(dropped)) if dropped else None, "users_with_dropped": len(dropped)}
+    return entry
 
 
 def _mean_tokens(completions: list[Any]) -> float:
@@ -292,17 +305,17 @@ def main(argv: list[str] | None = None) -> int:
         from bump_profiles.judges import JudgeConfig, make_judge
 
         judges["likelihood"] = make_judge(JudgeConfig(kind="likelihood", calibration="none"))
-    load = [round(os.getloadavg()[0], 2)]
     report: dict[str, Any] = {"generator": backends["base"].name, "trained": args.trained_model,
                               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()}, "populations": {}}
-    t0 = time.perf_counter()
+                              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                                          "loadavg_1m_start": round(os.getloadavg()[0], 2)}, "populations": {}}
+
+    def save(name: str, pop_report: dict[str, Any]) -> None:
+        report["populations"][name] = pop_report
+        atomic_write_json(args.out, report)
+
     for name, pop in pops.items():
-        report["populations"][name] = run_population(name, pop, backends, judges, args)
-        load.append(round(os.getloadavg()[0], 2))
-    report["machine"]["loadavg_1m_start_and_after_each_population"] = load
-    report["seconds_this_invocation"] = round(time.perf_counter() - t0, 1)
-    atomic_write_json(args.out, report)
+        run_population(name, pop, backends, judges, args, lambda r, name=name: save(name, r))
     print(f"wrote {args.out}")
     return 0
 
