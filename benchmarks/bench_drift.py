@@ -242,6 +242,9 @@ def judge_all(name: str, pop: dict[str, Any], sets: dict[str, list[list[Any]]], 
     entry: dict[str, Any] = {"round": r, "judged_on_round": r + 1, "prompt_tokens_mean": tokens,
                              "token_ratio_regenerated_over_incremental":
                                  tokens["regenerated"] / tokens["incremental"] if r > 1 and tokens["incremental"] else None,
+                             "unchanged_from_previous_round": {
+                                 s: float(np.mean([a.text == b.text for a, b in zip(c[r - 2], c[r - 1], strict=True)]))
+                                 for s, c in sets.items() if r > 1},
                              "judges": {}}
     for jname, judge in judges.items():
         if jname == "likelihood" and args.likelihood_rounds and r not in args.likelihood_rounds:
@@ -275,6 +278,9 @@ def table(name: str, e: dict[str, Any]) -> str:
                 lines.append(f"| {set_name} | {f(row['ndcg_a'])} | {f(row['ndcg_b'])} | {e['prompt_tokens_mean'][set_name]:.0f} |")
             for pair, d in s["paired"].items():
                 lines.append(f"| {pair} (paired) | {f(d['ndcg_a'])} | {f(d['ndcg_b'])} | |")
+    if e["unchanged_from_previous_round"]:
+        lines.append("- profile text unchanged since the previous round: " + ", ".join(
+            f"{s} {v:.0%}" for s, v in e["unchanged_from_previous_round"].items()))
     for set_name, t in e.get("topics", {}).items():
         dm = "n/a" if t["dropped_mentions"] is None else f"{t['dropped_mentions']:.2f}"
         lines.append(f"- {set_name}: topic recall {f(t['topic_recall'])}, dropped topics still mentioned {dm} "
