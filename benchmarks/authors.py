@@ -5,6 +5,14 @@
 
 Stages: split, train-bump, train-task, profiles, references, judges, downstream, report; each skips
 when its output exists, so re-running the same command resumes. ``--stages`` runs a subset.
+
+Every author evaluated (cross-fitted folds, ``data.folds`` in the config):
+
+    PYTHONPATH=src OMP_NUM_THREADS=2 python benchmarks/authors.py --config configs/authors-folds.yaml \
+        --fold all --docs docs/benchmark-authors.md
+
+runs each fold's stages in ``out/fold-N`` (``--fold 2``: one fold), then, with every fold's judges done
+and ``report`` among the stages, the pooled report over all authors in ``out/pooled``.
 """
 
 from __future__ import annotations
@@ -25,11 +33,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--docs", help="also write the table and figure into this markdown file (docs/benchmark-authors.md)")
     p.add_argument("--beside", action="append", default=[], metavar="RUN_DIR",
                    help="a finished run of another training seed (same split) whose rows join this table")
+    p.add_argument("--fold", default=None, help="with data.folds: 'all' (every fold, then the pooled report) or one fold's number")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = load_bench_config(args.config, args.set)
-    bench = run(config, args.stages.split(",") if args.stages else None, docs=args.docs, beside=args.beside)
-    print(f"done: {bench.out} (report: {bench.path('report.md')})")
+    stages = args.stages.split(",") if args.stages else None
+    if config.data.folds is None:
+        if args.fold is not None:
+            p.error("--fold needs a config with data.folds")
+        bench = run(config, stages, docs=args.docs, beside=args.beside)
+        print(f"done: {bench.out} (report: {bench.path('report.md')})")
+        return 0
+    from bump_profiles.authors.folds import fold_config
+    from bump_profiles.authors.report import write_pooled
+
+    folds = range(config.data.folds) if args.fold in (None, "all") else [int(args.fold)]
+    for i in folds:
+        bench = run(fold_config(config, i), stages)  # each fold's own report, never into --docs
+        print(f"fold {i} done: {bench.out}")
+    if args.fold in (None, "all") and (stages is None or "report" in stages):
+        print(f"pooled report: {write_pooled(config, args.docs)}")
     return 0
 
 

@@ -32,7 +32,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def start_service(store: str, base_url: str, log: Path) -> tuple[subprocess.Popen, str]:
     """The service in a child process on 127.0.0.1 (rate limit off), once /health answers."""
-    from bump_profiles.serve.launch import start_service as launch
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the launcher is a test helper
+    from serving.launch import start_service as launch
 
     return launch(["--store", store, "--rate", "0", "--backend", "openai", "--base-url", base_url,
                    "--api-model", "bench-model", "--max-retries", "0"], token=TOKEN, log=log)
@@ -129,7 +130,7 @@ def run_load(url: str, *, seconds: float, writers: int, readers: int, users: int
             got: list[str] = []
             after = 0
             while True:
-                page = c.get(f"/v1/users/{uid}/interactions", params={"after_seq": after, "limit": 10_000}).json()
+                page = c.get(f"/v1/users/{uid}/interactions", params={"after_seq": after, "limit": 1000}).json()
                 if not page:
                     break
                 got += [i["id"] for i in page]

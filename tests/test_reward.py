@@ -152,11 +152,15 @@ def test_repetition_penalty_charges_repeated_3grams_and_is_logged():
     assert logged["repetition_penalty"] == pytest.approx(0.5 * 4 / 7 / 3)
 
 
-def test_min_users_counts_users_with_a_non_empty_profile():
+def test_min_users_counts_distinct_users_and_two_need_a_non_empty_profile():
+    # issue 28: a user whose rollouts are all empty no longer fails the step (it scores 0); the call
+    # still needs min_users distinct users and 2 of them with a profile to rank against each other
     cols = batch({"u1": [GOOD["u1"]], "u2": [GOOD["u2"]], "u3": [""]})  # 3 users, 2 with a profile
-    assert len(BumpReward(OverlapJudge(), min_users=2)(**cols)) == 3
+    assert BumpReward(OverlapJudge(), min_users=3)(**cols)[2] == 0.0
+    with pytest.raises(BumpError, match="distinct user"):
+        BumpReward(OverlapJudge(), min_users=4)(**cols)
     with pytest.raises(BumpError, match="non-empty profile"):
-        BumpReward(OverlapJudge(), min_users=3)(**cols)
+        BumpReward(OverlapJudge(), min_users=2)(**batch({"u1": [GOOD["u1"]], "u2": [""]}))
 
 
 def test_copy_penalty_needs_history_column():

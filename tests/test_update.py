@@ -13,7 +13,7 @@ from bump_profiles.config import load_config
 from bump_profiles.data import split_users
 from bump_profiles.data.schema import Interaction, User
 from bump_profiles.errors import ConfigError, DataError
-from bump_profiles.prompts import UpdatePrompt
+from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
 from bump_profiles.provenance import record
 from bump_profiles.train.data import build_dataset
 from bump_profiles.update import new_since, training_prompt
@@ -151,3 +151,59 @@ def test_grpo_trains_in_update_mode(tmp_path):
     assert result.global_step == 1
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert "rewards/bump/mean" in row["trl"]
+
+
+def test_item_and_token_budgets_must_be_positive(tmp_path, monkeypatch, capsys):
+    """Issue 28, point 4: ``--history-items 0`` showed the generator nothing (and the service recorded
+    every item as read); a budget below 1 is now an error naming it, in the prompts and the CLI."""
+    for cls in (ProfilePrompt, UpdatePrompt):
+        for bad in ({"history_items": 0}, {"history_items": -3}, {"history_tokens": 0}):
+            with pytest.raises(ConfigError, match=next(iter(bad))):
+                cls(**bad)
+        cls(history_items=None, history_tokens=None)  # None: no budget of that kind
+    with pytest.raises(ConfigError, match="prompt.history_items"):
+        load_config(None, ["prompt.history_items=0"])
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    _log(tmp_path / "log.jsonl", [("ana", "a", "2024-01-01"), ("ana", "b", "2024-03-01")])
+    assert main(["profile", "--data", str(tmp_path / "log.jsonl"), "--out", str(tmp_path / "o.jsonl"),
+                 "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--api-model", "m",
+                 "--history-items", "0"]) == 2
+    assert "history_items" in capsys.readouterr().err and not (tmp_path / "o.jsonl").exists()
+
+
+def test_profile_update_refuses_a_second_writer_of_the_same_file(tmp_path):
+    """Issue 28, point 3: ``update_profiles`` holds the same ``<out>.lock`` as ``generate_profiles``."""
+    from filelock import FileLock
+
+    from bump_profiles.update import update_profiles
+
+    (tmp_path / "prev.jsonl").write_text("")
+    out = tmp_path / "next.jsonl"
+    users = [User("ana", [it(0, "a", "2024-01-01")])]
+    with FileLock(f"{out}.lock", timeout=0), pytest.raises(ConfigError, match="another run is writing"):
+        update_profiles(users, tmp_path / "prev.jsonl", object(), out, update_prompt=UpdatePrompt(),
+                        scratch_prompt=ProfilePrompt())
+    assert not out.exists()
+
+
+def test_profile_update_records_only_what_the_prompt_showed(tmp_path):
+    """Issue 28, point 2 (files): 30 new items, a prompt that shows 5. The line's ``read`` is the previous
+    profile's plus the 5 oldest new items (the ones shown), ``unread`` counts the rest, and the next
+    ``--update`` reads the next 5: a backlog is read over successive updates, never marked read unseen."""
+    from serving.fakes import EchoBackend
+
+    from bump_profiles.update import update_profiles
+
+    history = [it(i, f"item number {i}") for i in range(31)]
+    (tmp_path / "v1.jsonl").write_text(json.dumps({"user_id": "ana", "profile": "p", "read": record(history[:1])}) + "\n")
+    backend = EchoBackend()
+    kw = dict(update_prompt=UpdatePrompt(history_items=5), scratch_prompt=ProfilePrompt())
+    update_profiles([User("ana", history)], tmp_path / "v1.jsonl", backend, tmp_path / "v2.jsonl", **kw)
+    v2 = json.loads((tmp_path / "v2.jsonl").read_text())
+    assert (v2["mode"], v2["new_interactions"], v2["unread"]) == ("update", 30, 25)
+    assert sorted(v2["read"]["items"]) == sorted(record(history[:6])["items"]) and v2["read"]["n"] == 6
+    assert "item number 5" in backend.prompts[-1] and "item number 6" not in backend.prompts[-1]
+    update_profiles([User("ana", history)], tmp_path / "v2.jsonl", backend, tmp_path / "v3.jsonl", **kw)
+    v3 = json.loads((tmp_path / "v3.jsonl").read_text())
+    assert sorted(v3["read"]["items"]) == sorted(record(history[:11])["items"]) and v3["unread"] == 20
+    assert "item number 10" in backend.prompts[-1] and "item number 5" not in backend.prompts[-1]

@@ -107,13 +107,13 @@ def generate_profiles(
     start = time.perf_counter()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with _writer_lock(out_path):
+    with writer_lock(out_path):
         return _generate_locked(splits_or_users, backend, prompt, out_path, start, batch_size=batch_size,
                                 max_new_tokens=max_new_tokens, temperature=temperature, progress=progress)
 
 
 @contextmanager
-def _writer_lock(out_path: Path) -> Iterator[None]:
+def writer_lock(out_path: Path) -> Iterator[None]:
     """Hold ``<out>.lock`` for the whole run: a second writer would interleave lines and duplicate users."""
     from filelock import FileLock, Timeout
 

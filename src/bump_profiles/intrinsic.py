@@ -105,6 +105,15 @@ def score_groups(
     return scored
 
 
+def select_items(group: ScoredGroup, keep: Sequence[bool]) -> ScoredGroup:
+    """The same group ranked over the kept items only (e.g. one horizon's): every profile stays a candidate."""
+    keep = np.asarray(keep, dtype=bool)
+    r = group.raw
+    raw = RawScores(r.profile_to_item[:, keep], r.item_to_profile[keep, :],
+                    None if r.item_null is None else r.item_null[keep], r.profile_null)
+    return ScoredGroup(group.users, [u for u, k in zip(group.item_users, keep, strict=True) if k], raw)
+
+
 def ranking_metrics(groups: Sequence[ScoredGroup], calibration: str) -> dict[str, float]:
     """Mean NDCG, MRR and Recall@1 per direction, each with its random expectation (``*_random``)."""
     return rank_groups(groups, calibration)[0]

@@ -51,6 +51,13 @@ LIKELIHOOD_CONTEXT = "User profile: {query}\nSomething this user wrote or did: "
 LIKELIHOOD_NEUTRAL = "Something a user wrote or did: "
 
 
+def check_budgets(history_items: int | None, history_tokens: int | None) -> None:
+    """A budget is None (none of that kind) or at least 1: 0 would show the generator nothing."""
+    for name, value in (("history_items", history_items), ("history_tokens", history_tokens)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"prompt.{name}: must be at least 1 (or None for no budget), got {value!r}")
+
+
 @dataclass
 class ProfilePrompt:
     """How the generator's prompt is built from a user's history (also the ``prompt`` section of a
@@ -64,6 +71,7 @@ class ProfilePrompt:
     def __post_init__(self) -> None:
         if "{history}" not in self.template:
             raise ConfigError("prompt.template: must contain {history}")
+        check_budgets(self.history_items, self.history_tokens)
 
     def messages(self, history: Sequence[Interaction], count_tokens: Callable[[str], int] | None = None) -> list[dict[str, str]]:
         """Chat messages for one user: the history, most recent first, within the budgets."""
@@ -83,6 +91,9 @@ class UpdatePrompt:
     max_words: int = 60
     history_items: int | None = 20
     history_tokens: int | None = 400
+
+    def __post_init__(self) -> None:
+        check_budgets(self.history_items, self.history_tokens)
 
     def messages(self, previous_profile: str, new_interactions: Sequence[Interaction],
                  count_tokens: Callable[[str], int] | None = None) -> list[dict[str, str]]:

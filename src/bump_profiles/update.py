@@ -7,7 +7,9 @@ Two uses of the same :class:`~bump_profiles.prompts.UpdatePrompt`:
   read from the previous line's provenance: ``read`` (the hashes of every interaction the profile
   accounts for, :mod:`bump_profiles.provenance`; every line this module or ``profile`` writes has it)
   or ``through_date`` (the newest interaction it saw), or else ``--since DATE`` for the whole file. An
-  updated profile's ``read`` is the previous one's plus the new interactions. A user with no previous
+  updated profile's ``read`` is the previous one's plus the new interactions its prompt showed: the
+  oldest new ones that fit the prompt's budgets; the rest (``unread`` on the line) stay new for the next
+  ``--update``, so a backlog is read over successive updates and nothing is marked read unseen. A user with no previous
   profile gets one from scratch (``mode: scratch``); one with nothing new keeps the previous text
   (``mode: carried``, no generation).
 - **Training** (``prompt.mode: update``): the older part of each training user's history is
@@ -30,23 +32,26 @@ from pathlib import Path
 from typing import Any
 
 from bump_profiles.backends import Backend, Messages
+from bump_profiles.data.render import fitting
 from bump_profiles.data.schema import Interaction, User, date_key
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import ConfigError, DataError
-from bump_profiles.generate import GenerationSummary, read_done
+from bump_profiles.generate import GenerationSummary, read_done, writer_lock
 from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
 from bump_profiles.provenance import item_hash, load_reads, record, refuse_seen
 
 
-def _read_after(previous: dict[str, Any], history: Sequence[Interaction], new: Sequence[Interaction]) -> dict:
-    """Provenance of an updated profile: what the previous one accounted for plus the new interactions.
+def _read_after(previous: dict[str, Any], history: Sequence[Interaction], new: Sequence[Interaction],
+                shown: Sequence[Interaction]) -> dict:
+    """Provenance of an updated profile: what the previous one accounted for plus the new interactions
+    its prompt showed (``shown``); new ones it did not show stay new for the next update.
 
     Without the previous ``read`` (a ``through_date`` or ``--since`` line), every interaction up to
     the cut counts as read: the previous profile may have seen any of them.
     """
     new_ids = {id(it) for it in new}
     prior = [it for it in history if id(it) not in new_ids]
-    read = record([*prior, *new])
+    read = record([*prior, *shown])
     if previous.get("read"):
         read["items"] = sorted(set(previous["read"]["items"]) | set(read["items"]))
         read["n"] = len(read["items"])
@@ -108,7 +113,18 @@ def update_profiles(
     max_new_tokens: int = 96,
     temperature: float = 0.0,
 ) -> GenerationSummary:
-    """Write every user's next profile to ``out_path`` (resumable: users already there are skipped)."""
+    """Write every user's next profile to ``out_path`` (resumable: users already there are skipped;
+    ``<out>.lock`` refuses a second writer of the same file, as in :func:`~bump_profiles.generate.generate_profiles`)."""
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    with writer_lock(Path(out_path)):
+        return _update_locked(items, previous_path, backend, out_path, update_prompt=update_prompt,
+                              scratch_prompt=scratch_prompt, since=since, batch_size=batch_size,
+                              max_new_tokens=max_new_tokens, temperature=temperature)
+
+
+def _update_locked(items: Sequence[UserSplit] | Sequence[User], previous_path: str | Path, backend: Backend,
+                   out_path: str | Path, *, update_prompt: UpdatePrompt, scratch_prompt: ProfilePrompt,
+                   since: str | None, batch_size: int, max_new_tokens: int, temperature: float) -> GenerationSummary:
     start = time.perf_counter()
     previous = read_previous(previous_path)
     done = read_done(out_path, model=backend.name)
@@ -125,12 +141,17 @@ def update_profiles(
             continue
         lineno, prev = previous[uid]
         new = new_since(history, prev, path=previous_path, lineno=lineno, since=since)
-        row.update(previous_model=prev.get("model"), new_interactions=len(new), read=_read_after(prev, history, new))
+        # the oldest new items the prompt holds: what it shows is what is recorded as read (a longer
+        # backlog is read over successive updates; ``unread`` says how much is left)
+        shown = new[: fitting(new, max_items=update_prompt.history_items, max_tokens=update_prompt.history_tokens,
+                              count_tokens=count)] if new else []
+        row.update(previous_model=prev.get("model"), new_interactions=len(new), unread=len(new) - len(shown),
+                   read=_read_after(prev, history, new, shown))
         if not new:
             jobs.append(({**row, "mode": "carried", "profile": prev["profile"], "prompt_tokens": 0,
                           "profile_tokens": prev.get("profile_tokens"), "hit_limit": bool(prev.get("hit_limit"))}, None))
         else:
-            jobs.append(({**row, "mode": "update"}, update_prompt.messages(prev["profile"], new, count_tokens=count)))
+            jobs.append(({**row, "mode": "update"}, update_prompt.messages(prev["profile"], shown, count_tokens=count)))
 
     written = hit = 0
     out = Path(out_path)

@@ -56,3 +56,14 @@ def test_penalties_never_go_below_zero():
     assert shaped[0] == 0.0
 
 
+
+
+def test_one_user_with_only_empty_rollouts_scores_zero_instead_of_failing_the_step():
+    """Issue 28, point 5: B=3 users, one of whom wrote only empty rollouts. Its items stay candidates,
+    its rollouts earn 0 (no advantage within its group), the others are scored as usual. Only when
+    fewer than 2 users have a non-empty profile is there nothing to rank against (an error)."""
+    cols = batch({"u1": ["", "  "], "u2": [GOOD["u2"], GOOD["u2"]], "u3": [GOOD["u3"], "chess"]})
+    rewards = BumpReward(OverlapJudge(), min_users=3)(**cols)
+    assert rewards[:2] == [0.0, 0.0] and all(r > 0 for r in rewards[2:])
+    with pytest.raises(BumpError, match="non-empty profile"):
+        BumpReward(OverlapJudge(), min_users=3)(**batch({"u1": [""], "u2": [""], "u3": [GOOD["u3"]]}))

@@ -75,3 +75,55 @@ def test_resume_refuses_a_changed_config(tiny_model, tmp_path):
                         resume=True, overwrite=False)
 
 
+
+
+def test_resume_refuses_another_users_split(tiny_model, tmp_path):
+    """Issue 28, point 5: the config is the same but the data gave other training users (a changed
+    file): resuming would train the checkpoint on a different split. Refused before any model loads."""
+    import json
+
+    run = tmp_path / "run"
+    config = tiny_config(tiny_model, run)
+    (run / "checkpoint-1").mkdir(parents=True)
+    (run / "config.yaml").write_text(to_yaml(config))
+    (run / "users.json").write_text(json.dumps({"train": ["someone", "else"], "eval": [], "skipped": 0}))
+    with pytest.raises(ConfigError, match="users.json"):
+        train(config, judge=BigramJudge(), resume=True)
+
+
+def test_resume_survives_a_torn_last_metrics_line(tiny_model, tmp_path):
+    """Issue 28, point 5: a crash mid-append leaves half a line; --resume drops it (and the steps after
+    the checkpoint) instead of failing on it. A broken line before the last is still an error."""
+    run = tmp_path / "run"
+    (run / "checkpoint-2").mkdir(parents=True)
+    (run / "config.yaml").write_text(to_yaml(tiny_config(tiny_model, run)))
+    good = '{"step": 1, "reward": 0.5}\n{"step": 2, "reward": 0.6}\n{"step": 3, "reward": 0.7}\n'
+    (run / "metrics.jsonl").write_text(good + '{"step": 4, "rew')
+    assert prepare_run_dir(tiny_config(tiny_model, run), resume=True, overwrite=False)
+    assert (run / "metrics.jsonl").read_text() == '{"step": 1, "reward": 0.5}\n{"step": 2, "reward": 0.6}\n'
+    (run / "metrics.jsonl").write_text('{"step": 1}\n{"ste\n{"step": 2}\n')
+    with pytest.raises(ConfigError, match="metrics.jsonl: line 2"):
+        prepare_run_dir(tiny_config(tiny_model, run), resume=True, overwrite=False)
+
+
+def test_the_time_budget_carries_over_a_resume(tmp_path, monkeypatch):
+    """Issue 28, point 5: a 1-minute budget, 40 s spent before a crash; after --resume the budget has
+    20 s left, not a fresh minute (the time spent is kept in the run folder, step by step)."""
+    from types import SimpleNamespace
+
+    import bump_profiles.authors.pipeline as pipeline
+
+    clock = [0.0]
+    monkeypatch.setattr(pipeline.time, "perf_counter", lambda: clock[0])
+    control = SimpleNamespace(should_save=False, should_training_stop=False)
+    first = pipeline.budget_callback(1.0, tmp_path)
+    first.on_train_begin(None, None, control)
+    clock[0] = 40.0
+    first.on_step_end(None, None, control)
+    assert not control.should_training_stop
+    clock[0] = 1000.0  # the process died; a new one resumes later
+    again = pipeline.budget_callback(1.0, tmp_path)
+    again.on_train_begin(None, None, control)
+    clock[0] = 1025.0
+    again.on_step_end(None, None, control)
+    assert control.should_training_stop and control.should_save and again.stopped

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bump_profiles.serve.launch import free_port
+from serving.launch import free_port
 
 
 @dataclass

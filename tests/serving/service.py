@@ -9,7 +9,7 @@ from pathlib import Path
 
 from openai_stub import OpenAIStub
 
-from bump_profiles.serve import launch
+from serving import launch
 
 TOKEN = "load-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -39,7 +39,8 @@ class Bench:
         """Load and split the authors (a second of work, redone every time: the split is a function of the config)."""
         c = config.data
         split = split_authors(load_authors(c.path), eval_authors=c.eval_authors, k=c.k, seed=c.seed,
-                              cap=c.history_cap, max_authors=c.max_authors)
+                              cap=c.history_cap, max_authors=c.max_authors, horizon=c.horizon,
+                              min_history=c.min_history, folds=c.folds, fold=c.fold)
         return cls(config, split, Path(config.out))
 
     def evaluates(self, method: str) -> bool:

@@ -26,16 +26,38 @@ class AuthorsData:
 
     path: str = field(default="../shared/data/huffpost-authors/interactions.jsonl", metadata={"help": "the authors' JSONL"})
     seed: int = field(default=0, metadata={"help": "seed of the author split"})
-    eval_authors: int = field(default=32, metadata={"help": "authors kept out of training and evaluated"})
-    k: int = field(default=2, metadata={"help": "most recent articles held out per author"})
+    eval_authors: int = field(default=32, metadata={"help": "authors kept out of training and evaluated (ignored with folds)"})
+    k: int = field(default=2, metadata={
+        "help": "most recent articles held out per training author (the reward's items); for an evaluation author, "
+                "the near horizon: the earliest k of its held-out articles"})
+    horizon: int | None = field(default=None, metadata={
+        "help": "articles held out per evaluation author (None: k); the earliest k are the near horizon, the rest the "
+                "far one. An author with few articles keeps min_history and holds out fewer far ones"})
+    min_history: int = field(default=1, metadata={"help": "articles an evaluation author keeps to read, at least"})
+    folds: int | None = field(default=None, metadata={
+        "help": "cross-fitted folds of the shuffled authors (None: eval_authors evaluated, the rest train); fold i is "
+                "evaluated and the others train"})
+    fold: int = field(default=0, metadata={"help": "the fold evaluated (with folds); fold 0 is the first eval_authors of the shuffle"})
     history_cap: int | None = field(default=100, metadata={"help": "keep each author's most recent N articles"})
     max_authors: int | None = field(default=None, metadata={"help": "use this many authors of the shuffled list (tests)"})
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.eval_authors < 2:
             raise ConfigError("data: k must be >= 1 and eval_authors >= 2")
-        if self.history_cap is not None and self.history_cap < self.k + 1:
-            raise ConfigError(f"data.history_cap: must exceed k={self.k}, got {self.history_cap}")
+        if self.horizon is not None and self.horizon < self.k:
+            raise ConfigError(f"data.horizon: at least k={self.k} (the near horizon), got {self.horizon}")
+        if self.min_history < 1:
+            raise ConfigError(f"data.min_history: at least 1, got {self.min_history}")
+        if self.folds is not None and not (2 <= self.folds and 0 <= self.fold < self.folds):
+            raise ConfigError(f"data.folds/fold: need folds >= 2 and 0 <= fold < folds, got {self.folds}/{self.fold}")
+        held = max(self.k, self.horizon or 0)
+        if self.history_cap is not None and self.history_cap < held + 1:
+            raise ConfigError(f"data.history_cap: must exceed the held-out articles ({held}), got {self.history_cap}")
+
+    @property
+    def held_out(self) -> int:
+        """Articles held out per evaluation author (near and far)."""
+        return self.horizon or self.k
 
 
 @dataclass
@@ -63,6 +85,9 @@ class EvalSection:
     only: list[str] | None = field(default=None, metadata={
         "help": "evaluate only these profile sets and their downstream methods (None: all); a second training seed "
                 "shown with --beside needs [BUMP]"})
+    budget_from: str = field(default="BUMP", metadata={
+        "help": "the generated set whose per-author token counts history@budget is cut to (BUMP; zero-shot for a run "
+                "without trained generators)"})
 
     def __post_init__(self) -> None:
         for name in self.judges:
@@ -74,8 +99,11 @@ class EvalSection:
         for name in self.readers:
             if name not in READERS:
                 raise ConfigError(f"eval.readers: '{name}' is not one of {', '.join(READERS)}")
-        if self.only is not None and "BUMP" not in self.only:
-            raise ConfigError(f"eval.only: every comparison is against BUMP, so it must list BUMP, got {self.only}")
+        if self.budget_from not in ("zero-shot", "BUMP", "task-reward"):
+            raise ConfigError(f"eval.budget_from: one of zero-shot, BUMP, task-reward, got '{self.budget_from}'")
+        if self.only is not None and self.budget_from not in self.only:
+            raise ConfigError(f"eval.only: history@budget is cut to eval.budget_from's profiles, so it must list "
+                              f"{self.budget_from}, got {self.only}")
         if self.probe_fit not in PROBE_FITS:
             raise ConfigError(f"eval.probe_fit: '{self.probe_fit}' is not one of {', '.join(PROBE_FITS)}")
         if self.bootstrap < 100:

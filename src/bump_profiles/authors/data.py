@@ -7,9 +7,12 @@ items do, the same whether read here or by ``train`` from the LaMP-format file w
 Leakage rules this module enforces (tests/test_authors_data.py checks them):
 
 - an evaluation author never reaches training: the training file holds training authors only;
-- each author's k most recent articles are held out; generators read the history only;
-- downstream questions come from the evaluation authors' held-out articles, one question per article,
-  its input built from that article alone.
+- each training author's k most recent articles are held out (the reward's items); each evaluation
+  author's ``horizon`` most recent (near: the earliest k of them; far: the rest); generators read the
+  history before them only;
+- with folds, every author is evaluated exactly once, by a generator trained on the other folds;
+- downstream questions come from the evaluation authors' near held-out articles, one question per
+  article, its input built from that article alone.
 """
 
 from __future__ import annotations
@@ -33,15 +36,27 @@ HEADLINE_PROMPT = "Generate a headline for the following article: {article}"
 
 @dataclass
 class AuthorSplit:
-    """Training and evaluation authors (each split into history and k held-out articles)."""
+    """Training and evaluation authors (each split into history and held-out articles).
+
+    An evaluation author's held-out articles are in time order: the first ``near`` are the near
+    horizon (the articles right after the history), the rest the far horizon."""
 
     train: list[UserSplit]
     eval: list[UserSplit]
     skipped: list[str] = field(default_factory=list)
     labels: tuple[str, ...] = ()
+    near: int = 2
 
     def ids(self) -> dict[str, list[str]]:
         return {"train": [s.user.id for s in self.train], "eval": [s.user.id for s in self.eval], "skipped": self.skipped}
+
+    def horizons(self) -> dict[str, list[UserSplit]]:
+        """The evaluation authors with only their near (or far) held-out articles; no far horizon when none is held out."""
+        out = {"near": [UserSplit(s.user, s.history, s.heldout[: self.near]) for s in self.eval]}
+        far = [UserSplit(s.user, s.history, s.heldout[self.near :]) for s in self.eval if len(s.heldout) > self.near]
+        if far:
+            out["far"] = far
+        return out
 
 
 def description(text: str, title: str) -> str:
@@ -83,21 +98,51 @@ def cap_history(users: Sequence[User], cap: int | None) -> list[User]:
     return [User(u.id, u.interactions[-cap:], dict(u.extra)) for u in users]
 
 
+def fold_ids(ids: Sequence[str], folds: int, fold: int) -> list[str]:
+    """Fold ``fold`` of ``folds`` contiguous, near-equal slices of the shuffled ids (every id in exactly one)."""
+    n = len(ids)
+    return list(ids[fold * n // folds : (fold + 1) * n // folds])
+
+
+def split_horizon(users: Sequence[User], k: int, horizon: int, min_history: int) -> tuple[list[UserSplit], list[str]]:
+    """Each user's ``horizon`` most recent articles held out, fewer (never below ``k``) when that would leave
+    under ``min_history`` to read; users without ``min_history + k`` articles are skipped."""
+    kept, skipped = [], []
+    for u in users:
+        held = min(horizon, len(u.interactions) - min_history)
+        if held < k:
+            skipped.append(u.id)
+            continue
+        kept.append(UserSplit(u, list(u.interactions[:-held]), list(u.interactions[-held:])))
+    return kept, skipped
+
+
 def split_authors(users: Sequence[User], *, eval_authors: int, k: int, seed: int, cap: int | None = None,
-                  max_authors: int | None = None) -> AuthorSplit:
-    """Seeded author split; per author the k most recent articles held out. Labels: every category seen."""
+                  max_authors: int | None = None, horizon: int | None = None, min_history: int = 1,
+                  folds: int | None = None, fold: int = 0) -> AuthorSplit:
+    """Seeded author split. Training authors: the k most recent articles held out. Evaluation authors:
+    the ``horizon`` (default k) most recent, the earliest k of them the near horizon. With ``folds``, the
+    shuffled authors are cut into that many folds and fold ``fold`` is evaluated (``eval_authors`` is
+    ignored). Labels: every category seen."""
     users = cap_history(users, cap)
     ids = sorted(u.id for u in users)
     random.Random(seed).shuffle(ids)
     if max_authors is not None:
         ids = ids[:max_authors]
-    if not 1 <= eval_authors < len(ids):
+    if folds is not None:
+        if not 2 <= folds <= len(ids):
+            raise DataError(f"folds={folds}: need 2 to {len(ids)} folds for {len(ids)} authors")
+        evaluated = set(fold_ids(ids, folds, fold))
+        eval_ids, train_ids = [i for i in ids if i in evaluated], [i for i in ids if i not in evaluated]
+    elif not 1 <= eval_authors < len(ids):
         raise DataError(f"eval_authors={eval_authors}: need at least 1 evaluation and 1 training author of {len(ids)}")
+    else:
+        eval_ids, train_ids = ids[:eval_authors], ids[eval_authors:]
     by_id = {u.id: u for u in users}
-    evals = split_users([by_id[i] for i in ids[:eval_authors]], k)
-    train = split_users([by_id[i] for i in ids[eval_authors:]], k)
+    evals, eval_skipped = split_horizon([by_id[i] for i in eval_ids], k, horizon or k, min_history)
+    train = split_users([by_id[i] for i in train_ids], k)
     labels = tuple(sorted({it.label for i in ids for it in by_id[i].interactions if it.label}))
-    return AuthorSplit(train.users, evals.users, train.skipped + evals.skipped, labels)
+    return AuthorSplit(train.users, evals, train.skipped + eval_skipped, labels, near=k)
 
 
 def category_task(labels: Sequence[str]) -> TaskSpec:
@@ -115,7 +160,7 @@ def headline_task() -> TaskSpec:
 
 
 def category_questions(splits: Sequence[UserSplit], labels: Sequence[str]) -> list[dict]:
-    """One question per held-out article: its headline and description in, its category out."""
+    """One question per held-out article of ``splits``: its headline and description in, its category out."""
     rows = []
     for s in splits:
         for it in s.heldout:

@@ -1,8 +1,9 @@
 """The evaluation stages: judges (intrinsic ranking, with intervals) and the downstream tasks.
 
-Intrinsic: every profile set ranked by each judge in groups of the training B and all at once;
-per-author NDCG in both directions, each mean with a bootstrap interval over authors, and the paired
-difference of BUMP against every other set. Downstream: the category and headline questions of the
+Intrinsic: every profile set ranked by each judge in groups of the training B and all at once, on
+each horizon (near: the k held-out articles right after the history; far: the later ones); per-author
+NDCG in both directions, each mean with a bootstrap interval over authors, and paired differences
+(BUMP against every other set, every set against history@budget). Downstream: the category and headline questions of the
 evaluation authors' held-out articles, answered by each reader with each personalization method;
 every question's prompt is built from its own author's profile or history only.
 """
@@ -56,32 +57,61 @@ def profile_table(b: Bench, sets: dict[str, dict[str, str]]) -> dict[str, dict[s
     return out
 
 
+def horizon_mask(group: Any, near: int, horizon: str) -> list[bool]:
+    """Which of a group's items belong to ``horizon``: an author's first ``near`` held-out items (in time
+    order, as the group lists them) are near, the rest far."""
+    seen: dict[str, int] = {}
+    mask = []
+    for u in group.item_users:
+        mask.append((seen.get(u, 0) < near) == (horizon == "near"))
+        seen[u] = seen.get(u, 0) + 1
+    return mask
+
+
+def summarize(per: dict[str, dict[str, dict[str, float]]], n_boot: int, seed: int) -> dict[str, Any]:
+    """Per-author NDCG of every set into intervals over authors, the random expectation, and paired
+    differences (BUMP minus each set; each set minus history@budget, the bar a profile must clear)."""
+    units = sorted(set.intersection(*(set(v) for v in per.values())))
+    draws = resamples(len(units), n_boot, seed=seed)
+    rows = {m: {d: interval([by[u][f"ndcg_{d}"] for u in units], draws) for d in ("a", "b")} for m, by in per.items()}
+    first = next(iter(per.values()))
+    random = {d: sum(first[u][f"random_{d}"] for u in units) / len(units) for d in ("a", "b")}
+
+    def diff(x: str, y: str) -> dict[str, Any]:
+        return {d: paired_difference({u: per[x][u][f"ndcg_{d}"] for u in units}, {u: per[y][u][f"ndcg_{d}"] for u in units},
+                                     units, draws) for d in ("a", "b")}
+
+    diffs = {f"BUMP - {m}": diff("BUMP", m) for m in per if m != "BUMP" and "BUMP" in per}
+    diffs.update({f"{m} - history@budget": diff(m, "history@budget") for m in per if m != "history@budget"
+                  and "history@budget" in per})
+    return {"authors": len(units), "rows": rows, "random": random, "differences": diffs, "per_author": per}
+
+
 def stage_judge(b: Bench, name: str, path: Path) -> None:
-    """One judge, every profile set, both groupings; calibration = the training judge's."""
-    from bump_profiles.intrinsic import score_groups
+    """One judge, every profile set, both groupings and every horizon; calibration = the training judge's.
+
+    Each grouping is scored once over all held-out items; a horizon ranks its own items only (near:
+    the first k after the history; far: the rest), every profile of the group still a candidate."""
+    from bump_profiles.intrinsic import score_groups, select_items
 
     judge = make_eval_judge(b, name)
     calibration = b.train_config("bump").judge.calibration
     sets = profile_sets(b)
     splits = b.split.eval
-    units = [s.user.id for s in splits]
-    draws = resamples(len(units), b.config.eval.bootstrap, seed=b.config.data.seed)
+    horizons = list(b.split.horizons())
     group = b.config.eval.group_size or b.train_config("bump").reward.users_per_call
-    result: dict[str, Any] = {"judge": name, "calibration": calibration, "authors": len(units), "groupings": {}}
+    result: dict[str, Any] = {"judge": name, "calibration": calibration, "authors": len(splits), "horizons": horizons,
+                              "groupings": {}}
     groupings = [(f"groups of {group}", group)]
     if b.config.eval.all_at_once is None or name in b.config.eval.all_at_once:
         groupings.append(("all at once", None))
     for grouping, size in groupings:
-        per = {m: per_author_ndcg(score_groups(splits, profiles, judge, size), calibration) for m, profiles in sets.items()}
-        rows = {}
-        for method, by_author in per.items():
-            rows[method] = {d: interval([by_author[u][f"ndcg_{d}"] for u in units], draws) for d in ("a", "b")}
-        first = per["BUMP"]
-        random = {d: sum(first[u][f"random_{d}"] for u in units) / len(units) for d in ("a", "b")}
-        diffs = {f"BUMP - {m}": {d: paired_difference({u: per["BUMP"][u][f"ndcg_{d}"] for u in units},
-                                                     {u: per[m][u][f"ndcg_{d}"] for u in units}, units, draws)
-                                 for d in ("a", "b")} for m in per if m != "BUMP"}
-        result["groupings"][grouping] = {"rows": rows, "random": random, "differences": diffs, "per_author": per}
+        scored = {m: score_groups(splits, profiles, judge, size) for m, profiles in sets.items()}
+        for h in horizons:
+            per = {m: per_author_ndcg([select_items(g, horizon_mask(g, b.split.near, h)) for g in groups], calibration)
+                   for m, groups in scored.items()}
+            label = grouping if len(horizons) == 1 else f"{h}, {grouping}"
+            result["groupings"][label] = summarize(per, b.config.eval.bootstrap, b.config.data.seed)
     atomic_write_json(path, result)
 
 

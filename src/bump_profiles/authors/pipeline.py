@@ -40,8 +40,9 @@ def stage_split(b: Bench) -> None:
     if saved.exists() and json.loads(saved.read_text())["authors"] != s.ids():
         raise ConfigError(f"{saved} holds another split than this config makes: use another out directory")
     write_training_file(s.train, s.labels, b.path("train_LaMP_2_news_questions.json"), b.path("train_outputs.json"))
-    atomic_write_json(b.path("questions", "category.json"), category_questions(s.eval, s.labels))
-    atomic_write_json(b.path("questions", "headline.json"), headline_questions(s.eval))
+    near = s.horizons()["near"]  # downstream questions: the near horizon, as before horizons existed
+    atomic_write_json(b.path("questions", "category.json"), category_questions(near, s.labels))
+    atomic_write_json(b.path("questions", "headline.json"), headline_questions(near))
     # IDF corpus of the lexical judge: every article a generator may read or train on (training
     # authors' articles, evaluation authors' histories), fixed once; no evaluation held-out article.
     corpus = [" ".join(it.fields.values()) for x in s.train for it in [*x.history, *x.heldout]]
@@ -50,25 +51,37 @@ def stage_split(b: Bench) -> None:
     atomic_write_json(saved, {"authors": s.ids(), "labels": list(s.labels), "config": asdict(b.config.data),
                               "articles": {"train_history": sum(len(x.history) for x in s.train),
                                            "eval_history": sum(len(x.history) for x in s.eval),
-                                           "heldout_per_author": b.config.data.k}})
+                                           "heldout_per_author": b.config.data.held_out, "near": b.config.data.k}})
 
 
 # --- training ---------------------------------------------------------------------------------------
 
 
-def budget_callback(minutes: float | None):
-    """Stops training (with a checkpoint, then ``final/``) once ``minutes`` of wall time have passed."""
+def budget_callback(minutes: float | None, folder: str | Path | None = None):
+    """Stops training (with a checkpoint, then ``final/``) once ``minutes`` of wall time have passed.
+
+    The time spent is written to ``folder/budget.json`` after every step and read back when training
+    begins, so a resumed run gets what is left of the budget, not a fresh one (a fresh run starts in
+    an emptied folder)."""
     from transformers import TrainerCallback
+
+    saved = Path(folder) / "budget.json" if folder is not None else None
 
     class TimeBudget(TrainerCallback):
         start = time.perf_counter()
+        before = 0.0  # seconds spent by earlier processes of this run
         stopped = False
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.start = time.perf_counter()
+            if saved is not None and saved.is_file():
+                self.before = float(json.loads(saved.read_text())["seconds"])
 
         def on_step_end(self, args, state, control, **kwargs):
-            if minutes is not None and time.perf_counter() - self.start > minutes * 60:
+            spent = self.before + time.perf_counter() - self.start
+            if saved is not None:
+                atomic_write_json(saved, {"seconds": round(spent, 3), "minutes": minutes})
+            if minutes is not None and spent > minutes * 60:
                 self.stopped = control.should_save = control.should_training_stop = True
 
     return TimeBudget()
@@ -83,7 +96,7 @@ def stage_train(b: Bench, run: str, **inject: Any) -> None:
     check_same_split(b.split.train, prepare_data(cfg).train)
     folder = Path(cfg.output_dir)
     resume = folder.is_dir() and any(folder.glob("checkpoint-*"))
-    budget = budget_callback(b.config.budget_minutes)
+    budget = budget_callback(b.config.budget_minutes, folder)
     result = train(cfg, resume=resume, overwrite=not resume and folder.exists(), callbacks=[budget], **inject)
     atomic_write_json(folder / "summary.json", {**result.__dict__, "resumed": resume, "stopped_by_budget": budget.stopped,
                                                 "budget_minutes": b.config.budget_minutes})
@@ -130,7 +143,8 @@ def profiles_done(b: Bench, name: str, part: str = "eval") -> bool:
 
 
 def stage_references(b: Bench, part: str = "eval") -> None:
-    """history@budget (cut to each BUMP profile's token count), keywords, full history (cut to a budget).
+    """history@budget (cut to each profile's token count of ``eval.budget_from``, BUMP by default), keywords,
+    full history (cut to a budget).
 
     A training author's keywords are counted against the other training authors, as an evaluation
     author's are against the training authors."""
@@ -141,7 +155,7 @@ def stage_references(b: Bench, part: str = "eval") -> None:
 
     count = b.count_tokens()
     splits, train = b.splits(part), b.split.train
-    bump = load_profiles(b.profile_file("BUMP", part))
+    bump = load_profiles(b.profile_file(b.config.eval.budget_from, part))
     cap = b.config.eval.full_history_tokens
     n = b.config.eval.keyword_words
     refs = {

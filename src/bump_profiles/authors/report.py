@@ -208,3 +208,126 @@ def write(b: Bench, docs: str | Path | None = None, beside: list[str | Path] | N
         atomic_write_text(docs, f"{head}{BEGIN}\n{section}\n{END}{rest.split(END, 1)[1]}")
         (docs.parent / "figure-authors.png").write_bytes(b.path("figure.png").read_bytes())
     return b.path("report.md")
+
+
+# --- the pooled report of a cross-fitted run (every author evaluated) ---------------------------------
+
+POOLED_BEGIN, POOLED_END = "<!-- authors-folds:begin (generated) -->", "<!-- authors-folds:end -->"
+POOLED_ROWS = ("history@budget", "keywords", "full history", "zero-shot", "BUMP", "task-reward")
+JUDGE_NAMES = {"training": "training judge (BUMP trained on it)", "likelihood": "likelihood", "lexical": "lexical"}
+
+
+def hardest(groupings: dict[str, Any], horizon: str) -> str | None:
+    """The grouping with the most negatives a judge has for a horizon: all authors, each fold, or groups."""
+    for kind in ("all authors at once", "each fold at once", "groups of"):
+        for label in groupings:
+            if label.startswith(f"{horizon}, ") and kind in label:
+                return label
+    return None
+
+
+def _diff(x: dict[str, Any]) -> str:
+    mark = " ↑" if x["lo"] > 0 else " ↓" if x["hi"] < 0 else ""
+    return f"{x['mean']:+.3f} [{x['lo']:+.3f}, {x['hi']:+.3f}]{mark}"
+
+
+def pooled_columns(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """(judge, grouping label) per column: held-out judges first, then the training judge; near, then far."""
+    order = [j for j in ("likelihood", "lexical", "training") if j in r["intrinsic"]]
+    return [(j, label) for j in order for h in ("near", "far")
+            if (label := hardest(r["intrinsic"][j]["groupings"], h)) is not None]
+
+
+def pooled_tables(r: dict[str, Any]) -> str:
+    """The NDCG table (methods x judge/horizon) and the paired differences against history@budget."""
+    cols = pooled_columns(r)
+    heads = [f"{JUDGE_NAMES[j]}: {label}" for j, label in cols]
+    rows = [m for m in POOLED_ROWS if any(m in r["intrinsic"][j]["groupings"][g]["rows"] for j, g in cols)]
+    lines = ["| method | tokens | copy-4 | " + " | ".join(f"NDCG A / B, {h}" for h in heads) + " |", "|" + "---|" * (3 + len(cols))]
+    for m in rows:
+        st = r["profiles"].get(m, {})
+        cells = [m, f"{st['tokens_mean']:.0f}" if st else "", f"{st['copy_rate_4']:.2f}" if st else ""]
+        for j, g in cols:
+            row = r["intrinsic"][j]["groupings"][g]["rows"].get(m)
+            cells.append(f"{_ci(row['a'])} / {_ci(row['b'])}" if row else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    rand = [f"{r['intrinsic'][j]['groupings'][g]['random']['a']:.3f} / {r['intrinsic'][j]['groupings'][g]['random']['b']:.3f}"
+            for j, g in cols]
+    lines.append("| random ranking | | | " + " | ".join(rand) + " |")
+    lines += ["", "Each method minus history@budget, paired by author (A / B; ↑ or ↓: the 95% interval excludes 0):", "",
+              "| method | " + " | ".join(heads) + " |", "|" + "---|" * (1 + len(cols))]
+    for m in rows:
+        if m == "history@budget":
+            continue
+        cells = [m]
+        for j, g in cols:
+            d = r["intrinsic"][j]["groupings"][g]["differences"].get(f"{m} - history@budget")
+            cells.append(f"{_diff(d['a'])} / {_diff(d['b'])}" if d else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def pooled_figure(r: dict[str, Any], path: Path) -> None:
+    """Forest plot: each method minus history@budget (direction A, with its interval), per judge and horizon."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = pooled_columns(r)
+    fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 3.4), squeeze=False, sharey=True)
+    names = [m for m in POOLED_ROWS if m != "history@budget"]
+    for ax, (j, g) in zip(axes[0], cols, strict=True):
+        diffs = r["intrinsic"][j]["groupings"][g]["differences"]
+        for y, m in enumerate(names):
+            d = diffs.get(f"{m} - history@budget")
+            if d is None:
+                continue
+            a = d["a"]
+            ax.errorbar(a["mean"], y, xerr=[[a["mean"] - a["lo"]], [a["hi"] - a["mean"]]], fmt="o",
+                        color="#b53a3a" if a["hi"] < 0 else "#3a7ab5" if a["lo"] > 0 else "#555555")
+        ax.axvline(0, color="grey", ls="--", lw=1)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_title(f"{j}: {g}", fontsize=8)
+        ax.set_xlabel("NDCG A minus history@budget", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_pooled(config: Any, docs: str | Path | None = None) -> Path:
+    """results.json, figure.png and report.md in ``out/pooled``; the same section into ``docs`` when given."""
+    from bump_profiles.authors.folds import collect as collect_pooled
+
+    r = collect_pooled(config)
+    out = Path(config.out) / "pooled"
+    atomic_write_json(out / "results.json", r)
+    pooled_figure(r, out / "figure.png")
+    m = r["machine"]
+    training = "; ".join(
+        f"{run}: " + ", ".join(f"{t['global_step']} steps / {t['seconds'] / 60:.0f} min" for t in runs)
+        for run, runs in r["training"].items())
+    d = config.data
+    section = "\n".join([
+        f"Run `{config.out}`: {r['authors']} authors in {r['folds']} folds (shuffle seed {d.seed}); each fold evaluated by "
+        f"generators trained on the other folds. Held out per evaluation author: {d.horizon or d.k} articles, near = the "
+        f"earliest {d.k}, far = the rest (an author keeps at least {d.min_history} to read). Machine: {m['cpu']}, "
+        f"{m['cpu_count']} cores, torch {m['torch']}.",
+        f"Training per fold (budget {config.budget_minutes} min each): {training or 'not run'}.", "",
+        "Cells: mean [95% bootstrap interval over all authors, 1 resample = authors drawn with replacement]. Each column "
+        "uses the hardest ranking its judge ran: all authors at once (every author's profile against every author's "
+        "held-out articles), else all authors of a fold at once, else groups of the training B.", "",
+        pooled_tables(r), "", "![each method minus history@budget]({figure})",
+    ])
+    atomic_write_text(out / "report.md", f"# News-authors benchmark, every author: {config.out}\n\n"
+                      f"{section.replace('{figure}', 'figure.png')}\n")
+    if docs is not None:
+        docs = Path(docs)
+        text = docs.read_text(encoding="utf-8") if docs.exists() else f"# News-authors benchmark\n\n{POOLED_BEGIN}\n{POOLED_END}\n"
+        if POOLED_BEGIN not in text or POOLED_END not in text:
+            text += f"\n{POOLED_BEGIN}\n{POOLED_END}\n"
+        head, rest = text.split(POOLED_BEGIN, 1)
+        section = section.replace("{figure}", "figure-authors-folds.png")
+        atomic_write_text(docs, f"{head}{POOLED_BEGIN}\n{section}\n{POOLED_END}{rest.split(POOLED_END, 1)[1]}")
+        (docs.parent / "figure-authors-folds.png").write_bytes((out / "figure.png").read_bytes())
+    return out / "report.md"

@@ -18,18 +18,20 @@ from bump_profiles.ranking import calibrate, multi_positive_ndcg, random_ndcg
 
 def per_author_ndcg(groups: Sequence[ScoredGroup], calibration: str) -> dict[str, dict[str, float]]:
     """``{author: {ndcg_a, ndcg_b, random_a, random_b}}``: A ranks the author's items with their
-    profile; B is the mean over the author's held-out items of ranking their profile."""
+    profile; B is the mean over the author's held-out items of ranking their profile. An author with no
+    item in the groups (a horizon they have none of) is left out; their profile stays a candidate in B."""
     out: dict[str, dict[str, float]] = {}
     for g in groups:
         users, item_users = np.asarray(g.users), np.asarray(g.item_users)
         a, b = calibrated(g, calibration)
         for row, u in zip(a, users, strict=True):
             pos = item_users == u
-            out[str(u)] = {"ndcg_a": multi_positive_ndcg(row, pos), "random_a": random_ndcg(len(pos), int(pos.sum()))}
-        for u in users:
-            rows = [(row, users == u) for row, iu in zip(b, item_users, strict=True) if iu == u]
-            out[str(u)]["ndcg_b"] = float(np.mean([multi_positive_ndcg(r, p) for r, p in rows]))
-            out[str(u)]["random_b"] = float(np.mean([random_ndcg(len(p), int(p.sum())) for _, p in rows]))
+            if not pos.any():
+                continue
+            rows = [(r, users == u) for r, iu in zip(b, item_users, strict=True) if iu == u]
+            out[str(u)] = {"ndcg_a": multi_positive_ndcg(row, pos), "random_a": random_ndcg(len(pos), int(pos.sum())),
+                           "ndcg_b": float(np.mean([multi_positive_ndcg(r, p) for r, p in rows])),
+                           "random_b": float(np.mean([random_ndcg(len(p), int(p.sum())) for _, p in rows]))}
     return out
 
 

@@ -20,6 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--burst", type=int, default=400, help="requests a client may send at once before --rate applies")
     p.add_argument("--max-batch", type=int, default=1000, help="interactions per batch request")
     p.add_argument("--max-body-bytes", type=int, default=4_000_000)
+    p.add_argument("--max-refresh-users", type=int, default=100_000,
+                   help="users in one refresh job; POST /v1/refresh takes the first ones and says more_stale")
+    p.add_argument("--replica", help="this replica's name, kept on its refresh jobs: at start-up it interrupts only "
+                                     "its own unfinished jobs (and stale ones). Default: the host name")
     # the generator: the same choices as `bump-profiles profile`
     p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers")
     p.add_argument("--model", help="generator: bundled name, local path or hub id (default for --backend "
@@ -75,7 +79,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=ProfilePrompt(**budgets),
                           update_prompt=UpdatePrompt(**budgets), max_new_tokens=args.max_new_tokens)
     settings = ServeSettings(token=token, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
-                             rate=args.rate, burst=args.burst)
+                             rate=args.rate, burst=args.burst, max_refresh_users=args.max_refresh_users,
+                             **({"replica": args.replica} if args.replica else {}))
     app = create_app(store, refresher, settings)
     logging.getLogger(__name__).info("serving store %s with generator %s on http://%s:%d (docs: /docs)",
                                      store.engine.url.render_as_string(hide_password=True), backend.name, args.host, args.port)

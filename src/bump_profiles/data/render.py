@@ -52,6 +52,22 @@ def render_history(
     return "\n".join(lines)
 
 
+def fitting(interactions: Sequence[Interaction], *, max_items: int | None = None, max_tokens: int | None = None,
+            count_tokens: Callable[[str], int] | None = None, bullet: str = "- ") -> int:
+    """How many of ``interactions``, taken in the order given, :func:`render_history` shows whole
+    within the budgets (the same count: a bullet per line, a token per line break). At least 1 when
+    there is any, so an item longer than the whole token budget is shown cut rather than never:
+    a caller that records what the generator read records exactly these."""
+    count = count_tokens or (lambda s: len(s.split()))
+    limit = len(interactions) if max_items is None else min(max_items, len(interactions))
+    used = 0
+    for n, it in enumerate(interactions[:limit]):
+        used += count(bullet + it.text) + (1 if n else 0)
+        if max_tokens is not None and used > max_tokens:
+            return max(n, 1)
+    return limit
+
+
 def _cut_words(text: str, budget: int, count: Callable[[str], int]) -> str:
     """The longest word prefix of ``text`` whose count is within ``budget`` (binary search)."""
     words = text.split()

@@ -34,9 +34,9 @@ enabled ``length_penalty`` (with ``over_target_share`` and, with a floor, ``unde
 ``repetition_penalty``, ``copy_rate_4`` (whenever a history column is given), ``copy_penalty``,
 ``long_span_share`` and ``span_penalty``.
 
-Fewer than ``min_users`` distinct users in a call, or fewer than ``min_users`` users with at least one
-non-empty profile, is an error: the other users are the negatives, and without them the score says
-nothing. Raise TRL's
+Fewer than ``min_users`` distinct users in a call, or fewer than 2 users with at least one non-empty
+profile, is an error: the other users are the negatives, and without them the score says nothing.
+(One user whose rollouts are all empty is no error: they earn 0, and its items stay candidates.) Raise TRL's
 ``steps_per_generation`` (or the per-device batch) to put more users in a call.
 """
 
@@ -159,10 +159,12 @@ class BumpReward:
             )
         keep = [i for i, t in enumerate(texts) if t.strip()]
         kept_users = sorted({users[i] for i in keep})
-        if len(kept_users) < self.min_users:
+        # A user whose rollouts are all empty earns 0 for each (no advantage in its group) and its items
+        # stay candidates; the others need at least one other user's profile to be ranked against.
+        if len(kept_users) < 2:
             raise BumpError(
-                f"only {len(kept_users)} user(s) have a non-empty profile in this reward call, need at least "
-                f"{self.min_users}: too few negatives (the policy is writing empty profiles)"
+                f"only {len(kept_users)} user(s) have a non-empty profile in this reward call, need at least 2: "
+                "nothing to rank against (the policy is writing empty profiles)"
             )
 
         items = [text for held in heldout_of.values() for text in held]

@@ -1,4 +1,5 @@
-"""What stands between the network and the store: bearer-token auth, a per-client rate limit,
+"""What stands between the network and the store, before any route or body parsing runs: the Host
+check of an unauthenticated (loopback) service, bearer-token auth, a per-client rate limit (:class:`Gate`),
 and a cap on request body size (counted as the body streams in, so chunked uploads are capped too)."""
 
 from __future__ import annotations
@@ -12,14 +13,56 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}  # the --host values and Host names of an unauthenticated service
+
+
+PUBLIC = {"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}  # no token needed
 
 
 def token_ok(header: str | None, token: str) -> bool:
-    """Whether an ``Authorization`` header carries ``Bearer <token>`` (constant-time comparison)."""
-    if not header or not header.startswith("Bearer "):
-        return False
-    return hmac.compare_digest(header[len("Bearer "):].strip().encode(), token.encode())
+    """Whether an ``Authorization`` header carries ``Bearer <token>`` (the scheme in any case, spaces
+    around the token ignored; constant-time comparison)."""
+    scheme, _, value = (header or "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+def host_name(header: str | None) -> str:
+    """The name of a ``Host`` header, without its port (``[::1]:80`` -> ``::1``)."""
+    host = (header or "").strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class Gate:
+    """ASGI middleware, outermost: every request but :data:`PUBLIC` paths is checked here, in one place,
+    before its body is read. Without a token (``--no-auth``, loopback only) the ``Host`` must be a
+    loopback name, so a web page cannot reach the service through a rebound DNS name. Rate limit: a
+    bucket for the token's holder, and one per peer address for everything else (no token, a wrong
+    one, or any request of an unauthenticated service), so varying a header buys no fresh bucket."""
+
+    def __init__(self, app: Callable[..., Awaitable[Any]], token: str | None, limiter: RateLimiter):
+        self.app, self.token, self.limiter = app, token, limiter
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+        if self.token is None and host_name(headers.get("host")) not in LOOPBACK:
+            return await send_error(send, 403, "bad_host", "this service answers loopback host names only "
+                                    "(started with --no-auth)")
+        if scope.get("path") in PUBLIC:
+            return await self.app(scope, receive, send)
+        ok = self.token is None or token_ok(headers.get("authorization"), self.token)
+        peer = (scope.get("client") or ("?", 0))[0]
+        wait = self.limiter.allow("token" if ok and self.token is not None else f"address:{peer}")
+        if wait > 0:
+            return await send_error(send, 429, "rate_limited", f"rate limit: {self.limiter.rate:g} requests/s, "
+                                    f"retry in {wait:.2f} s", headers=[(b"retry-after", str(max(1, round(wait))).encode())])
+        if not ok:
+            return await send_error(send, 401, "unauthorized", "missing or wrong bearer token",
+                                    headers=[(b"www-authenticate", b"Bearer")])
+        return await self.app(scope, receive, send)
 
 
 class RateLimiter:
@@ -75,7 +118,14 @@ class BodyLimit:
 
 
 async def _too_large(send: Callable, limit: int) -> None:
-    body = json.dumps({"error": {"code": "payload_too_large", "message": f"request body over {limit} bytes"}}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send_error(send, 413, "payload_too_large", f"request body over {limit} bytes")
+
+
+async def send_error(send: Callable, status: int, code: str, message: str,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer ``{"error": {"code", "message"}}`` from a middleware, before the app sees the request."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": body})

@@ -6,18 +6,27 @@ and a profile version appears whole or not at all. Interactions carry a store-wi
 ``seq``; a profile records the newest ``seq`` it accounts for (``through_seq``), so "new
 interactions" of a user are those with a larger ``seq``. An interaction may carry a client
 ``external_id``: sending it again (a retry) stores nothing new and returns the first copy's ``seq``.
+
+For "newer than ``through_seq``" to mean "not yet read", a reader must never see a user's seq 11
+while seq 10 is still uncommitted. PostgreSQL draws ``seq`` at INSERT and shows the row at COMMIT,
+so the writers of one user are serialized by a transaction-scoped advisory lock per user, and a
+read of a user's interactions takes the same lock shared: it waits for the user's open write and
+then sees all of it. (Advisory rather than ``SELECT ... FOR UPDATE`` of the user's row: a shared row
+lock writes to the row on every read, and a user's first write has no committed row to lock.)
+SQLite needs nothing: ``BEGIN IMMEDIATE`` serializes every writer of the database.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from bump_profiles.errors import BumpError
@@ -94,6 +103,25 @@ def _insert_ignore(conn: Connection, table: Any) -> Any:
     return dialect_insert(table).on_conflict_do_nothing()
 
 
+USER_LOCKS = 28_001  # the advisory-lock class of per-user locks (the migration lock is a one-key lock)
+
+
+def _user_key(user_id: str) -> int:
+    """A stable signed 32-bit key of a user id (a collision only makes two users share a lock)."""
+    return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=4).digest(), "big", signed=True)
+
+
+def _lock_users(conn: Connection, users: Sequence[str], *, shared: bool = False) -> None:
+    """Hold the users' locks until the transaction ends (PostgreSQL; in key order, so writers of
+    overlapping user sets cannot deadlock). A no-op on SQLite, whose writers are serialized anyway."""
+    if conn.dialect.name != "postgresql" or not users:
+        return
+    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    keys = sorted({_user_key(u) for u in users})
+    conn.execute(text(f"SELECT {fn}(:cls, k) FROM unnest(CAST(:keys AS integer[])) WITH ORDINALITY AS t(k, i) ORDER BY i"),
+                 {"cls": USER_LOCKS, "keys": keys})
+
+
 class ProfileStore:
     """Open (and migrate) the database at ``target``: a file path (SQLite) or a URL (postgresql://...)."""
 
@@ -133,38 +161,49 @@ class ProfileStore:
         now = _now()
         with self._write() as conn:
             users = sorted({uid for uid, _ in items})
+            _lock_users(conn, users)  # the seqs drawn below commit before any reader of these users reads
             if users:  # new users: insert-or-ignore, so concurrent first writes of one user never collide
                 conn.execute(_insert_ignore(conn, USERS).values([{"id": uid, "created_at": now} for uid in users]))
+            # one SELECT for the client ids seen before and one INSERT for the rest: the users' locks are
+            # held for a few statements, whatever the batch size
+            wanted = sorted({(uid, it.external_id) for uid, it in items if it.external_id is not None})
             known: dict[tuple[str, str], int] = {}
-            for uid in users:
-                wanted = [it.external_id for u, it in items if u == uid and it.external_id is not None]
-                if wanted:
-                    rows = conn.execute(select(INTERACTIONS.c.external_id, INTERACTIONS.c.seq).where(
-                        INTERACTIONS.c.user_id == uid, INTERACTIONS.c.external_id.in_(wanted)))
-                    known.update({(uid, e): s for e, s in rows})
-            seqs: list[int] = []
+            if wanted:
+                rows = conn.execute(select(INTERACTIONS.c.user_id, INTERACTIONS.c.external_id, INTERACTIONS.c.seq).where(
+                    tuple_(INTERACTIONS.c.user_id, INTERACTIONS.c.external_id).in_(wanted)))
+                known = {(u, e): s for u, e, s in rows}
+            fresh: list[dict[str, Any]] = []
+            slot: list[int | tuple[str, str]] = []  # per item: an index into ``fresh``, or a known client id
+            queued: dict[tuple[str, str], int] = {}
             for uid, it in items:
                 key = (uid, it.external_id) if it.external_id is not None else None
                 if key is not None and key in known:
-                    seqs.append(known[key])
-                    continue
-                seq = conn.execute(insert(INTERACTIONS).values(
-                    user_id=uid, external_id=it.external_id, text=it.text, timestamp=it.timestamp,
-                    meta=it.meta, created_at=now).returning(INTERACTIONS.c.seq)).scalar_one()
-                if key is not None:
-                    known[key] = seq
-                seqs.append(seq)
-            return seqs
+                    slot.append(key)
+                elif key is not None and key in queued:  # the same client id twice in one batch: stored once
+                    slot.append(queued[key])
+                else:
+                    if key is not None:
+                        queued[key] = len(fresh)
+                    slot.append(len(fresh))
+                    fresh.append(dict(user_id=uid, external_id=it.external_id, text=it.text, timestamp=it.timestamp,
+                                      meta=it.meta, created_at=now))
+            seqs = list(conn.execute(insert(INTERACTIONS).returning(INTERACTIONS.c.seq, sort_by_parameter_order=True),
+                                     fresh).scalars()) if fresh else []
+            return [known[s] if isinstance(s, tuple) else seqs[s] for s in slot]
 
-    def interactions(self, user_id: str, *, after_seq: int = 0, limit: int | None = None) -> list[StoredInteraction]:
-        """The user's interactions with ``seq > after_seq``, oldest first."""
+    def interactions(self, user_id: str, *, after_seq: int = 0, limit: int | None = None,
+                     newest: bool = False) -> list[StoredInteraction]:
+        """The user's interactions with ``seq > after_seq``, oldest first; with ``newest`` only the newest
+        ``limit`` of them (still oldest first). Waits for a write of this user in progress."""
         q = select(INTERACTIONS).where(INTERACTIONS.c.user_id == user_id, INTERACTIONS.c.seq > after_seq).order_by(
-            INTERACTIONS.c.seq)
+            INTERACTIONS.c.seq.desc() if newest else INTERACTIONS.c.seq)
         if limit is not None:
             q = q.limit(limit)
         with self._read() as conn:
+            _lock_users(conn, [user_id], shared=True)
+            rows = list(conn.execute(q))
             return [StoredInteraction(r.seq, r.user_id, r.text, r.timestamp, r.external_id, r.meta or {},
-                                      _aware(r.created_at)) for r in conn.execute(q)]
+                                      _aware(r.created_at)) for r in (rows[::-1] if newest else rows)]
 
     def user_exists(self, user_id: str) -> bool:
         with self._read() as conn:
@@ -182,9 +221,12 @@ class ProfileStore:
             row = conn.execute(q).first()
         return None if row is None else _profile(row)
 
-    def profile_history(self, user_id: str) -> list[StoredProfile]:
-        """Every version of the user's profile, oldest first."""
-        q = select(PROFILES).where(PROFILES.c.user_id == user_id).order_by(PROFILES.c.version)
+    def profile_history(self, user_id: str, *, after_version: int = 0, limit: int | None = None) -> list[StoredProfile]:
+        """The user's profile versions after ``after_version``, oldest first (``limit``: one page)."""
+        q = select(PROFILES).where(PROFILES.c.user_id == user_id, PROFILES.c.version > after_version).order_by(
+            PROFILES.c.version)
+        if limit is not None:
+            q = q.limit(limit)
         with self._read() as conn:
             return [_profile(r) for r in conn.execute(q)]
 
@@ -204,14 +246,22 @@ class ProfileStore:
             values = dict(user_id=user_id, version=(newest or 0) + 1, text=text, generator=generator, mode=mode,
                           previous_version=previous_version, through_seq=through_seq, source_seqs=list(source_seqs),
                           prompt_tokens=prompt_tokens, created_at=_now())
-            conn.execute(insert(PROFILES).values(**values))
+            try:
+                conn.execute(insert(PROFILES).values(**values))
+            except IntegrityError as exc:  # PostgreSQL: a concurrent writer inserted this version first
+                if conn.dialect.name != "postgresql" or "uq_profiles_user_version" not in str(exc.orig):
+                    raise
+                raise StaleWriteError(f"user '{user_id}': profile v{values['version']} was written concurrently "
+                                      f"on top of v{previous_version}") from None
         return StoredProfile(**{k: v for k, v in values.items()})  # type: ignore[arg-type]
 
-    def stale_users(self, *, min_new: int = 1, max_age_s: float | None = None, now: datetime | None = None) -> list[str]:
-        """Users whose profile is missing or stale, with at least one interaction it does not cover.
+    def stale_users(self, *, min_new: int = 1, max_age_s: float | None = None, now: datetime | None = None,
+                    after_user: str | None = None, limit: int | None = None) -> list[str]:
+        """Users whose profile is missing or stale, with at least one interaction it does not cover, by id.
 
         Stale: at least ``min_new`` interactions newer than the profile, or (when ``max_age_s`` is
-        set) a profile older than ``max_age_s`` seconds with any newer interaction at all.
+        set) a profile older than ``max_age_s`` seconds with any newer interaction at all. One page:
+        ids after ``after_user``, at most ``limit`` of them.
         """
         now = now or _now()
         latest = select(PROFILES.c.user_id, func.max(PROFILES.c.version).label("v")).group_by(PROFILES.c.user_id).subquery()
@@ -223,40 +273,64 @@ class ProfileStore:
              .join(INTERACTIONS, and_(INTERACTIONS.c.user_id == USERS.c.id,
                                       INTERACTIONS.c.seq > func.coalesce(lp.c.through_seq, 0)))
              .group_by(USERS.c.id, lp.c.created_at).order_by(USERS.c.id))
-        out = []
+        if after_user is not None:
+            q = q.where(USERS.c.id > after_user)
+        stale = [lp.c.created_at.is_(None), func.count(INTERACTIONS.c.seq) >= min_new]
+        if max_age_s is not None:
+            stale.append(lp.c.created_at < now - timedelta(seconds=max_age_s))
+        q = q.having(or_(*stale))
+        if limit is not None:
+            q = q.limit(limit)
         with self._read() as conn:
-            for uid, created, n_new in conn.execute(q):
-                old = max_age_s is not None and created is not None and (now - _aware(created)).total_seconds() > max_age_s
-                if created is None or n_new >= min_new or old:
-                    out.append(uid)
-        return out
+            return [uid for uid, _created, _n in conn.execute(q)]
 
     # --- refresh jobs ---------------------------------------------------------------------------
 
-    def create_job(self, users: Sequence[str]) -> Job:
+    def create_job(self, users: Sequence[str], *, owner: str | None = None) -> Job:
+        """A queued job of ``users``, owned by the replica ``owner`` (the one that will run it)."""
         now = _now()
         values = dict(id=uuid.uuid4().hex, status="queued", users=list(users), total=len(users), done=0, failed=0,
                       error=None, created_at=now, updated_at=now)
         with self._write() as conn:
-            conn.execute(insert(JOBS).values(**values))
+            conn.execute(insert(JOBS).values(**values, owner=owner))
         return Job(**values)  # type: ignore[arg-type]
 
     def update_job(self, job_id: str, **changes: Any) -> None:
         with self._write() as conn:
             conn.execute(update(JOBS).where(JOBS.c.id == job_id).values(**changes, updated_at=_now()))
 
-    def job(self, job_id: str) -> Job | None:
+    def job(self, job_id: str, *, with_users: bool = False) -> Job | None:
+        """The job's status and counters; its user list (which may be long) only ``with_users``."""
+        cols = [c for c in JOBS.c if with_users or c.name != "users"]
         with self._read() as conn:
-            row = conn.execute(select(JOBS).where(JOBS.c.id == job_id)).first()
+            row = conn.execute(select(*cols).where(JOBS.c.id == job_id)).first()
         if row is None:
             return None
-        return Job(row.id, row.status, list(row.users), row.total, row.done, row.failed, row.error,
+        return Job(row.id, row.status, list(row.users) if with_users else [], row.total, row.done, row.failed, row.error,
                    _aware(row.created_at), _aware(row.updated_at))
 
-    def interrupt_unfinished_jobs(self) -> int:
-        """Mark jobs left queued/running by a previous process as ``interrupted``; how many there were."""
+    def touch_jobs(self, owner: str) -> int:
+        """Mark the owner's unfinished jobs alive now (a replica's heartbeat); how many there are."""
         with self._write() as conn:
-            return conn.execute(update(JOBS).where(JOBS.c.status.in_(["queued", "running"])).values(
+            return conn.execute(update(JOBS).where(JOBS.c.owner == owner, JOBS.c.status.in_(["queued", "running"]))
+                                .values(updated_at=_now())).rowcount
+
+    def interrupt_unfinished_jobs(self, owner: str | None = None, *, stale_after_s: float | None = None,
+                                  now: datetime | None = None) -> int:
+        """Mark jobs left ``queued``/``running`` as ``interrupted``; how many there were.
+
+        With ``owner``: only that replica's own jobs (left by its previous process), jobs with no
+        owner, and jobs of any replica not heard from in ``stale_after_s`` seconds (a live replica
+        touches its unfinished jobs more often than that). Without: every unfinished job.
+        """
+        unfinished = JOBS.c.status.in_(["queued", "running"])
+        if owner is not None:
+            mine = or_(JOBS.c.owner == owner, JOBS.c.owner.is_(None))
+            if stale_after_s is not None:
+                mine = or_(mine, JOBS.c.updated_at < (now or _now()) - timedelta(seconds=stale_after_s))
+            unfinished = and_(unfinished, mine)
+        with self._write() as conn:
+            return conn.execute(update(JOBS).where(unfinished).values(
                 status="interrupted", error="the service stopped before the job finished", updated_at=_now())).rowcount
 
 

@@ -1,10 +1,14 @@
 """The store's tables (SQLAlchemy 2 declarative). The schema itself is created by the Alembic
 migrations in ``migrations/versions``; these classes must match them (a test compares the two).
 
-Provenance of a profile: ``generator`` (the model that wrote it), ``mode`` (``scratch``: from the
-interactions alone; ``update``: from the previous version plus the interactions since),
-``source_seqs`` (the interaction ids given to the generator), ``through_seq`` (the newest
-interaction the profile accounts for: later ones are "new"), and ``created_at``.
+Provenance of a stored profile version: ``generator`` (the model that wrote it), ``mode``
+(``scratch``: from the newest interactions alone; ``update``: from the previous version plus
+interactions since), ``source_seqs`` (exactly the interactions this version's prompt showed),
+``through_seq`` (the newest interaction the version accounts for, directly or through the version it
+updated: later ones are "new"), and ``created_at``. This is not the ``read`` record of a
+profiles.jsonl line (:mod:`bump_profiles.provenance`): that one lists every interaction a profile
+*may* have read (the whole history its prompt was cut from, for the held-out leak checks), a superset
+of what was shown, where ``source_seqs`` is exactly what was shown.
 """
 
 from __future__ import annotations
@@ -68,3 +72,4 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the replica running it (revision 0002)

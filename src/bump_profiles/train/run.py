@@ -13,7 +13,7 @@ from bump_profiles.config import TrainConfig, to_yaml
 from bump_profiles.console import replace_trainer_printing
 from bump_profiles.io import append_jsonl, atomic_write_json, atomic_write_text
 from bump_profiles.train.data import build_dataset, prepare_data
-from bump_profiles.train.rundir import Interrupt, metrics_callback, prepare_run_dir
+from bump_profiles.train.rundir import Interrupt, check_same_users, metrics_callback, prepare_run_dir
 from bump_profiles.train.sequential import PolicyPrevious, policy_prompt
 from bump_profiles.train.trl_config import grpo_args, lora_config, use_bf16
 from bump_profiles.update import training_prompt
@@ -96,11 +96,12 @@ def train(
 
         checkpoint = get_last_checkpoint(config.output_dir)
     run = Path(config.output_dir)
+    users = {"train": [s.user.id for s in data.train], "eval": [s.user.id for s in data.eval], "skipped": data.skipped}
+    if resume:
+        check_same_users(run / "users.json", users)
     if state.is_main_process:
         atomic_write_text(run / "config.yaml", to_yaml(config))
-        atomic_write_json(run / "users.json", {
-            "train": [s.user.id for s in data.train], "eval": [s.user.id for s in data.eval], "skipped": data.skipped,
-        })
+        atomic_write_json(run / "users.json", users)
 
     from trl import GRPOTrainer
 

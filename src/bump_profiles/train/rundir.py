@@ -75,6 +75,19 @@ def prepare_run_dir(config: TrainConfig, *, resume: bool, overwrite: bool) -> st
     return None
 
 
+def check_same_users(path: Path, users: dict[str, Any]) -> None:
+    """A resumed run must train and evaluate the users it started with (same config, changed data: refused)."""
+    if not path.is_file():
+        return
+    before = json.loads(path.read_text(encoding="utf-8"))
+    for part in ("train", "eval"):
+        if before.get(part) != users[part]:
+            was, now = set(before.get(part) or []), set(users[part])
+            raise ConfigError(
+                f"--resume: the data gives other {part} users than {path} records ({len(now - was)} new, "
+                f"{len(was - now)} gone, e.g. {sorted(now ^ was)[:3]}): the data changed since the run started")
+
+
 def _checkpoint_step(path: str) -> int:
     return int(Path(path).name.rsplit("-", 1)[1])
 
@@ -84,7 +97,16 @@ def _trim_metrics(path: Path, step: int) -> None:
     if not path.exists():
         return
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    rows = []
+    for n, line in enumerate(lines, 1):
+        try:
+            rows.append((line, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            if n == len(lines):  # a crash mid-append tears the last line only: it is dropped
+                log.warning("%s: dropping a torn last line (%d characters)", path, len(line))
+                continue
+            raise ConfigError(f"{path}: line {n} is not JSON ({exc.msg}); only a last line can be torn by a crash") from exc
+    kept = [line for line, row in rows if row.get("step", 0) <= step]
     if len(kept) != len(lines):
         atomic_write_text(path, "".join(line + "\n" for line in kept))
 

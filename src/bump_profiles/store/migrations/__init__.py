@@ -1,1 +1,1 @@
-"""Alembic migrations of the store (applied by :func:`bump_profiles.store.migrate.upgrade`)."""
+"""Alembic migrations of the store (applied by :func:`bump_profiles.store.engine.upgrade`)."""

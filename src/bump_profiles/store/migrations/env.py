@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed over by bump_profiles.store.migrate."""
+"""Alembic environment: runs on the connection handed over by :func:`bump_profiles.store.engine.upgrade`."""
 
 from __future__ import annotations
 

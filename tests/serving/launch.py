@@ -2,6 +2,7 @@
 
 The load benchmark and the reliability tests (load, kill -9) need the real service in its own process,
 started the same way: a free loopback port, the bearer token in the environment, the output in a log.
+A test helper, so it lives with the tests (``benchmarks/bench_serve.py`` imports it from here).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[2]  # the folder holding the bump_profiles package
+SRC = Path(__file__).resolve().parents[2] / "src"  # the folder holding the bump_profiles package
 
 
 def free_port() -> int:
