@@ -109,13 +109,17 @@ class PromptConfig(ProfilePrompt):
                                           "`profile --k <data.k + update_recent>`", None)
     update_template: str = _help("update mode: template with {previous_profile}, {history} and {max_words}",
                                  UPDATE_INSTRUCTION)
+    previous_from: str = _help("update mode: file (prompt.previous_profiles) | policy (written by the policy in training)", "file")
+    previous_refresh_steps: int = _help("previous_from=policy: steps a previous profile is reused (1: current policy)", 1)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.mode not in ("scratch", "update"):
             raise ConfigError(f"prompt.mode: 'scratch' or 'update', not {self.mode!r}")
+        if self.previous_from not in ("file", "policy") or self.previous_refresh_steps < 1 or (self.previous_from == "policy" and (self.mode != "update" or self.previous_profiles)):
+            raise ConfigError(f"prompt.previous_from={self.previous_from!r}: 'file' or 'policy'; policy needs prompt.mode=update and no prompt.previous_profiles (it writes them); previous_refresh_steps >= 1")
         if self.mode == "update":
-            if not self.previous_profiles:
+            if self.previous_from == "file" and not self.previous_profiles:
                 raise ConfigError("prompt.mode=update needs prompt.previous_profiles (a profiles JSONL of the older history)")
             if self.update_recent < 1:
                 raise ConfigError("prompt.update_recent: at least 1")

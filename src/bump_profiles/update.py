@@ -192,6 +192,9 @@ def training_prompt(cfg: Any, splits: Sequence[UserSplit]) -> ProfilePrompt | Up
     previous profile and a history longer than the recent part, before any model loads."""
     if cfg.mode == "scratch":
         return cfg  # a PromptConfig is a ProfilePrompt
+    if cfg.previous_from == "policy":
+        raise ConfigError("prompt.previous_from=policy: the previous profiles come from the policy "
+                          "(bump_profiles.train.sequential.policy_prompt), not from a file")
     budgets = dict(max_words=cfg.max_words, history_items=cfg.history_items, history_tokens=cfg.history_tokens)
     from bump_profiles.data.profiles import load_profiles
 

@@ -39,7 +39,7 @@ TOPICS: dict[str, list[str]] = {
     "coffee": ["espresso", "grinder", "roast", "latte", "arabica", "pour-over", "crema", "barista", "beans", "aeropress", "single-origin", "cortado"],
 }
 
-_TEMPLATES = [
+TEMPLATES = [
     "Wrote a note about {0}, {1} and {2}.",
     "Reviewed a guide on {0} and {1}; loved the part on {2}.",
     "Asked a question about {0}: how does {1} affect {2}?",
@@ -62,7 +62,7 @@ def make_users(n_users: int, *, seed: int = 0, interactions: tuple[int, int] = (
         for i in range(rng.randint(*interactions)):
             topic = rng.choices(own, weights=weights)[0]
             words = rng.sample(TOPICS[topic], 3)
-            text = rng.choice(_TEMPLATES).format(*words)
+            text = rng.choice(TEMPLATES).format(*words)
             day = (start + timedelta(days=3 * i + rng.randint(0, 2))).isoformat()
             items.append(Interaction(id=f"s{seed}-u{u}-i{i}", fields={"text": text}, source="synthetic", label=topic, date=day))
         users.append(User(id=f"synth-{seed}-{u}", interactions=items, extra={"interests": own}))

@@ -12,6 +12,7 @@ from bump_profiles.config import DataConfig, TrainConfig
 from bump_profiles.data import User, UserSplit, load_lamp_questions, load_users, split_users
 from bump_profiles.errors import DataError
 from bump_profiles.prompts import ProfilePrompt
+from bump_profiles.train.sequential import PolicyPrevious
 from bump_profiles.update import UpdateTrainingPrompt
 
 
@@ -80,16 +81,18 @@ def _task_rows(user: User) -> list[dict]:
     return [q for q in user.extra.get("questions", []) if q.get("output") is not None]
 
 
-def build_dataset(splits: list[UserSplit], prompt: ProfilePrompt | UpdateTrainingPrompt, count_tokens: Any = None, *,
-                  with_task: bool = False):
+def build_dataset(splits: list[UserSplit], prompt: ProfilePrompt | UpdateTrainingPrompt | PolicyPrevious,
+                  count_tokens: Any = None, *, with_task: bool = False):
     """One row per user: ``prompt`` (chat messages from the history), ``user_id``, ``heldout`` and
-    ``history`` (rendered texts) and, ``with_task``, the user's ``task_inputs`` and ``task_outputs``."""
+    ``history`` (rendered texts) and, ``with_task``, the user's ``task_inputs`` and ``task_outputs``.
+    With a :class:`PolicyPrevious`, ``prompt`` is built when a row is read (the policy writes the previous
+    profile then)."""
     from datasets import Dataset
 
     rows = []
     for s in splits:
         row = {
-            "prompt": prompt.split_messages(s, count_tokens=count_tokens),
+            **({} if isinstance(prompt, PolicyPrevious) else {"prompt": prompt.split_messages(s, count_tokens=count_tokens)}),
             "user_id": s.user.id,
             "heldout": [it.text for it in s.heldout],
             "history": [it.text for it in s.history],
@@ -99,4 +102,7 @@ def build_dataset(splits: list[UserSplit], prompt: ProfilePrompt | UpdateTrainin
             row["task_inputs"] = [q["input"] for q in questions]
             row["task_outputs"] = [q["output"] for q in questions]
         rows.append(row)
-    return Dataset.from_list(rows)
+    dataset = Dataset.from_list(rows)
+    if isinstance(prompt, PolicyPrevious):
+        dataset.set_transform(prompt.transform)
+    return dataset

@@ -15,6 +15,7 @@ from bump_profiles.errors import ConfigError
 from bump_profiles.io import append_jsonl, atomic_write_json, atomic_write_text
 from bump_profiles.train.data import build_dataset, prepare_data
 from bump_profiles.train.rundir import Interrupt, check_same_users, metrics_callback, prepare_run_dir
+from bump_profiles.train.sequential import PolicyPrevious, policy_prompt
 from bump_profiles.train.trl_config import grpo_args, lora_config, use_bf16
 from bump_profiles.update import training_prompt
 
@@ -120,13 +121,18 @@ def train(
 
     from bump_profiles.models import load_causal_lm, load_tokenizer
 
-    prompt = training_prompt(config.prompt, data.train)  # update mode: previous profiles checked before loading
+    if config.prompt.previous_from == "policy":  # sequential updates: the policy writes the previous profiles
+        prompt = policy_prompt(config, data.train)
+    else:  # update mode from a file: its previous profiles are checked here, before any model loads
+        prompt = training_prompt(config.prompt, data.train)
     tokenizer = load_tokenizer(config.policy.model)
     model = load_causal_lm(config.policy.model, dtype=config.policy.dtype)
 
     def count_tokens(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    if isinstance(prompt, PolicyPrevious):
+        prompt.count_tokens = count_tokens
     dataset = build_dataset(data.train, prompt, count_tokens, with_task=config.reward.kind != "bump")
     rewards = build_rewards(config, judge=judge, count_tokens=count_tokens, reader=reader, train_splits=data.train)
     interrupt = Interrupt()
@@ -139,6 +145,8 @@ def train(
         peft_config=lora_config(config),
         callbacks=[metrics_callback(run / "metrics.jsonl"), interrupt.callback(), *(callbacks or [])],
     )
+    if isinstance(prompt, PolicyPrevious):
+        prompt.bind(lambda: trainer.accelerator.unwrap_model(trainer.model), tokenizer, lambda: trainer.state.global_step)
     replace_trainer_printing(trainer, config.grpo.max_steps, bar=progress)
     log.info("training %d users (B=%d users x G=%d rollouts per step) for %d steps into %s",
              len(data.train), config.reward.users_per_call, config.grpo.num_generations, config.grpo.max_steps, run)

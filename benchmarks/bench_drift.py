@@ -1,0 +1,330 @@
+"""Profiles that follow a person over rounds: stale vs regenerated vs incremental, judged on the next round.
+
+Every user's log is cut into ``--rounds`` rounds of ``--per-round`` items in time order
+(:mod:`bump_profiles.drift`). After round r (r = 1 .. rounds-1) each user has three profiles, all from
+the same generator (greedy):
+
+- ``stale``: written from round 1 only and never updated;
+- ``regenerated``: from scratch over rounds 1..r, within ``--scratch-tokens`` (the newest items first);
+- ``incremental``: the update prompt on the previous round's incremental profile plus round r's items
+  only (round 1: the scratch profile, the same text as the other two);
+- ``trained`` (with ``--trained-model``): the same chain with another update writer (round 1 shared).
+
+Each is judged on round r+1's items, which no profile has read (checked with the provenance hashes),
+ranking all users of a population at once (calibration none) under each of ``--judges``: ``lexical``
+(TF-IDF cosine; its IDF is fitted on texts outside the population: other synthetic users, the news
+authors not sampled) and ``likelihood`` (SmolLM2 PMI, slow on CPU). Printed per round: NDCG_A / NDCG_B
+with 95% bootstrap intervals over users, the paired differences incremental - stale and incremental -
+regenerated (same resamples), the mean prompt tokens each set read that round. Synthetic users (kinds
+keep / add / drop / shift, their true topics known per round) also get the recall of the current true
+topics and the share of dropped topics still mentioned; news authors are reported all, shifting
+(category mix of the first and last round apart by total variation >= ``--shift-threshold``) and stable.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_drift.py --synthetic 32 --authors 32 \
+        --rounds 5 --per-round 6 --judges lexical
+
+Generations are kept per population, round and set beside ``--out`` (``<out stem>-<population>/``):
+re-running the same command resumes (a changed command is refused); delete that folder to start over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_incremental: its cached generation and scoring
+from bench_incremental import generate, per_user_ndcg  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+AUTHORS = REPO.parent / "shared" / "data" / "huffpost-authors" / "interactions.jsonl"
+DIRECTIONS = ("ndcg_a", "ndcg_b")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Drift over rounds: stale vs regenerated vs incremental profiles.")
+    p.add_argument("--model", default="smollm2-135m", help="generator (bundled name, path or hub id)")
+    p.add_argument("--trained-model", help="a trained update writer (a run's final/): adds the 'trained' chain")
+    p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers")
+    p.add_argument("--base-url")
+    p.add_argument("--api-model")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--synthetic", type=int, default=32, help="synthetic drift users (0: none)")
+    p.add_argument("--synthetic-seed", type=int, default=9101, help="a seed no training config uses")
+    p.add_argument("--kinds", nargs="+", default=["keep", "add", "drop", "shift"], help="synthetic kinds, cycled")
+    p.add_argument("--authors", type=int, default=32, help="HuffPost authors, sampled with --seed (0: none)")
+    p.add_argument("--rounds", type=int, default=5, help="rounds of items; profiles after rounds 1..rounds-1")
+    p.add_argument("--per-round", type=int, default=6, help="items per round (authors: their newest rounds*per_round)")
+    p.add_argument("--shift-threshold", type=float, default=0.5, help="authors: category TV distance that counts as shifting")
+    p.add_argument("--scratch-tokens", type=int, default=1500, help="history budget of a regeneration")
+    p.add_argument("--update-tokens", type=int, default=400, help="budget of the new items in an update")
+    p.add_argument("--max-words", type=int, default=60)
+    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--judges", nargs="+", choices=["lexical", "likelihood"], default=["lexical"])
+    p.add_argument("--likelihood-rounds", type=int, nargs="*", help="rounds the likelihood judge scores (default all)")
+    p.add_argument("--bootstrap", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "drift.json")
+    return p.parse_args(argv)
+
+
+def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Name -> ``users`` (User list), ``rounds`` ({user id: rounds of items}) and ``idf`` (corpus texts
+    from outside the population, for the lexical judge)."""
+    from bump_profiles.authors.data import load_authors
+    from bump_profiles.drift import cut_rounds, make_drift_users
+
+    out: dict[str, dict[str, Any]] = {}
+    if args.synthetic:
+        users = make_drift_users(args.synthetic, rounds=args.rounds, per_round=args.per_round,
+                                 seed=args.synthetic_seed, kinds=args.kinds)
+        others = make_drift_users(200, rounds=args.rounds, per_round=args.per_round, seed=args.synthetic_seed + 1)
+        out["synthetic"] = {"users": users, "idf": [x.text for u in others for x in u.interactions],
+                            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round) for u in users}}
+    if args.authors and AUTHORS.exists():
+        need = args.rounds * args.per_round
+        every = sorted(load_authors(AUTHORS), key=lambda u: u.id)
+        long = [u for u in every if len(u.interactions) >= need]
+        users = random.Random(args.seed).sample(long, min(args.authors, len(long)))
+        chosen = {u.id for u in users}
+        out["huffpost-authors"] = {
+            "users": users, "eligible": len(long),
+            "idf": [x.text for u in every if u.id not in chosen for x in u.interactions],
+            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round) for u in users}}
+    elif args.authors:
+        print(f"skipping the news authors: {AUTHORS} is absent", file=sys.stderr)
+    return out
+
+
+def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespace,
+           cache: Path) -> Iterator[tuple[int, dict[str, list[list[Any]]]]]:
+    """After each round r: (r, set name -> per round so far (index 0 = after round 1) the completions of
+    every user, in user order)."""
+    from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
+
+    base = backends["base"]
+    count = base.count_tokens if base.count_tokens("probe") is not None else None
+    scratch = ProfilePrompt(max_words=args.max_words, history_items=None, history_tokens=args.scratch_tokens)
+    update = UpdatePrompt(max_words=args.max_words, history_items=None, history_tokens=args.update_tokens)
+    rounds = [pop["rounds"][u.id] for u in pop["users"]]
+    first = generate(base, [scratch.messages(r[0], count) for r in rounds], args, cache / "round1-scratch.json")
+    out: dict[str, list[list[Any]]] = {"stale": [first], "regenerated": [first], "incremental": [first]}
+    writers = {"incremental": base, **({"trained": backends["trained"]} if "trained" in backends else {})}
+    for name in writers:
+        out.setdefault(name, [first])
+    yield 1, out
+    for r in range(2, args.rounds):
+        out["stale"].append(first)
+        history = [[x for rnd in ur[:r] for x in rnd] for ur in rounds]
+        out["regenerated"].append(generate(base, [scratch.messages(h, count) for h in history], args,
+                                           cache / f"round{r}-regenerated.json"))
+        for name, writer in writers.items():
+            msgs = [update.messages(prev.text, ur[r - 1], count) for prev, ur in zip(out[name][-1], rounds, strict=True)]
+            out[name].append(generate(writer, msgs, args, cache / f"round{r}-{name}.json"))
+        yield r, out
+
+
+def read_by(pop: dict[str, Any], name: str, r: int) -> dict[str, list[Any]]:
+    """What each user's profile of set ``name`` after round ``r`` (1-based) accounts for."""
+    rounds = [pop["rounds"][u.id] for u in pop["users"]]
+    upto = 1 if name == "stale" else r
+    return {u.id: [x for rnd in ur[:upto] for x in rnd] for u, ur in zip(pop["users"], rounds, strict=True)}
+
+
+def check_unread(pop: dict[str, Any], name: str, r: int) -> None:
+    """Refuse (DataError) a profile whose provenance holds an item of the round it is judged on."""
+    from bump_profiles.provenance import record, refuse_seen
+
+    reads = {uid: record(items) for uid, items in read_by(pop, name, r).items()}
+    refuse_seen(f"{name} after round {r}", reads, {u.id: pop["rounds"][u.id][r] for u in pop["users"]})
+
+
+def topic_scores(pop: dict[str, Any], profiles: dict[str, str], r: int) -> dict[str, list[float | None]]:
+    """Per user, for the profile after round ``r`` (1-based): recall of the topics true in round r, and
+    the share of topics dropped by round r that it still mentions (None when that user dropped none)."""
+    from bump_profiles.drift import dropped_mentions, dropped_topics, topic_recall
+
+    recall, dropped = [], []
+    for u in pop["users"]:
+        schedule = u.extra["topics"]
+        recall.append(topic_recall(profiles[u.id], schedule[r - 1]))
+        dropped.append(dropped_mentions(profiles[u.id], dropped_topics(schedule, r - 1)))
+    return {"topic_recall": recall, "dropped_mentions": dropped}
+
+
+def judge_round(pop: dict[str, Any], sets: dict[str, list[list[Any]]], r: int, judge: Any,
+                draws: np.ndarray) -> dict[str, Any]:
+    """One round under one judge: per set NDCG intervals, paired differences, and for subsets of users
+    (synthetic kinds, shifting/stable authors) the same."""
+    from bump_profiles.data.split import UserSplit
+
+    users = pop["users"]
+    ids = [u.id for u in users]
+    splits = [UserSplit(u, [x for rnd in pop["rounds"][u.id][:r] for x in rnd], pop["rounds"][u.id][r]) for u in users]
+    per: dict[str, dict[str, dict[str, float]]] = {}
+    for name, rounds in sets.items():
+        check_unread(pop, name, r)
+        profiles = {u: c.text for u, c in zip(ids, rounds[r - 1], strict=True)}
+        a, b = per_user_ndcg(splits, profiles, judge)
+        per[name] = {"ndcg_a": dict(zip(ids, a, strict=True)), "ndcg_b": dict(zip(ids, b, strict=True))}
+    out: dict[str, Any] = {"all": _summary(per, ids, draws)}
+    for group, members in pop["groups"].items():
+        if len(members) >= 2:
+            rng_draws = np.random.default_rng(len(members)).integers(0, len(members), size=(draws.shape[0], len(members)))
+            out[group] = _summary(per, members, rng_draws)
+    out["per_user"] = per
+    return out
+
+
+def _summary(per: dict[str, dict[str, dict[str, float]]], units: list[str], draws: np.ndarray) -> dict[str, Any]:
+    from bump_profiles.authors.stats import interval, paired_difference
+
+    rows = {name: {d: interval([v[d][u] for u in units], draws) for d in DIRECTIONS} for name, v in per.items()}
+    diffs = {}
+    for name in [n for n in per if n not in ("stale", "regenerated")]:
+        for other in ("stale", "regenerated"):
+            diffs[f"{name}-{other}"] = {d: paired_difference(per[name][d], per[other][d], units, draws) for d in DIRECTIONS}
+    within = {name: {d: rows["regenerated"][d]["lo"] <= rows[name][d]["mean"] <= rows["regenerated"][d]["hi"]
+                     for d in DIRECTIONS} for name in per if name not in ("stale", "regenerated")}
+    return {"users": len(units), "rows": rows, "paired": diffs, "within_regenerated_ci": within}
+
+
+def run_population(name: str, pop: dict[str, Any], backends: dict[str, Any], judges: dict[str, Any],
+                   args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Generate and judge round by round; ``save`` gets the population's report after every round, so a
+    run stopped for time keeps the rounds it finished (and a rerun resumes from the kept generations)."""
+    from bump_profiles.drift import category_shift
+    from bump_profiles.ranking import random_ndcg
+
+    cache = args.out.parent / f"{args.out.stem}-{name}"
+    cache.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    ids = [u.id for u in pop["users"]]
+    shifts = None
+    if name == "synthetic":
+        pop["groups"] = {k: [u.id for u in pop["users"] if u.extra["kind"] == k] for k in args.kinds}
+    else:
+        shifts = {u.id: category_shift(pop["rounds"][u.id][0], pop["rounds"][u.id][-1]) for u in pop["users"]}
+        pop["groups"] = {"shifting": [u for u in ids if shifts[u] >= args.shift_threshold],
+                         "stable": [u for u in ids if shifts[u] < args.shift_threshold]}
+    draws = np.random.default_rng(args.seed).integers(0, len(ids), size=(args.bootstrap, len(ids)))
+    report: dict[str, Any] = {
+        "users": len(ids), "user_ids": ids, "random_ndcg_a": float(random_ndcg(len(ids) * args.per_round, args.per_round)),
+        "groups": {g: len(m) for g, m in pop["groups"].items()}, "category_shift": shifts,
+        "eligible_authors": pop.get("eligible"), "rounds": []}
+    for r, sets in chains(pop, backends, args, cache):
+        entry = judge_all(name, pop, sets, r, judges, draws, args)
+        report["rounds"].append(entry)
+        report["profiles"] = {s: [[x.text for x in rc] for rc in c] for s, c in sets.items()}
+        report["seconds_this_invocation"] = round(time.perf_counter() - t0, 1)
+        report["loadavg_1m_after_round"] = [*report.get("loadavg_1m_after_round", []), round(os.getloadavg()[0], 2)]
+        save(report)
+        print(table(name, entry), flush=True)
+    return report
+
+
+def judge_all(name: str, pop: dict[str, Any], sets: dict[str, list[list[Any]]], r: int, judges: dict[str, Any],
+              draws: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    """Round r under every judge, the prompt tokens each set read that round, and (synthetic) topics."""
+    from bump_profiles.authors.stats import interval
+
+    ids = [u.id for u in pop["users"]]
+    tokens = {s: _mean_tokens(c[r - 1]) if (s != "stale" or r == 1) else 0.0 for s, c in sets.items()}
+    entry: dict[str, Any] = {"round": r, "judged_on_round": r + 1, "prompt_tokens_mean": tokens,
+                             "token_ratio_regenerated_over_incremental":
+                                 tokens["regenerated"] / tokens["incremental"] if r > 1 and tokens["incremental"] else None,
+                             "unchanged_from_previous_round": {
+                                 s: float(np.mean([a.text == b.text for a, b in zip(c[r - 2], c[r - 1], strict=True)]))
+                                 for s, c in sets.items() if r > 1},
+                             "judges": {}}
+    for jname, judge in judges.items():
+        if jname == "likelihood" and args.likelihood_rounds and r not in args.likelihood_rounds:
+            continue
+        entry["judges"][jname] = judge_round(pop, sets, r, judge[name] if jname == "lexical" else judge, draws)
+    if name == "synthetic":
+        entry["topics"] = {}
+        for s, c in sets.items():
+            t = topic_scores(pop, {u: x.text for u, x in zip(ids, c[r - 1], strict=True)}, r)
+            dropped = [v for v in t["dropped_mentions"] if v is not None]
+            entry["topics"][s] = {
+                "topic_recall": interval(t["topic_recall"], draws),
+                "dropped_mentions": float(np.mean(dropped)) if dropped else None, "users_with_dropped": len(dropped)}
+    return entry
+
+
+def _mean_tokens(completions: list[Any]) -> float:
+    vals = [c.prompt_tokens for c in completions if c.prompt_tokens is not None]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def table(name: str, e: dict[str, Any]) -> str:
+    f = lambda t: f"{t['mean']:.3f} [{t['lo']:.3f}, {t['hi']:.3f}]"  # noqa: E731
+    lines = [f"### {name}: profiles after round {e['round']}, judged on round {e['judged_on_round']}"]
+    for jname, j in e["judges"].items():
+        for group in [g for g in j if g != "per_user"]:
+            s = j[group]
+            lines += ["", f"{jname} judge, {group} ({s['users']} users)", "",
+                      "| profiles | NDCG_A | NDCG_B | prompt tokens |", "|---|---|---|---|"]
+            for set_name, row in s["rows"].items():
+                lines.append(f"| {set_name} | {f(row['ndcg_a'])} | {f(row['ndcg_b'])} | {e['prompt_tokens_mean'][set_name]:.0f} |")
+            for pair, d in s["paired"].items():
+                lines.append(f"| {pair} (paired) | {f(d['ndcg_a'])} | {f(d['ndcg_b'])} | |")
+    if e["unchanged_from_previous_round"]:
+        lines.append("- profile text unchanged since the previous round: " + ", ".join(
+            f"{s} {v:.0%}" for s, v in e["unchanged_from_previous_round"].items()))
+    for set_name, t in e.get("topics", {}).items():
+        dm = "n/a" if t["dropped_mentions"] is None else f"{t['dropped_mentions']:.2f}"
+        lines.append(f"- {set_name}: topic recall {f(t['topic_recall'])}, dropped topics still mentioned {dm} "
+                     f"({t['users_with_dropped']} users)")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from bump_profiles.commands.profile import _backend
+    from bump_profiles.io import atomic_write_json
+    from bump_profiles.judges.lexical import LexicalJudge
+
+    def backend_for(model: str) -> Any:
+        return _backend(argparse.Namespace(
+            backend=args.backend, model=model, base_url=args.base_url, api_model=args.api_model,
+            api_key_env="OPENAI_API_KEY", timeout=60.0, max_retries=4, batch_size=args.batch_size, seed=args.seed,
+            dtype=args.dtype))
+
+    pops = populations(args)
+    backends = {"base": backend_for(args.model)}
+    if args.trained_model:
+        backends["trained"] = backend_for(args.trained_model)
+    judges: dict[str, Any] = {}
+    if "lexical" in args.judges:
+        judges["lexical"] = {name: LexicalJudge.fitted(p["idf"]) for name, p in pops.items()}
+    if "likelihood" in args.judges:
+        from bump_profiles.judges import JudgeConfig, make_judge
+
+        judges["likelihood"] = make_judge(JudgeConfig(kind="likelihood", calibration="none"))
+    report: dict[str, Any] = {"generator": backends["base"].name, "trained": args.trained_model,
+                              "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                                          "loadavg_1m_start": round(os.getloadavg()[0], 2)}, "populations": {}}
+
+    def save(name: str, pop_report: dict[str, Any]) -> None:
+        report["populations"][name] = pop_report
+        atomic_write_json(args.out, report)
+
+    for name, pop in pops.items():
+        run_population(name, pop, backends, judges, args, lambda r, name=name: save(name, r))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

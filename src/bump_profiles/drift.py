@@ -1,0 +1,139 @@
+"""Interests that move: a user's log cut into rounds, synthetic users whose topics change at known
+rounds, and what a profile says about the topics true now and the ones that faded (pure functions).
+
+The drift benchmark (``benchmarks/bench_drift.py``) judges each round's profiles on the *next*
+round's items; this module holds the parts that need no model:
+
+- :func:`cut_rounds`: a user's interactions in time order, cut into consecutive rounds;
+- :func:`make_drift_users`: synthetic users whose true topics per round are known. Kinds: ``keep``
+  (the same two topics throughout), ``add`` (one topic, a second from round 2, a third from round 3),
+  ``drop`` (three topics, one fewer at round 2 and at round 3), ``shift`` (two topics, one replaced
+  every round: by round 3 none of round 1's is left);
+- :func:`topic_recall` / :func:`dropped_mentions`: the share of the current true topics a profile
+  mentions, and of the dropped ones it still mentions (a faded interest kept is an error);
+- :func:`category_shift`: for real authors, how far the categories of the first and the last round
+  lie apart (total variation distance), to report shifting authors apart from stable ones.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from bump_profiles.data.schema import Interaction, User
+from bump_profiles.data.synthetic import TEMPLATES, TOPICS
+from bump_profiles.errors import DataError
+
+KINDS = ("keep", "add", "drop", "shift")
+
+
+def cut_rounds(items: Sequence[Interaction], rounds: int, per_round: int | None = None) -> list[list[Interaction]]:
+    """``rounds`` consecutive rounds of ``items`` (time order). With ``per_round``, the most recent
+    ``rounds * per_round`` items in rounds of exactly that size; without, all items in rounds whose
+    sizes differ by at most one (the earlier rounds the larger)."""
+    if rounds < 1:
+        raise DataError(f"rounds must be at least 1, got {rounds}")
+    if per_round is not None:
+        if per_round < 1:
+            raise DataError(f"items per round must be at least 1, got {per_round}")
+        need = rounds * per_round
+        if len(items) < need:
+            raise DataError(f"{len(items)} interactions: {rounds} rounds of {per_round} need {need}")
+        kept = list(items[-need:])
+        return [kept[r * per_round : (r + 1) * per_round] for r in range(rounds)]
+    if len(items) < rounds:
+        raise DataError(f"{len(items)} interactions cannot fill {rounds} rounds")
+    size, extra = divmod(len(items), rounds)
+    out, start = [], 0
+    for r in range(rounds):
+        end = start + size + (r < extra)
+        out.append(list(items[start:end]))
+        start = end
+    return out
+
+
+def topic_schedule(kind: str, topics: Sequence[str], rounds: int) -> list[list[str]]:
+    """The true topics in each round for one user of ``kind``, from its drawn ``topics`` (in order)."""
+    if kind == "keep":
+        return [list(topics[:2]) for _ in range(rounds)]
+    if kind == "add":
+        return [list(topics[: min(r + 1, 3)]) for r in range(rounds)]
+    if kind == "drop":
+        return [list(topics[: max(3 - r, 1)]) for r in range(rounds)]
+    if kind == "shift":
+        return [list(topics[r : r + 2]) for r in range(rounds)]
+    raise DataError(f"unknown drift kind '{kind}' (use one of {', '.join(KINDS)})")
+
+
+def make_drift_users(n_users: int, *, rounds: int = 5, per_round: int = 6, seed: int = 0,
+                     kinds: Sequence[str] = KINDS) -> list[User]:
+    """``n_users`` deterministic users, kinds cycling over ``kinds``, ``rounds * per_round`` dated items
+    each. ``extra``: ``kind``, ``topics`` (the true topics of each round, a list per round) and
+    ``per_round``. Every true topic of a round gets at least one of that round's items."""
+    if per_round < 3:
+        raise DataError(f"per_round={per_round}: a round needs at least 3 items (up to 3 topics each)")
+    rng = random.Random(seed)
+    names = sorted(TOPICS)
+    users = []
+    for u in range(n_users):
+        kind = kinds[u % len(kinds)]
+        drawn = rng.sample(names, rounds + 1)
+        schedule = topic_schedule(kind, drawn, rounds)
+        start = date(2024, 1, 1) + timedelta(days=rng.randint(0, 100))
+        items = []
+        for now in schedule:
+            order = list(now) + [rng.choice(now) for _ in range(per_round - len(now))]
+            rng.shuffle(order)
+            for topic in order:
+                i = len(items)
+                text = rng.choice(TEMPLATES).format(*rng.sample(TOPICS[topic], 3))
+                day = (start + timedelta(days=2 * i)).isoformat()
+                items.append(Interaction(id=f"d{seed}-u{u}-i{i}", fields={"text": text},
+                                         source="synthetic", label=topic, date=day))
+        users.append(User(id=f"drift-{seed}-{u}", interactions=items,
+                          extra={"kind": kind, "topics": schedule, "per_round": per_round}))
+    return users
+
+
+def dropped_topics(schedule: Sequence[Sequence[str]], r: int) -> list[str]:
+    """Topics true in some round up to ``r`` (0-based) and no longer true in round ``r``."""
+    seen = {t for now in schedule[: r + 1] for t in now}
+    return sorted(seen - set(schedule[r]))
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower()))
+
+
+def mentions(profile: str, topic: str) -> bool:
+    """Whether ``profile`` names ``topic`` or one of its vocabulary words (whole words, any case).
+    A topic's words are its evidence in the items, so a profile that mentions any of them claims it."""
+    said = _words(profile)
+    vocabulary = {topic, *topic.split("-"), *TOPICS[topic]} - {"cooking"}
+    return bool(said & vocabulary)
+
+
+def topic_recall(profile: str, topics: Sequence[str]) -> float:
+    """Share of ``topics`` (the true ones now) that ``profile`` mentions."""
+    if not topics:
+        raise DataError("topic recall needs at least one true topic")
+    return sum(mentions(profile, t) for t in topics) / len(topics)
+
+
+def dropped_mentions(profile: str, dropped: Sequence[str]) -> float | None:
+    """Share of ``dropped`` topics still mentioned (None when nothing was dropped): lower is better."""
+    if not dropped:
+        return None
+    return sum(mentions(profile, t) for t in dropped) / len(dropped)
+
+
+def category_shift(first: Sequence[Interaction], last: Sequence[Interaction]) -> float:
+    """Total variation distance between the category (label) shares of two rounds: 0 the same mix,
+    1 no category in common."""
+    if not first or not last:
+        raise DataError("category shift needs two non-empty rounds")
+    a, b = Counter(it.label for it in first), Counter(it.label for it in last)
+    return 0.5 * sum(abs(a[c] / len(first) - b[c] / len(last)) for c in set(a) | set(b))

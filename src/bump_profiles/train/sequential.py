@@ -1,0 +1,96 @@
+"""Update-mode training where the previous profile is the policy's own (``prompt.previous_from: policy``).
+
+With ``previous_from: file`` the previous profile of every training user is fixed before training
+(:mod:`bump_profiles.update`), so the writer only ever updates someone else's text. A profile in
+service is updated from its own earlier output, round after round; to learn to keep what lasts and
+replace what faded, the writer must see its own previous profiles. Here each training user's
+history is cut in three: the older part, the ``prompt.update_recent`` newest items (this round's new
+interactions), and the ``data.k`` held-out items (the next round's, which the reward ranks; set
+``data.k = prompt.update_recent`` for rounds of equal size). The previous profile is written by the
+policy, greedy, from scratch over the older part, when a user's row is drawn; it is kept and reused
+until the policy has taken ``prompt.previous_refresh_steps`` optimizer steps since (1: always the
+current policy, up to the batch the data loader fetches ahead; more: a cached earlier policy's,
+cheaper). Neither the older part's profile nor the update prompt ever holds a held-out item.
+
+:class:`PolicyPrevious` is a ``datasets`` transform: TRL reads the ``prompt`` column it builds for
+each generation batch (one batched generation for the batch's users whose previous profile is due).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bump_profiles.data.split import UserSplit
+from bump_profiles.errors import ConfigError
+from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
+
+
+@dataclass
+class PolicyPrevious:
+    """Previous profiles written by the policy being trained, and the update prompts built on them."""
+
+    update: UpdatePrompt
+    scratch: ProfilePrompt
+    splits: dict[str, UserSplit]
+    recent: int
+    refresh_steps: int = 1
+    max_new_tokens: int = 64
+    count_tokens: Callable[[str], int] | None = None
+    written: dict[str, tuple[int, str]] = field(default_factory=dict)  # user -> (policy step, previous profile)
+    generations: int = 0  # previous profiles written so far (each one a policy generation)
+    _model: Callable[[], Any] | None = None
+    _tokenizer: Any = None
+    _step: Callable[[], int] = lambda: 0
+
+    def bind(self, model: Callable[[], Any], tokenizer: Any, step: Callable[[], int]) -> None:
+        """``model()`` returns the policy as it is now (unwrapped), ``step()`` its optimizer step count."""
+        self._model, self._tokenizer, self._step = model, tokenizer, step
+
+    def previous(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """Each user's previous profile, written by the policy now for those not written within
+        ``refresh_steps`` steps (one batched, greedy generation)."""
+        if self._model is None:
+            raise ConfigError("prompt.previous_from=policy: the policy is not bound yet (PolicyPrevious.bind)")
+        now = self._step()
+        due = sorted({u for u in user_ids if u not in self.written or now - self.written[u][0] >= self.refresh_steps})
+        if due:
+            from bump_profiles.backends import TransformersBackend
+
+            model = self._model()
+            was_training = model.training
+            try:
+                backend = TransformersBackend(model, self._tokenizer, batch_size=len(due), name="policy")
+                msgs = [self.scratch.messages(self.older(u), count_tokens=self.count_tokens) for u in due]
+                for u, c in zip(due, backend.complete(msgs, max_new_tokens=self.max_new_tokens), strict=True):
+                    self.written[u] = (now, c.text)
+            finally:
+                model.train(was_training)
+            self.generations += len(due)
+        return {u: self.written[u][1] for u in user_ids}
+
+    def older(self, user_id: str) -> list:
+        """The part of the history the previous profile stands for (everything before the recent part)."""
+        return self.splits[user_id].history[: -self.recent]
+
+    def transform(self, batch: dict[str, list]) -> dict[str, list]:
+        """``datasets`` transform: adds ``prompt`` (previous profile + the recent items) and ``previous_profile``."""
+        prev = self.previous(batch["user_id"])
+        prompts = [self.update.messages(prev[u], self.splits[u].history[-self.recent :], count_tokens=self.count_tokens)
+                   for u in batch["user_id"]]
+        return {**batch, "prompt": prompts, "previous_profile": [prev[u] for u in batch["user_id"]]}
+
+
+def policy_prompt(config: Any, splits: Sequence[UserSplit]) -> PolicyPrevious:
+    """The :class:`PolicyPrevious` of a TrainConfig (``prompt.previous_from: policy``), checked before any
+    model loads: every training user needs an older part to summarise before the recent items."""
+    cfg = config.prompt
+    short = [s.user.id for s in splits if len(s.history) <= cfg.update_recent]
+    if short:
+        raise ConfigError(f"prompt.update_recent={cfg.update_recent}: {len(short)} user(s) have no older history "
+                          f"for the policy to profile, e.g. {short[:3]}; lower it or raise data.min_interactions")
+    budgets = dict(max_words=cfg.max_words, history_items=cfg.history_items, history_tokens=cfg.history_tokens)
+    return PolicyPrevious(UpdatePrompt(cfg.update_template, **budgets), ProfilePrompt(cfg.template, **budgets),
+                          {s.user.id: s for s in splits}, cfg.update_recent, cfg.previous_refresh_steps,
+                          config.grpo.max_completion_length)
