@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         return _backend(argparse.Namespace(
             backend=args.backend, model=model, base_url=args.base_url, api_model=args.api_model,
             api_key_env="OPENAI_API_KEY", timeout=60.0, max_retries=4, batch_size=args.batch_size, seed=args.seed,
-            dtype=args.dtype))
+            dtype=args.dtype, top_p=1.0))
 
     pops = populations(args)
     backends = {"base": backend_for(args.model)}

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     backend = _backend(argparse.Namespace(
         backend=args.backend, model=args.model, base_url=args.base_url, api_model=args.api_model,
         api_key_env="OPENAI_API_KEY", timeout=60.0, max_retries=4, batch_size=args.batch_size, seed=args.seed,
-        dtype=args.dtype))
+        dtype=args.dtype, top_p=1.0))
     judge = make_judge(JudgeConfig(kind="copymask", calibration="none"))
     report: dict[str, Any] = {"generator": backend.name, "judge": "copymask (MiniLM), calibration none",
                               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},

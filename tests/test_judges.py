@@ -61,7 +61,7 @@ def test_bad_config_values_are_config_errors(field, value):
 
 
 def test_default_models_per_kind():
-    assert {kind: JudgeConfig(kind=kind).model_name for kind in JUDGES} == {
+    assert {kind: JudgeConfig(kind=kind).model_name for kind in JUDGES if kind != "ensemble"} == {
         "embedding": "minilm",
         "likelihood": "smollm2-135m",
         "yesno": "smollm2-135m",
@@ -69,6 +69,8 @@ def test_default_models_per_kind():
         "lexical": "",  # no model: judge.model names its IDF corpus file
     }
     assert JudgeConfig(kind="yesno", model="/some/path").model_name == "/some/path"
+    with pytest.raises(ConfigError, match="ensemble judge needs at least 2 members"):  # its members name the models
+        JudgeConfig(kind="ensemble")
 
 
 def test_direction_must_be_a_or_b():

@@ -314,7 +314,6 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
 @dataclass(frozen=True)
 class _Rejected:
     """A value a type hook refused (a boolean for an integer): fails dacite's type check by design."""
-
     value: Any
 
 
@@ -330,9 +329,7 @@ def _to_int(value: Any) -> Any:
 def _to_float(value: Any) -> Any:
     if isinstance(value, bool):
         return _Rejected(value)
-    if isinstance(value, int):
-        return float(value)
-    if isinstance(value, str):  # YAML reads 3e-4 (no dot) as a string
+    if isinstance(value, (int, str)):  # YAML reads 3e-4 (no dot) as a string
         try:
             return float(value)
         except ValueError:
@@ -398,7 +395,6 @@ def describe(cls: type = TrainConfig, prefix: str = "") -> list[str]:
             lines += describe(inner[0], f"{prefix}{f.name}.")
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        if isinstance(default, str) and len(default) > 40:
-            default = default[:37] + "..."
-        lines.append(f"{prefix}{f.name} = {default!r}: {f.metadata.get('help', '')}")
+        shown = default[:37] + "..." if isinstance(default, str) and len(default) > 40 else default
+        lines.append(f"{prefix}{f.name} = {shown!r}: {f.metadata.get('help', '')}")
     return lines

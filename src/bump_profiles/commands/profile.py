@@ -74,6 +74,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     if args.k < 0:
         raise ConfigError("--k must be 0 or more")
+    if args.temperature is None:
+        args.temperature = 1.0 if args.best_of else 0.0
     if args.engine == "ray":
         return _cmd_profile_ray(args)
     users = load_users(args.data, args.format)
@@ -88,8 +90,6 @@ def cmd_profile(args: argparse.Namespace) -> int:
         raise ConfigError("--since goes with --update")
     if args.best_of is not None and (args.best_of < 1 or args.update):
         raise ConfigError("--best-of takes N >= 1 and does not go with --update")
-    if args.temperature is None:
-        args.temperature = 1.0 if args.best_of else 0.0
     backend = _backend(args)
     prompt = ProfilePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
     if args.best_of:
