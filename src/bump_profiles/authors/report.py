@@ -276,7 +276,8 @@ def pooled_figure(r: dict[str, Any], path: Path) -> None:
 
     cols = pooled_columns(r)
     fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 3.4), squeeze=False, sharey=True)
-    names = [m for m in POOLED_ROWS if m != "history@budget"]
+    names = [m for m in POOLED_ROWS if any(f"{m} - history@budget" in r["intrinsic"][j]["groupings"][g]["differences"]
+                                           for j, g in cols)]
     for ax, (j, g) in zip(axes[0], cols, strict=True):
         diffs = r["intrinsic"][j]["groupings"][g]["differences"]
         for y, m in enumerate(names):
@@ -288,6 +289,7 @@ def pooled_figure(r: dict[str, Any], path: Path) -> None:
                         color="#b53a3a" if a["hi"] < 0 else "#3a7ab5" if a["lo"] > 0 else "#555555")
         ax.axvline(0, color="grey", ls="--", lw=1)
         ax.set_yticks(range(len(names)), names)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.set_title(f"{j}: {g}", fontsize=8)
         ax.set_xlabel("NDCG A minus history@budget", fontsize=8)
     fig.tight_layout()
@@ -309,8 +311,8 @@ def write_pooled(config: Any, docs: str | Path | None = None) -> Path:
         for run, runs in r["training"].items())
     d = config.data
     section = "\n".join([
-        f"Run `{config.out}`: {r['authors']} authors in {r['folds']} folds (shuffle seed {d.seed}); each fold evaluated by "
-        f"generators trained on the other folds. Held out per evaluation author: {d.horizon or d.k} articles, near = the "
+        f"Run `{config.out}`: {r['authors']} authors in {r['folds']} folds (shuffle seed {d.seed}); a trained generator's "
+        f"profiles of a fold come from its training on the other folds. Held out per evaluation author: {d.horizon or d.k} articles, near = the "
         f"earliest {d.k}, far = the rest (an author keeps at least {d.min_history} to read). Machine: {m['cpu']}, "
         f"{m['cpu_count']} cores, torch {m['torch']}.",
         f"Training per fold (budget {config.budget_minutes} min each): {training or 'not run'}.", "",
