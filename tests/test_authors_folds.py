@@ -6,10 +6,10 @@ import importlib.util
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from authors_fixture import write_authors
 from fakes import save_tiny
+from test_authors_bench import OwnerJudge
 
 from bump_profiles.authors.data import load_authors, split_authors
 from bump_profiles.authors.evaluate import horizon_mask
@@ -39,18 +39,6 @@ def test_folds_evaluate_every_author_once_and_train_on_the_others(tmp_path):
     # fold 0 of a folded split evaluates exactly the authors the plain split with eval_authors = n / folds does
     plain = split_authors(users, eval_authors=3, k=2, seed=3)
     assert [s.user.id for s in plain.eval] == [s.user.id for s in splits[0].eval]
-
-
-class OwnerJudge:
-    """Scores 1 when a profile and an item share an owner tag ("uN"), else 0."""
-
-    symmetric = True
-
-    def score(self, queries, documents, direction):
-        def owner(text):
-            return next((w for w in text.split() if w.startswith("u")), None)
-
-        return np.array([[float(owner(q) is not None and owner(q) == owner(d)) for d in documents] for q in queries])
 
 
 def test_a_horizon_ranks_its_own_items_only(tmp_path):

@@ -199,15 +199,20 @@ def write(b: Bench, docs: str | Path | None = None, beside: list[str | Path] | N
     ])
     atomic_write_text(b.path("report.md"), f"# News-authors benchmark: {b.out}\n\n{section.replace('{figure}', 'figure.png')}\n")
     if docs is not None:
-        docs = Path(docs)
-        text = docs.read_text(encoding="utf-8") if docs.exists() else f"# News-authors benchmark\n\n{BEGIN}\n{END}\n"
-        if BEGIN not in text or END not in text:
-            text += f"\n{BEGIN}\n{END}\n"
-        head, rest = text.split(BEGIN, 1)
-        section = section.replace("{figure}", "figure-authors.png")
-        atomic_write_text(docs, f"{head}{BEGIN}\n{section}\n{END}{rest.split(END, 1)[1]}")
-        (docs.parent / "figure-authors.png").write_bytes(b.path("figure.png").read_bytes())
+        into_docs(Path(docs), (BEGIN, END), section, b.path("figure.png"), "figure-authors.png")
     return b.path("report.md")
+
+
+def into_docs(docs: Path, markers: tuple[str, str], section: str, figure: Path, figure_name: str) -> None:
+    """``section`` between the generated-section ``markers`` of a markdown file (appended when absent),
+    with its figure copied beside the file as ``figure_name``."""
+    begin, end = markers
+    text = docs.read_text(encoding="utf-8") if docs.exists() else f"# News-authors benchmark\n\n{begin}\n{end}\n"
+    if begin not in text or end not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    atomic_write_text(docs, f"{head}{begin}\n{section.replace('{figure}', figure_name)}\n{end}{rest.split(end, 1)[1]}")
+    (docs.parent / figure_name).write_bytes(figure.read_bytes())
 
 
 # --- the pooled report of a cross-fitted run (every author evaluated) ---------------------------------
@@ -324,12 +329,5 @@ def write_pooled(config: Any, docs: str | Path | None = None) -> Path:
     atomic_write_text(out / "report.md", f"# News-authors benchmark, every author: {config.out}\n\n"
                       f"{section.replace('{figure}', 'figure.png')}\n")
     if docs is not None:
-        docs = Path(docs)
-        text = docs.read_text(encoding="utf-8") if docs.exists() else f"# News-authors benchmark\n\n{POOLED_BEGIN}\n{POOLED_END}\n"
-        if POOLED_BEGIN not in text or POOLED_END not in text:
-            text += f"\n{POOLED_BEGIN}\n{POOLED_END}\n"
-        head, rest = text.split(POOLED_BEGIN, 1)
-        section = section.replace("{figure}", "figure-authors-folds.png")
-        atomic_write_text(docs, f"{head}{POOLED_BEGIN}\n{section}\n{POOLED_END}{rest.split(POOLED_END, 1)[1]}")
-        (docs.parent / "figure-authors-folds.png").write_bytes((out / "figure.png").read_bytes())
+        into_docs(Path(docs), (POOLED_BEGIN, POOLED_END), section, out / "figure.png", "figure-authors-folds.png")
     return out / "report.md"
