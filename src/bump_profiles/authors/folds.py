@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,6 @@ def trainings(benches: list[Bench]) -> dict[str, list[dict[str, Any]]]:
 
 def collect(config: AuthorsBenchConfig) -> dict[str, Any]:
     benches = fold_benches(config)
-    return {"config": json.loads(json.dumps(config, default=lambda o: o.__dict__)), "machine": machine(),
+    return {"config": asdict(config), "machine": machine(),
             "authors": sum(len(b.split.eval) for b in benches), "folds": len(benches),
             "intrinsic": pool_judges(config, benches), "profiles": pooled_profiles(benches), "training": trainings(benches)}
