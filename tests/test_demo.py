@@ -18,12 +18,22 @@ def test_bad_demo_config_fails_before_any_model_loads():
         DemoConfig(users=5, eval_users=3)
     with pytest.raises(ConfigError):
         DemoConfig(steps=0)
+    with pytest.raises(ConfigError, match="length_target"):
+        DemoConfig(length_target=64, profile_tokens=48)
 
 
 def test_train_config_keeps_the_evaluation_users_out_of_training():
     cfg = train_config(DemoConfig(out="runs/x", steps=3))
     assert cfg.output_dir.endswith("train") and cfg.grpo.max_steps == 3
     assert cfg.data.eval_users == DemoConfig().eval_users and cfg.judge.kind == "embedding"
+
+
+def test_the_demo_reward_carries_the_honest_profile_guards():
+    """As the authors configs: a profile past the length target, repeating itself or pasting the history pays less."""
+    reward = train_config(DemoConfig(out="runs/x", length_target=24)).reward
+    assert reward.length_target == 24 and reward.length_penalty > 0 and reward.repetition_penalty > 0
+    guards = reward.bump_options
+    assert guards.copy_penalty > 0 and guards.span_penalty > 0 and guards.max_copied_span is not None
 
 
 def test_downstream_table_puts_every_method_between_none_and_the_true_interests():

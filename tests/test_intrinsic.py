@@ -209,4 +209,6 @@ def test_demo_intrinsic_rows_and_report_show_repetition(tmp_path):
     assert rows["BUMP profile"]["repeated_sentences"] == pytest.approx(3 / 4)
     assert rows["BUMP profile"]["repeated_3grams"] == pytest.approx(1 - 2 / 6)  # 8 words, 6 3-grams, 2 distinct
     (tmp_path / "intrinsic.json").write_text(json.dumps(table))
-    assert "repeated_sentences" in build_markdown(tmp_path, [])
+    report = build_markdown(tmp_path, [])
+    assert "repeated_sentences" in report
+    assert f"**How to read it:** {table['read']}" in report and "history@budget" in table["read"]

@@ -53,6 +53,8 @@ class DemoConfig:
     eval_users: int = field(default=12, metadata={"help": "users kept out of training and evaluated"})
     steps: int = field(default=12, metadata={"help": "GRPO steps"})
     profile_tokens: int = field(default=48, metadata={"help": "profile length limit in tokens"})
+    length_target: int = field(default=32, metadata={"help": "profile tokens past which the reward pays less (the "
+                                                           "honest-profile guards: length, repetition, copying)"})
     eval_judge: str = field(default="copymask", metadata={"help": "intrinsic judge not used in training (copymask: "
                                                           "MiniLM on the words a profile did not copy)"})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing run directory"})
@@ -62,17 +64,31 @@ class DemoConfig:
             raise ConfigError("demo: need at least 2 evaluation users and 4 training users")
         if self.steps < 1:
             raise ConfigError("demo: steps must be at least 1")
+        if not 1 <= self.length_target <= self.profile_tokens:
+            raise ConfigError(f"demo: length_target must be between 1 and profile_tokens ({self.profile_tokens}), "
+                              f"got {self.length_target}")
 
 
 def train_config(cfg: DemoConfig):
-    """The GRPO config of the demo: configs/demo-cpu.yaml's settings, shortened."""
-    from bump_profiles.config import DataConfig, GRPOSection, PromptConfig, SyntheticData, TrainConfig
+    """The GRPO config of the demo: configs/demo-cpu.yaml's settings, shortened, with its honest-profile guards
+    (a profile past the length target, repeating itself or pasting the history loses reward)."""
+    from bump_profiles.config import (
+        CopyGuards,
+        DataConfig,
+        GRPOSection,
+        PromptConfig,
+        RewardConfig,
+        SyntheticData,
+        TrainConfig,
+    )
 
     return TrainConfig(
         output_dir=str(Path(cfg.out) / "train"),
         seed=cfg.seed,
         data=DataConfig(synthetic=SyntheticData(users=cfg.users, seed=cfg.seed), k=2, eval_users=cfg.eval_users),
         prompt=PromptConfig(max_words=32, history_items=12, history_tokens=120),
+        reward=RewardConfig(length_target=cfg.length_target, length_penalty=0.01, repetition_penalty=0.5,
+                            bump_options=CopyGuards(copy_threshold=0.2, copy_penalty=2.0, max_copied_span=8, span_penalty=1.0)),
         grpo=GRPOSection(num_generations=4, max_completion_length=cfg.profile_tokens, max_steps=cfg.steps,
                          micro_batch_size=8, save_steps=max(cfg.steps // 2, 1), learning_rate=3e-4),
     )
@@ -208,7 +224,10 @@ def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dic
             random_ref = {"ndcg_a": m["ndcg_a_random"], "ndcg_b": m["ndcg_b_random"], "mrr_a": m["mrr_a_random"]}
     return {"judge": ", ".join(judges), "rows": rows, "random": random_ref,
             "note": (f"{len(splits)} held-out users, all ranked at once, '{DEFAULT_CALIBRATION}' calibration. "
-                     "history@budget is each user's own history cut to the BUMP profile's token count.")}
+                     "history@budget is each user's own history cut to the BUMP profile's token count."),
+            "read": ("Training worked if the BUMP profile beats the zero-shot profile under the judge it was not trained "
+                     "on, and the profile is worth its tokens only where it also beats history@budget (the full history "
+                     "and the true interests are ceilings, random ranking the floor).")}
 
 
 def downstream_table(splits, profile_sets: dict[str, dict[str, str]], count, *, seed: int = 0,
@@ -246,7 +265,9 @@ def downstream_table(splits, profile_sets: dict[str, dict[str, str]], count, *, 
                      f"logistic regression cross-fitted over users in {min(5, len(users))} folds: no user is answered by "
                      "a model that saw their questions). none = no personalization (the floor); true interests = the "
                      "oracle profile; history@budget = the history cut to the BUMP profile's tokens. 95% interval: "
-                     "bootstrap over users.")}
+                     "bootstrap over users."),
+            "read": ("A profile helps a reader if its accuracy sits above none and, to be worth writing, above "
+                     "history@budget; the gap to true interests is what a perfect profile would still add.")}
 
 
 def print_summary(summary: dict[str, Any], out: Path) -> None:

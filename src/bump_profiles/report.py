@@ -134,6 +134,11 @@ def _examples(run_dir: Path, n: int = 3) -> list[tuple[str, str, str]]:
     return [(uid, before[uid], after[uid]) for uid in list(before)[:] if uid in after][:n]
 
 
+def _reading(table: dict) -> list[str]:
+    """The one sentence that says what a newcomer should read from a table, when the table carries one."""
+    return [f"**How to read it:** {table['read']}", ""] if table.get("read") else []
+
+
 def build_markdown(run_dir: Path, plot_names: list[str]) -> str:
     """The report as markdown, referring to the plots saved beside it in ``plots/``."""
     run = _read_json(run_dir / "run.json") or {}
@@ -148,6 +153,7 @@ def build_markdown(run_dir: Path, plot_names: list[str]) -> str:
     if intrinsic and intrinsic.get("rows"):
         parts += ["## Intrinsic scores (held-out users, label-free)", "",
                   f"Judge: {intrinsic.get('judge', '?')}. " + intrinsic.get("note", ""), "",
+                  *_reading(intrinsic),
                   _md_table(intrinsic["rows"] + ([{"name": "random ranking", **intrinsic["random"]}] if intrinsic.get("random") else []),
                             _columns(intrinsic["rows"], "name")), ""]
         if "intrinsic" in plot_names:
@@ -155,6 +161,7 @@ def build_markdown(run_dir: Path, plot_names: list[str]) -> str:
     downstream = _read_json(run_dir / "downstream.json")
     if downstream and downstream.get("rows"):
         parts += [f"## Downstream: {downstream.get('task', '?')}", "", downstream.get("note", ""), "",
+                  *_reading(downstream),
                   _md_table(downstream["rows"], _columns(downstream["rows"], "method")), ""]
     examples = _examples(run_dir)
     if examples:
