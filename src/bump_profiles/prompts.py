@@ -34,6 +34,26 @@ UPDATE_INSTRUCTION = (
     "items above. Write only the profile."
 )
 
+# Subjects as short phrases rather than a portrait in prose: on the news authors the untrained 135M
+# generator's profiles from this prompt matched the history cut to the same length, where the portrait
+# prompt's trailed it (docs/benchmark-authors.md, "Which prompt"). The service's default.
+SUBJECTS_INSTRUCTION = (
+    "Here is what a user did, most recent first:\n{history}\n\n"
+    "What does this user write about? Name their recurring subjects, people, places and angle in at most "
+    "{max_words} words, as short phrases separated by semicolons. Be specific; do not copy the items above. "
+    "Write only the phrases."
+)
+SUBJECTS_UPDATE_INSTRUCTION = (
+    "Here are a user's subjects, written earlier:\n{previous_profile}\n\n"
+    "Here is what the user did since, most recent first:\n{history}\n\n"
+    "Update the subjects in at most {max_words} words so that they cover the user as they are now: keep what "
+    "still holds, add new recurring subjects, people, places and angle, as short phrases separated by "
+    "semicolons. Do not copy the items above. Write only the phrases."
+)
+# --prompt of profile, refresh and serve: (from scratch, update) templates per style
+PROMPT_STYLES = {"subjects": (SUBJECTS_INSTRUCTION, SUBJECTS_UPDATE_INSTRUCTION),
+                 "portrait": (PROFILE_INSTRUCTION, UPDATE_INSTRUCTION)}
+
 # Judge prompts. Direction A: the query is a profile, the document an interaction.
 # Direction B: the query is an interaction, the document a profile. Fields: {query}, {document}.
 YESNO_A = (
@@ -102,3 +122,11 @@ class UpdatePrompt:
                               count_tokens=count_tokens)
         content = self.template.format(previous_profile=previous_profile.strip(), history=text, max_words=self.max_words)
         return [{"role": "user", "content": content}]
+
+
+def prompt_pair(style: str, **budgets) -> tuple[ProfilePrompt, UpdatePrompt]:
+    """The from-scratch and update prompts of a ``--prompt`` style, with the same history budgets."""
+    if style not in PROMPT_STYLES:
+        raise ConfigError(f"prompt style '{style}' is not one of {', '.join(PROMPT_STYLES)}")
+    scratch, update = PROMPT_STYLES[style]
+    return ProfilePrompt(scratch, **budgets), UpdatePrompt(update, **budgets)

@@ -23,3 +23,30 @@ def test_no_auth_only_on_loopback():
         check_auth("0.0.0.0", None, True, "T")
     with pytest.raises(ConfigError, match="no bearer token"):
         check_auth("127.0.0.1", "", False, "T")
+
+
+@pytest.mark.parametrize("flags, phrase", [([], "short phrases separated by semicolons"),
+                                           (["--prompt", "portrait"], "Write a concise profile")])
+def test_serve_writes_subjects_by_default(monkeypatch, tmp_path, flags, phrase):
+    """The untrained generator writes usable profiles only from the subjects prompt: serve's default."""
+    import uvicorn
+
+    import bump_profiles.commands.profile as profile_command
+    import bump_profiles.serve as serve
+
+    built = {}
+    monkeypatch.setattr(profile_command, "_backend", lambda args: type("B", (), {"name": "fake"})())
+    monkeypatch.setattr(serve, "create_app", lambda store, refresher, settings: built.setdefault("refresher", refresher))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    assert main(["serve", "--store", str(tmp_path / "s.db"), "--no-auth", *flags]) == 0
+    refresher = built["refresher"]
+    assert phrase in refresher.scratch_prompt.template and refresher.scratch_prompt.max_words == 40
+    assert "{previous_profile}" in refresher.update_prompt.template
+    assert ("semicolons" in refresher.update_prompt.template) == (not flags)
+
+
+def test_an_unknown_prompt_style_is_refused():
+    from bump_profiles.prompts import prompt_pair
+
+    with pytest.raises(ConfigError, match="not one of subjects, portrait"):
+        prompt_pair("haiku", max_words=10)

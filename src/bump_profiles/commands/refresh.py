@@ -30,7 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--max-words", type=int, default=60)
+    p.add_argument("--prompt", choices=["subjects", "portrait"], default="subjects",
+                   help="subjects: recurring subjects as short phrases (chosen on the news authors); portrait: a "
+                        "profile in prose (the training default)")
+    p.add_argument("--max-words", type=int, default=40)
     p.add_argument("--history-items", type=int, default=20)
     p.add_argument("--history-tokens", type=int, default=400)
     p.add_argument("--actors", type=int, default=1, help="--engine ray: model copies / replicas / request workers")
@@ -45,14 +48,15 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     import time
 
     from bump_profiles.errors import ConfigError
-    from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
+    from bump_profiles.prompts import prompt_pair
     from bump_profiles.store import ProfileStore
 
     if min(args.page_size, args.batch_size, args.min_new) < 1:
         raise ConfigError("--page-size, --batch-size and --min-new must be at least 1")
     if args.backend == "transformers" and not args.model:
         args.model = "smollm2-135m"
-    budgets = dict(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
+    scratch, update = prompt_pair(args.prompt, max_words=args.max_words, history_items=args.history_items,
+                                  history_tokens=args.history_tokens)
     store = ProfileStore(args.store)
     stale = dict(min_new=args.min_new, max_age_s=args.max_age_s)
     if args.engine == "ray":
@@ -62,7 +66,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         spec = EngineSpec(backend=args.backend, model=(args.api_model or args.model) if args.backend == "openai"
                           else args.model, actors=args.actors, threads=args.threads, batch_size=args.batch_size,
                           dtype=args.dtype, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                          seed=args.seed, scratch=ProfilePrompt(**budgets), update=UpdatePrompt(**budgets),
+                          seed=args.seed, scratch=scratch, update=update,
                           lora=args.lora, base_url=args.base_url, api_key_env=args.api_key_env, qps=args.qps,
                           max_retries=args.max_retries)
         s = refresh_store(store, spec, mode=args.mode, page_size=args.page_size, max_pages=args.max_pages,
@@ -75,8 +79,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
         start = time.perf_counter()
         backend = _backend(args)
-        refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=ProfilePrompt(**budgets),
-                              update_prompt=UpdatePrompt(**budgets), max_new_tokens=args.max_new_tokens,
+        refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=scratch,
+                              update_prompt=update, max_new_tokens=args.max_new_tokens,
                               temperature=args.temperature)
         pages = written = failed = 0
         after = None

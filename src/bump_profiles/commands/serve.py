@@ -36,7 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-new-tokens", type=int, default=96)
-    p.add_argument("--max-words", type=int, default=60)
+    p.add_argument("--prompt", choices=["subjects", "portrait"], default="subjects",
+                   help="subjects: recurring subjects as short phrases (chosen on the news authors); portrait: a "
+                        "profile in prose (the training default)")
+    p.add_argument("--max-words", type=int, default=40)
     p.add_argument("--history-items", type=int, default=20)
     p.add_argument("--history-tokens", type=int, default=400)
     p.set_defaults(func=cmd_serve, batch_size=1)
@@ -63,7 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bump_profiles.commands.profile import _backend
-    from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
+    from bump_profiles.prompts import prompt_pair
     from bump_profiles.refresh import Refresher
     from bump_profiles.serve import ServeSettings, create_app
     from bump_profiles.store import ProfileStore
@@ -75,14 +78,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.model = "smollm2-135m"
     store = ProfileStore(target)
     backend = _backend(args)
-    budgets = dict(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
-    refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=ProfilePrompt(**budgets),
-                          update_prompt=UpdatePrompt(**budgets), max_new_tokens=args.max_new_tokens)
+    scratch, update = prompt_pair(args.prompt, max_words=args.max_words, history_items=args.history_items,
+                                  history_tokens=args.history_tokens)
+    refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=scratch,
+                          update_prompt=update, max_new_tokens=args.max_new_tokens)
     settings = ServeSettings(token=token, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
                              rate=args.rate, burst=args.burst, max_refresh_users=args.max_refresh_users,
                              **({"replica": args.replica} if args.replica else {}))
     app = create_app(store, refresher, settings)
-    logging.getLogger(__name__).info("serving store %s with generator %s on http://%s:%d (docs: /docs)",
-                                     store.engine.url.render_as_string(hide_password=True), backend.name, args.host, args.port)
+    logging.getLogger(__name__).info("serving store %s with generator %s (%s prompt) on http://%s:%d (docs: /docs)",
+                                     store.engine.url.render_as_string(hide_password=True), backend.name, args.prompt, args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
