@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from bump_profiles.commands.store_generator import add_store_generator_arguments
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("refresh", help="refresh the stale profiles of a store (the service's) in pages and batches")
@@ -18,24 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-age-s", type=float, help="or when the profile is older than this (with anything new)")
     p.add_argument("--page-size", type=int, default=10_000, help="stale users read from the store at a time")
     p.add_argument("--max-pages", type=int, help="stop after this many pages (default: every stale user)")
-    p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers")
-    p.add_argument("--model", default=None, help="generator (default for transformers: the bundled smollm2-135m)")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint (openai backend)")
-    p.add_argument("--api-model", help="model name sent to the endpoint (default: --model)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
-    p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("--max-retries", type=int, default=4)
+    add_store_generator_arguments(p)
     p.add_argument("--batch-size", type=int, default=8, help="users per generation call")
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--prompt", choices=["subjects", "portrait"], default="subjects",
-                   help="subjects: recurring subjects as short phrases (chosen on the news authors); portrait: a "
-                        "profile in prose (the training default)")
-    p.add_argument("--max-words", type=int, default=40)
-    p.add_argument("--history-items", type=int, default=20)
-    p.add_argument("--history-tokens", type=int, default=400)
     p.add_argument("--actors", type=int, default=1, help="--engine ray: model copies / replicas / request workers")
     p.add_argument("--threads", type=int, default=1, help="--engine ray, transformers: CPU threads per actor")
     p.add_argument("--ray-address", help="a running Ray cluster (default: $RAY_ADDRESS, else a local Ray)")

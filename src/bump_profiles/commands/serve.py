@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from bump_profiles.commands.store_generator import add_store_generator_arguments
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve stored profiles over HTTP: interactions in, versioned profiles out")
@@ -24,24 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="users in one refresh job; POST /v1/refresh takes the first ones and says more_stale")
     p.add_argument("--replica", help="this replica's name, kept on its refresh jobs: at start-up it interrupts only "
                                      "its own unfinished jobs (and stale ones). Default: the host name")
-    # the generator: the same choices as `bump-profiles profile`
-    p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers")
-    p.add_argument("--model", help="generator: bundled name, local path or hub id (default for --backend "
-                                   "transformers: the bundled smollm2-135m)")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint (openai backend)")
-    p.add_argument("--api-model", help="model name sent to the endpoint (default: --model)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
-    p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("--max-retries", type=int, default=4)
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-new-tokens", type=int, default=96)
-    p.add_argument("--prompt", choices=["subjects", "portrait"], default="subjects",
-                   help="subjects: recurring subjects as short phrases (chosen on the news authors); portrait: a "
-                        "profile in prose (the training default)")
-    p.add_argument("--max-words", type=int, default=40)
-    p.add_argument("--history-items", type=int, default=20)
-    p.add_argument("--history-tokens", type=int, default=400)
+    add_store_generator_arguments(p)
     p.set_defaults(func=cmd_serve, batch_size=1)
 
 
