@@ -79,8 +79,8 @@ def bank_for(layouts, train):
 
 def option_rewards(option: dict, layouts, cands, judges, bank_data, count) -> tuple[dict[str, list[float]], list[dict]]:
     """Every candidate's reward under one option (groups in layout order), and each call's metrics."""
-    from bump_profiles.alignment import reward_items
-    from bump_profiles.bestof import score_candidates
+    from bump_profiles.evaluation.alignment import reward_items
+    from bump_profiles.profiles.bestof import score_candidates
     from bump_profiles.rewards.bump import BumpReward
     from bump_profiles.rewards.contrast import PopulationBank, ProfileQueue
 
@@ -108,7 +108,7 @@ def option_rewards(option: dict, layouts, cands, judges, bank_data, count) -> tu
 def heldout_scores(layouts, cands, judge, horizon: str) -> dict[str, list[float]]:
     """Each candidate's held-out BUMP score (no shaping): its author's near/far items ranked among all
     32 authors' (A) and ranking it among the other authors' candidates (B)."""
-    from bump_profiles.bestof import score_candidates
+    from bump_profiles.profiles.bestof import score_candidates
     from bump_profiles.rewards.bump import BumpReward
 
     reward = BumpReward(judge, min_users=2)
@@ -121,7 +121,7 @@ def set_scores(layouts, profiles: dict[str, str], judge, horizon: str) -> dict[s
     from bump_profiles.authors.stats import per_author_ndcg
     from bump_profiles.data.schema import User
     from bump_profiles.data.split import UserSplit
-    from bump_profiles.intrinsic import score_groups
+    from bump_profiles.evaluation.intrinsic import score_groups
 
     splits = [UserSplit(User(a.user_id, []), a.read, getattr(a, horizon)) for a in layouts]
     per = per_author_ndcg(score_groups(splits, profiles, judge, None, null=False), "none")
@@ -129,7 +129,7 @@ def set_scores(layouts, profiles: dict[str, str], judge, horizon: str) -> dict[s
 
 
 def reference_sets(layouts, cands, greedy, picks: dict[str, int], count) -> dict[str, dict[str, str]]:
-    from bump_profiles.baselines import budget_history
+    from bump_profiles.profiles.baselines import budget_history
     from bump_profiles.data.schema import User
     from bump_profiles.data.split import UserSplit
 
@@ -152,12 +152,12 @@ def summarize(values: dict[str, float], units: list[str], draws) -> dict[str, fl
 
 
 def run_scoring(out: Path, layouts, train, eval_ids, windows: list[str], results: Path) -> None:
-    from bump_profiles.alignment import picked, within_user_spearman
+    from bump_profiles.evaluation.alignment import picked, within_user_spearman
     from bump_profiles.authors.stats import paired_difference, resamples
-    from bump_profiles.bestof import load_candidates
-    from bump_profiles.io import atomic_write_json
-    from bump_profiles.models import load_tokenizer
-    from bump_profiles.profile_stats import profile_stats
+    from bump_profiles.profiles.bestof import load_candidates
+    from bump_profiles.data.atomic import atomic_write_json
+    from bump_profiles.engines.models import load_tokenizer
+    from bump_profiles.profiles.stats import profile_stats
 
     tok = load_tokenizer("smollm2-135m")
 
@@ -236,13 +236,13 @@ def run_likelihood(out: Path, layouts, train, eval_ids, windows: list[str], resu
     candidate (within-author Spearman with each option's reward) and per final set (pick of each
     option vs random, greedy, history@budget), with paired intervals. Contrasting with one other
     author only keeps it to ~100 pairs an author on a shared 2-core CPU."""
-    from bump_profiles.alignment import picked, within_user_spearman
+    from bump_profiles.evaluation.alignment import picked, within_user_spearman
     from bump_profiles.authors.stats import paired_difference, resamples
-    from bump_profiles.bestof import load_candidates
-    from bump_profiles.io import atomic_write_json
+    from bump_profiles.profiles.bestof import load_candidates
+    from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.judges import JudgeConfig, make_judge
-    from bump_profiles.models import load_tokenizer
-    from bump_profiles.ranking import multi_positive_ndcg
+    from bump_profiles.engines.models import load_tokenizer
+    from bump_profiles.rewards.ranking import multi_positive_ndcg
 
     tok = load_tokenizer("smollm2-135m")
 

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     from bump_profiles.authors.evaluate import make_eval_judge
     from bump_profiles.authors.stats import paired_difference, resamples
     from bump_profiles.data.profiles import load_profiles
-    from bump_profiles.intrinsic import evaluate_profiles
+    from bump_profiles.evaluation.intrinsic import evaluate_profiles
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="the benchmark YAML the run used")

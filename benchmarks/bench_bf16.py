@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench_judges import machine
     from peft import LoraConfig, get_peft_model
 
-    from bump_profiles.io import atomic_write_json
-    from bump_profiles.models import load_causal_lm, load_tokenizer
+    from bump_profiles.data.atomic import atomic_write_json
+    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bump_profiles.calibration import CALIBRATIONS
+from bump_profiles.rewards.calibration import CALIBRATIONS
 
 REPO = Path(__file__).resolve().parents[1]
 LAMP_1 = REPO.parent / "shared" / "data" / "lamp-samples" / "LaMP_1"
@@ -42,11 +42,11 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     from bump_profiles.data import load_users, split_users
-    from bump_profiles.intrinsic import ScoredGroup, pseudo_profiles, rank_groups
-    from bump_profiles.io import atomic_write_json
-    from bump_profiles.models import load_sentence_transformer
-    from bump_profiles.ranking import random_ndcg
-    from bump_profiles.scoring import NULL_TEXT, RawScores
+    from bump_profiles.evaluation.intrinsic import ScoredGroup, pseudo_profiles, rank_groups
+    from bump_profiles.data.atomic import atomic_write_json
+    from bump_profiles.engines.models import load_sentence_transformer
+    from bump_profiles.rewards.ranking import random_ndcg
+    from bump_profiles.rewards.scoring import NULL_TEXT, RawScores
 
     t0 = time.perf_counter()
     model = load_sentence_transformer("minilm")

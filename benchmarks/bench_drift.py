@@ -1,7 +1,7 @@
 """Profiles that follow a person over rounds: stale vs regenerated vs incremental, judged on the next round.
 
 Every user's log is cut into ``--rounds`` rounds of ``--per-round`` items in time order
-(:mod:`bump_profiles.drift`). After round r (r = 1 .. rounds-1) each user has three profiles, all from
+(:mod:`bump_profiles.evaluation.drift`). After round r (r = 1 .. rounds-1) each user has three profiles, all from
 the same generator (greedy):
 
 - ``stale``: written from round 1 only and never updated;
@@ -81,7 +81,7 @@ def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Name -> ``users`` (User list), ``rounds`` ({user id: rounds of items}) and ``idf`` (corpus texts
     from outside the population, for the lexical judge)."""
     from bump_profiles.authors.data import load_authors
-    from bump_profiles.drift import cut_rounds, make_drift_users
+    from bump_profiles.evaluation.drift import cut_rounds, make_drift_users
 
     out: dict[str, dict[str, Any]] = {}
     if args.synthetic:
@@ -109,7 +109,7 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
            cache: Path) -> Iterator[tuple[int, dict[str, list[list[Any]]]]]:
     """After each round r: (r, set name -> per round so far (index 0 = after round 1) the completions of
     every user, in user order)."""
-    from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
+    from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
 
     base = backends["base"]
     count = base.count_tokens if base.count_tokens("probe") is not None else None
@@ -142,7 +142,7 @@ def read_by(pop: dict[str, Any], name: str, r: int) -> dict[str, list[Any]]:
 
 def check_unread(pop: dict[str, Any], name: str, r: int) -> None:
     """Refuse (DataError) a profile whose provenance holds an item of the round it is judged on."""
-    from bump_profiles.provenance import record, refuse_seen
+    from bump_profiles.profiles.provenance import record, refuse_seen
 
     reads = {uid: record(items) for uid, items in read_by(pop, name, r).items()}
     refuse_seen(f"{name} after round {r}", reads, {u.id: pop["rounds"][u.id][r] for u in pop["users"]})
@@ -151,7 +151,7 @@ def check_unread(pop: dict[str, Any], name: str, r: int) -> None:
 def topic_scores(pop: dict[str, Any], profiles: dict[str, str], r: int) -> dict[str, list[float | None]]:
     """Per user, for the profile after round ``r`` (1-based): recall of the topics true in round r, and
     the share of topics dropped by round r that it still mentions (None when that user dropped none)."""
-    from bump_profiles.drift import dropped_mentions, dropped_topics, topic_recall
+    from bump_profiles.evaluation.drift import dropped_mentions, dropped_topics, topic_recall
 
     recall, dropped = [], []
     for u in pop["users"]:
@@ -202,8 +202,8 @@ def run_population(name: str, pop: dict[str, Any], backends: dict[str, Any], jud
                    args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """Generate and judge round by round; ``save`` gets the population's report after every round, so a
     run stopped for time keeps the rounds it finished (and a rerun resumes from the kept generations)."""
-    from bump_profiles.drift import category_shift
-    from bump_profiles.ranking import random_ndcg
+    from bump_profiles.evaluation.drift import category_shift
+    from bump_profiles.rewards.ranking import random_ndcg
 
     cache = args.out.parent / f"{args.out.stem}-{name}"
     cache.mkdir(parents=True, exist_ok=True)
@@ -291,7 +291,7 @@ def table(name: str, e: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from bump_profiles.commands.profile import _backend
-    from bump_profiles.io import atomic_write_json
+    from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.judges.lexical import LexicalJudge
 
     def backend_for(model: str) -> Any:

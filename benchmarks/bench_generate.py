@@ -1,6 +1,6 @@
 """Profile generation throughput: users/second batched against one user at a time (transformers).
 
-The same users, prompts and ``max_new_tokens`` go through :func:`bump_profiles.generate.generate_profiles`
+The same users, prompts and ``max_new_tokens`` go through :func:`bump_profiles.profiles.generate.generate_profiles`
 twice, end to end (prompt building, tokenization, generation, the flushed JSONL writes): once with
 ``--batch-size`` users per batch (length-sorted, left-padded) and once one user at a time. To say
 where the time goes, the prompt forward pass alone (prefill, no generation) is timed the same two
@@ -72,11 +72,11 @@ def prefill_seconds(model: Any, tokenizer: Any, prompts: list[str], batch_size: 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    from bump_profiles.backends import TransformersBackend
-    from bump_profiles.generate import generate_profiles
-    from bump_profiles.io import atomic_write_json
-    from bump_profiles.models import load_causal_lm, load_tokenizer
-    from bump_profiles.prompts import ProfilePrompt
+    from bump_profiles.engines.backends import TransformersBackend
+    from bump_profiles.profiles.generate import generate_profiles
+    from bump_profiles.data.atomic import atomic_write_json
+    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
+    from bump_profiles.profiles.prompts import ProfilePrompt
 
     if args.threads:
         import torch

@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from bump_profiles.calibration import CALIBRATIONS as CALIBRATION_MODES
+from bump_profiles.rewards.calibration import CALIBRATIONS as CALIBRATION_MODES
 
 REPO = Path(__file__).resolve().parents[1]
 LAMP_1 = REPO.parent / "shared" / "data" / "lamp-samples" / "LaMP_1"
-CALIBRATIONS = tuple(CALIBRATION_MODES)  # the one registry, bump_profiles.calibration.CALIBRATIONS
+CALIBRATIONS = tuple(CALIBRATION_MODES)  # the one registry, bump_profiles.rewards.calibration.CALIBRATIONS
 GENERIC = "This user likes many things."
 
 
@@ -67,7 +67,7 @@ def drop_every(text: str, k: int) -> str:
 
 def keywords(splits: list[Any], n: int = 12) -> dict[str, str]:
     """Each user's most distinctive history words (count x idf over users): a summary with no copied span."""
-    from bump_profiles.profile_stats import words
+    from bump_profiles.profiles.stats import words
 
     counts = {s.user.id: Counter(w for it in s.history for w in words(it.text) if len(w) > 3 and w.isalpha()) for s in splits}
     df = Counter(w for c in counts.values() for w in c)
@@ -79,7 +79,7 @@ def keywords(splits: list[Any], n: int = 12) -> dict[str, str]:
 
 
 def synthetic_sets(splits: list[Any], count, seed: int) -> dict[str, dict[str, str]]:
-    from bump_profiles.baselines import budget_history, full_history
+    from bump_profiles.profiles.baselines import budget_history, full_history
     from bump_profiles.data.synthetic import TOPICS, interests_profile
 
     ids = [s.user.id for s in splits]
@@ -102,8 +102,8 @@ def synthetic_sets(splits: list[Any], count, seed: int) -> dict[str, dict[str, s
 
 
 def lamp_sets(splits: list[Any], count, seed: int) -> dict[str, dict[str, str]]:
-    from bump_profiles.baselines import budget_history, full_history
-    from bump_profiles.intrinsic import pseudo_profiles
+    from bump_profiles.profiles.baselines import budget_history, full_history
+    from bump_profiles.evaluation.intrinsic import pseudo_profiles
 
     ids = [s.user.id for s in splits]
     kw = keywords(splits)
@@ -121,8 +121,8 @@ def lamp_sets(splits: list[Any], count, seed: int) -> dict[str, dict[str, str]]:
 
 def projected_metrics(splits: list[Any], profiles: dict[str, str], encode, history_mean: np.ndarray) -> dict:
     """The rejected candidate: cosine of (profile - its projection on the user's mean history) and the item."""
-    from bump_profiles.intrinsic import ScoredGroup, ranking_metrics
-    from bump_profiles.scoring import NULL_TEXT, RawScores
+    from bump_profiles.evaluation.intrinsic import ScoredGroup, ranking_metrics
+    from bump_profiles.rewards.scoring import NULL_TEXT, RawScores
 
     users = [s.user.id for s in splits]
     p = encode([profiles[u] for u in users])
@@ -138,7 +138,7 @@ def projected_metrics(splits: list[Any], profiles: dict[str, str], encode, histo
 def run_dataset(name: str, splits: list[Any], sets: dict[str, dict[str, str]], model, count) -> dict:
     from tqdm import tqdm
 
-    from bump_profiles.intrinsic import evaluate_profiles
+    from bump_profiles.evaluation.intrinsic import evaluate_profiles
     from bump_profiles.judges.copymask import CopyMaskedJudge
     from bump_profiles.judges.embedding import EmbeddingJudge
 
@@ -174,8 +174,8 @@ def print_table(name: str, result: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     from bump_profiles.data import load_users, split_users
     from bump_profiles.data.synthetic import make_users
-    from bump_profiles.io import atomic_write_json
-    from bump_profiles.models import load_sentence_transformer
+    from bump_profiles.data.atomic import atomic_write_json
+    from bump_profiles.engines.models import load_sentence_transformer
 
     args = parse_args(argv)
     t0 = time.perf_counter()

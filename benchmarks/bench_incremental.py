@@ -94,8 +94,8 @@ def generate(backend: Any, messages: list[Any], args: argparse.Namespace, cache:
     import hashlib
     from dataclasses import asdict
 
-    from bump_profiles.backends import Completion
-    from bump_profiles.io import atomic_write_json
+    from bump_profiles.engines.backends import Completion
+    from bump_profiles.data.atomic import atomic_write_json
 
     keys = [hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:16] for m in messages]
     kept = json.loads(cache.read_text()) if cache.exists() else {"prompts": [], "completions": []}
@@ -111,8 +111,8 @@ def generate(backend: Any, messages: list[Any], args: argparse.Namespace, cache:
 
 def per_user_ndcg(splits: list[Any], profiles: dict[str, str], judge: Any) -> tuple[np.ndarray, np.ndarray]:
     """NDCG_A and NDCG_B (mean over the user's held-out items) per user, all users ranked at once."""
-    from bump_profiles.intrinsic import score_groups
-    from bump_profiles.ranking import multi_positive_ndcg
+    from bump_profiles.evaluation.intrinsic import score_groups
+    from bump_profiles.rewards.ranking import multi_positive_ndcg
 
     (g,) = score_groups(splits, profiles, judge)
     profile_to_item, item_to_profile = g.raw.calibrated("none")  # raw scores, as this benchmark was measured
@@ -131,7 +131,7 @@ def bootstrap(values: np.ndarray, n: int, rng: np.random.Generator) -> tuple[flo
 
 def run_set(name: str, users: list[Any], backend: Any, judge_base: Any, args: argparse.Namespace) -> dict[str, Any]:
     from bump_profiles.data import split_users
-    from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
+    from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
 
     splits = split_users(users, args.k, strategy="recent").users
     count = backend.count_tokens if backend.count_tokens("probe") is not None else None
@@ -169,7 +169,7 @@ def run_set(name: str, users: list[Any], backend: Any, judge_base: Any, args: ar
 
 
 def _random_a(n_users: int, k: int) -> float:
-    from bump_profiles.ranking import random_ndcg
+    from bump_profiles.rewards.ranking import random_ndcg
 
     return float(random_ndcg(n_users * k, k))
 

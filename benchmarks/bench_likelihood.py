@@ -185,7 +185,7 @@ PER_PROFILE = ("profiles x items", "profiles x null item")
 def measure(judge: Any, path: str, profiles: list[str], items: list[str]) -> tuple[dict[str, Any], Any]:
     """``raw_scores`` of ``profiles`` x ``items`` on ``path``, its time split by kind of call."""
     import bump_profiles.judges.likelihood as likelihood
-    from bump_profiles.scoring import NULL_TEXT, raw_scores
+    from bump_profiles.rewards.scoring import NULL_TEXT, raw_scores
 
     clock = Clock()
     original_prefix = likelihood.run_prefix
@@ -237,9 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from bump_profiles.io import atomic_write_json
+    from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.judges import JudgeConfig, make_judge
-    from bump_profiles.models import load_tokenizer
+    from bump_profiles.engines.models import load_tokenizer
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)

@@ -81,7 +81,7 @@ def peak_rss(command: list[str], log_path: Path, threads: int | None = None) -> 
 def main(argv: list[str] | None = None) -> int:
     from bench_judges import machine
 
-    from bump_profiles.io import atomic_write_json
+    from bump_profiles.data.atomic import atomic_write_json
 
     args = parse_args(argv)
     info = machine()

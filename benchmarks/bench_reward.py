@@ -116,7 +116,7 @@ def reward_batch(n_users: int, generations: int, k: int, words: int, seed: int) 
 def build_judges(args: argparse.Namespace) -> dict[str, Any]:
     """The judges to time; the two LLM judges share one model."""
     from bump_profiles.judges import JudgeConfig, make_judge
-    from bump_profiles.models import load_causal_lm, load_tokenizer
+    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
     judges = {}
     if "embedding" in args.judges:
@@ -169,7 +169,7 @@ def growth(rows: list[dict[str, Any]], key: str) -> dict[str, float] | None:
 def main(argv: list[str] | None = None) -> int:
     from bench_judges import machine
 
-    from bump_profiles.io import atomic_write_json
+    from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.rewards.bump import BumpReward
 
     args = parse_args(argv)
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     by_judge = {kind: [r for r in rows if r["judge"] == kind] for kind in judges}
     growths = {kind: {"total": growth(rs, "median_s"), "judge": growth(rs, "judge_s"), "ranking": growth(rs, "ranking_s")}
                for kind, rs in by_judge.items()}
-    from bump_profiles.calibration import DEFAULT_CALIBRATION
+    from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION
 
     report = {
         "benchmark": "reward",

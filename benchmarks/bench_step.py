@@ -236,7 +236,7 @@ def print_comparison(c: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     from bench_judges import machine
 
-    from bump_profiles.io import atomic_write_json
+    from bump_profiles.data.atomic import atomic_write_json
 
     args = parse_args(argv)
     if args.threads:

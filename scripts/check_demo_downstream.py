@@ -1,5 +1,5 @@
 """The demo's downstream stage on its own, without GRPO: the demo's users and split, zero-shot
-SmolLM2 profiles of the evaluation users, then :func:`bump_profiles.demo.downstream_table` (the probe
+SmolLM2 profiles of the evaluation users, then :func:`bump_profiles.evaluation.demo.downstream_table` (the probe
 reader; none, retrieval, the zero-shot profile, history@budget and the true interests).
 
 Run: ``PYTHONPATH=src .venv/bin/python scripts/check_demo_downstream.py OUT_DIR``; prints the table
@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from bump_profiles.backends import TransformersBackend
+from bump_profiles.engines.backends import TransformersBackend
 from bump_profiles.data.profiles import load_profiles
-from bump_profiles.demo import DemoConfig, downstream_table, train_config
-from bump_profiles.generate import generate_profiles
-from bump_profiles.models import load_causal_lm, load_tokenizer
+from bump_profiles.evaluation.demo import DemoConfig, downstream_table, train_config
+from bump_profiles.profiles.generate import generate_profiles
+from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 from bump_profiles.train.data import prepare_data
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bump_profiles.cli import build_parser
 from bump_profiles.config import describe
-from bump_profiles.demo import DemoConfig
+from bump_profiles.evaluation.demo import DemoConfig
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

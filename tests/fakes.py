@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from bump_profiles.profile_stats import words
+from bump_profiles.profiles.stats import words
 
 
 class OverlapJudge:

@@ -116,7 +116,7 @@ class OwnerJudge:
 def test_per_author_ndcg_and_a_profile_that_says_nothing(tmp_path):
     from bump_profiles.authors.data import load_authors, split_authors
     from bump_profiles.data.schema import Interaction
-    from bump_profiles.intrinsic import score_groups
+    from bump_profiles.evaluation.intrinsic import score_groups
 
     split = split_authors(load_authors(write_authors(tmp_path / "a.jsonl", n_authors=5)), eval_authors=3, k=2, seed=0)
     for n, s in enumerate(split.eval):  # each held-out item names its author

@@ -18,7 +18,7 @@ from bump_profiles.authors.data import (
     write_training_file,
 )
 from bump_profiles.errors import ConfigError, DataError
-from bump_profiles.prompts import ProfilePrompt
+from bump_profiles.profiles.prompts import ProfilePrompt
 from bump_profiles.train.data import build_dataset, prepare_data
 
 REPO = Path(__file__).resolve().parents[1]

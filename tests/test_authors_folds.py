@@ -15,7 +15,7 @@ from bump_profiles.authors.data import load_authors, split_authors
 from bump_profiles.authors.evaluate import horizon_mask
 from bump_profiles.authors.stats import per_author_ndcg
 from bump_profiles.data.schema import Interaction
-from bump_profiles.intrinsic import score_groups, select_items
+from bump_profiles.evaluation.intrinsic import score_groups, select_items
 
 REPO = Path(__file__).resolve().parents[1]
 

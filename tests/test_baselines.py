@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fakes import tiny_tokenizer
 
-from bump_profiles.baselines import budget_history, reference_profiles
+from bump_profiles.profiles.baselines import budget_history, reference_profiles
 from bump_profiles.data import split_users
 from bump_profiles.data.synthetic import make_users
 

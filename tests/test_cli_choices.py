@@ -11,7 +11,7 @@ import pytest
 from bump_profiles import data, judges
 from bump_profiles.cli import build_parser
 from bump_profiles.data import split
-from bump_profiles.intrinsic import PSEUDO_PROFILES
+from bump_profiles.evaluation.intrinsic import PSEUDO_PROFILES
 from bump_profiles.lamp.retrieval import RETRIEVERS
 from bump_profiles.lamp.runner import METHODS
 

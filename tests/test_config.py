@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bump_profiles import models
+from bump_profiles.engines import models
 from bump_profiles.cli import main
 from bump_profiles.config import TrainConfig, config_diff, describe, from_dict, load_config, to_yaml
 from bump_profiles.errors import ConfigError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bump_profiles.console import quiet_libraries, step_line
+from bump_profiles.engines.console import quiet_libraries, step_line
 
 
 def test_bm25s_debug_lines_are_silenced_even_after_it_sets_debug(caplog):

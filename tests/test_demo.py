@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bump_profiles.demo import DemoConfig, command_line, train_config
+from bump_profiles.evaluation.demo import DemoConfig, command_line, train_config
 from bump_profiles.errors import ConfigError
 
 
@@ -37,7 +37,7 @@ def test_the_demo_reward_carries_the_honest_profile_guards():
 
 
 def test_downstream_table_puts_every_method_between_none_and_the_true_interests():
-    from bump_profiles.demo import downstream_table
+    from bump_profiles.evaluation.demo import downstream_table
     from bump_profiles.train.data import prepare_data
     from tests.test_probe import TopicEncoder
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from bump_profiles.backends import TransformersBackend
+from bump_profiles.engines.backends import TransformersBackend
 from bump_profiles.data.schema import Interaction, User
 from bump_profiles.data.synthetic import TOPICS
-from bump_profiles.drift import (
+from bump_profiles.evaluation.drift import (
     category_shift,
     cut_rounds,
     dropped_mentions,
@@ -20,9 +20,9 @@ from bump_profiles.drift import (
     topic_recall,
 )
 from bump_profiles.errors import DataError
-from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
-from bump_profiles.provenance import item_hash, load_reads, refuse_seen
-from bump_profiles.update import update_profiles
+from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
+from bump_profiles.profiles.provenance import item_hash, load_reads, refuse_seen
+from bump_profiles.profiles.update import update_profiles
 
 
 def it(i: int, label: str = "x") -> Interaction:

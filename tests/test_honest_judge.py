@@ -9,18 +9,18 @@ import zlib
 import numpy as np
 import pytest
 
-from bump_profiles.baselines import reference_profiles
-from bump_profiles.calibration import DEFAULT_CALIBRATION
+from bump_profiles.profiles.baselines import reference_profiles
+from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION
 from bump_profiles.cli import main
 from bump_profiles.data import split_users, write_users_jsonl
 from bump_profiles.data.synthetic import interests_profile, make_users
 from bump_profiles.errors import ConfigError
-from bump_profiles.intrinsic import evaluate_profiles
-from bump_profiles.io import atomic_write_text
+from bump_profiles.evaluation.intrinsic import evaluate_profiles
+from bump_profiles.data.atomic import atomic_write_text
 from bump_profiles.judges import JUDGES, JudgeConfig, make_judge
 from bump_profiles.judges.copymask import CopyMaskedJudge, mask_copied
 from bump_profiles.judges.embedding import EmbeddingJudge
-from bump_profiles.profile_stats import copied_span_share, history_ngrams, words
+from bump_profiles.profiles.stats import copied_span_share, history_ngrams, words
 
 HISTORY = ["Reviewed a guide on oven and flour; loved the part on yeast.", "Shared photos of nebula with orbit, mostly eclipse."]
 
@@ -138,7 +138,7 @@ def test_on_synthetic_users_truth_beats_pasted_history_only_under_the_masked_jud
 
 
 def test_judge_eval_references_table(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("bump_profiles.models.load_sentence_transformer", lambda name, device=None: BagOfWords())
+    monkeypatch.setattr("bump_profiles.engines.models.load_sentence_transformer", lambda name, device=None: BagOfWords())
     users = make_users(8, seed=5)
     write_users_jsonl(users, tmp_path / "users.jsonl")
     # each user gets the next user's interests: the profiles row and the true-interests row must differ

@@ -8,20 +8,20 @@ import numpy as np
 import pytest
 from fakes import OverlapJudge
 
-from bump_profiles.calibration import DEFAULT_CALIBRATION
+from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION
 from bump_profiles.cli import main
 from bump_profiles.data import Interaction, User, split_users, write_users_jsonl
 from bump_profiles.data.synthetic import TOPICS, interests_profile, make_users
 from bump_profiles.errors import DataError
-from bump_profiles.intrinsic import (
+from bump_profiles.evaluation.intrinsic import (
     ScoredGroup,
     evaluate_profiles,
     groups_of,
     pseudo_profiles,
     ranking_metrics,
 )
-from bump_profiles.profile_stats import words
-from bump_profiles.scoring import RawScores
+from bump_profiles.profiles.stats import words
+from bump_profiles.rewards.scoring import RawScores
 
 
 def test_groups_of():
@@ -89,7 +89,7 @@ def test_grouping_and_missing_profiles():
     assert out["missing_profiles"] == [split.users[6].user.id]
     assert out["users"] == 6 and out["groups"] == 3 and out["group_size"] == 2
     # groups of 2 users with 2 items each: direction A has 4 candidates, 2 positives
-    from bump_profiles.ranking import random_ndcg
+    from bump_profiles.rewards.ranking import random_ndcg
 
     assert out["metrics"][DEFAULT_CALIBRATION]["ndcg_a_random"] == pytest.approx(random_ndcg(4, 2))
 
@@ -167,7 +167,7 @@ def test_judge_eval_per_user_and_generic_profiles_earn_no_batch_bonus(tmp_path, 
     ``none`` score; the transductive batch centring pays them far more (the leak it is refused for).
     """
     import bump_profiles.judges as judges
-    from bump_profiles.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
+    from bump_profiles.rewards.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
 
     monkeypatch.setattr(judges, "make_judge", lambda config: SmoothedOverlapJudge())
     users = make_users(10, seed=7)
@@ -196,8 +196,8 @@ def test_judge_eval_per_user_and_generic_profiles_earn_no_batch_bonus(tmp_path, 
 
 
 def test_demo_intrinsic_rows_and_report_show_repetition(tmp_path):
-    from bump_profiles.demo import intrinsic_table
-    from bump_profiles.report import build_markdown
+    from bump_profiles.evaluation.demo import intrinsic_table
+    from bump_profiles.evaluation.report import build_markdown
 
     splits = split_users(make_users(6, seed=2), 2).users
     honest = {s.user.id: interests_profile(s.user) for s in splits}

@@ -16,7 +16,7 @@ from bump_profiles.judges.embedding import EmbeddingJudge
 from bump_profiles.judges.likelihood import LikelihoodJudge
 from bump_profiles.judges.lm import DOCUMENT_MARK, cut_prompt, encode, pack_rows, token_batches
 from bump_profiles.judges.yesno import NO_WORDS, YES_WORDS, YesNoJudge, answer_token_ids, render
-from bump_profiles.prompts import YESNO_A
+from bump_profiles.profiles.prompts import YESNO_A
 from bump_profiles.rewards.task import reader_contexts
 
 PROFILES = ["likes telescope and galaxy a lot", "bakes sourdough", "plays chess openings, gambit and endgame in blitz"]
@@ -228,7 +228,7 @@ def test_thinking_templates_are_rendered_with_thinking_off(tiny):
     assert judge.yes_ids == answer_token_ids(tok, ["yes", "Yes"])
     assert reader_contexts(tok, "p", ["x"])[0].endswith("</think>\n\n")
     # the profile generator's prompt too (a thinking policy would write its reasoning into the profile)
-    from bump_profiles.backends import TransformersBackend
+    from bump_profiles.engines.backends import TransformersBackend
 
     backend = TransformersBackend(model, tok, batch_size=2)
     seen: list[str] = []
@@ -340,7 +340,7 @@ def test_minilm_judge_prefers_the_matching_item():
 
 @pytest.mark.slow
 def test_smollm2_yes_no_ids_tokenisation_and_efficient_equals_naive():
-    from bump_profiles.models import load_causal_lm, load_tokenizer
+    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
     tok = load_tokenizer("smollm2-135m")
     judge = YesNoJudge(load_causal_lm("smollm2-135m"), tok)
@@ -376,7 +376,7 @@ def test_yesno_template_with_the_document_first_shares_the_document_prefix(tiny,
 
 @pytest.mark.slow
 def test_smollm2_likelihood_packed_equals_naive_and_bfloat16_ranks_as_float32():
-    from bump_profiles.models import load_causal_lm, load_tokenizer
+    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
     tok = load_tokenizer("smollm2-135m")
     judges = {dtype: LikelihoodJudge(load_causal_lm("smollm2-135m", dtype=dtype), tok, batch_tokens=BIG) for dtype in ("float32", "bfloat16")}

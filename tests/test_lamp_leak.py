@@ -17,7 +17,7 @@ from bump_profiles.data.lamp import question_users
 from bump_profiles.lamp import get_task
 from bump_profiles.lamp.retrieval import BM25Retriever, retrieve
 from bump_profiles.lamp.runner import EvalConfig, build_prompts
-from bump_profiles.prompts import ProfilePrompt
+from bump_profiles.profiles.prompts import ProfilePrompt
 
 CATS = ["sports", "politics", "travel"]
 

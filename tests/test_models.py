@@ -8,7 +8,7 @@ import pytest
 import torch
 from fakes import save_tiny, tiny_causal_lm, tiny_tokenizer
 
-from bump_profiles import models
+from bump_profiles.engines import models
 from bump_profiles.errors import ModelError
 
 
@@ -93,7 +93,7 @@ def test_lora_adapter_folder_loads_merged(tmp_path):
 
 
 def test_cpu_bf16_detection_reads_the_flags():
-    from bump_profiles.models import cpu_has_bf16
+    from bump_profiles.engines.models import cpu_has_bf16
 
     assert cpu_has_bf16("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 avx2\n")
     assert cpu_has_bf16("flags\t: fpu amx_bf16 amx_tile\n")
@@ -104,7 +104,7 @@ def test_cpu_bf16_detection_reads_the_flags():
 def test_auto_dtype_follows_the_cpu(monkeypatch):
     import torch
 
-    from bump_profiles import models
+    from bump_profiles.engines import models
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert models.resolve_dtype("float32") == "float32"

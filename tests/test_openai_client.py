@@ -7,9 +7,9 @@ import time
 import pytest
 from openai_stub import OpenAIStub
 
-from bump_profiles.backends import OpenAIBackend
+from bump_profiles.engines.backends import OpenAIBackend
 from bump_profiles.errors import ConfigError, RemoteError
-from bump_profiles.openai_client import OpenAIClient
+from bump_profiles.engines.openai_client import OpenAIClient
 
 MESSAGES = [{"role": "user", "content": "Describe this user: likes chess and jazz."}]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bump_profiles.profile_stats import (
+from bump_profiles.profiles.stats import (
     copied_span_share,
     copy_rate,
     ngrams,

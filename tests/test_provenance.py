@@ -12,7 +12,7 @@ import pytest
 from bump_profiles.cli import main
 from bump_profiles.data.schema import Interaction
 from bump_profiles.errors import DataError
-from bump_profiles.provenance import item_hash, load_reads, record, refuse_outside, refuse_seen
+from bump_profiles.profiles.provenance import item_hash, load_reads, record, refuse_outside, refuse_seen
 from tests.conftest import REPO
 
 

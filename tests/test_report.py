@@ -9,7 +9,7 @@ import pytest
 
 from bump_profiles.cli import main
 from bump_profiles.errors import DataError
-from bump_profiles.report import write_report
+from bump_profiles.evaluation.report import write_report
 
 
 def _run_dir(tmp_path):

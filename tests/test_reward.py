@@ -9,11 +9,11 @@ import pytest
 from fakes import OverlapJudge
 
 from bump_profiles.errors import BumpError, ConfigError
-from bump_profiles.ranking import bidirectional_reward, calibrate
+from bump_profiles.rewards.ranking import bidirectional_reward, calibrate
 from bump_profiles.rewards import bump as bump_module
 from bump_profiles.rewards.bump import BumpReward
 from bump_profiles.rewards.rows import RewardRow, completion_text
-from bump_profiles.scoring import NULL_TEXT, score_matrices
+from bump_profiles.rewards.scoring import NULL_TEXT, score_matrices
 
 HELD = {
     "u1": ["galaxy telescope orbit", "comet nebula telescope"],

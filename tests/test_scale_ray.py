@@ -19,14 +19,14 @@ ray = pytest.importorskip("ray", reason="the scale extra (Ray Data) is not insta
 
 from openai_stub import OpenAIStub  # noqa: E402
 
-from bump_profiles.backends import OpenAIBackend, TransformersBackend  # noqa: E402
+from bump_profiles.engines.backends import OpenAIBackend, TransformersBackend  # noqa: E402
 from bump_profiles.data import load_users, split_users  # noqa: E402
 from bump_profiles.data.synthetic import make_users  # noqa: E402
 from bump_profiles.errors import ConfigError  # noqa: E402
-from bump_profiles.generate import generate_profiles  # noqa: E402
-from bump_profiles.models import load_causal_lm, load_tokenizer  # noqa: E402
-from bump_profiles.openai_client import OpenAIClient  # noqa: E402
-from bump_profiles.prompts import ProfilePrompt  # noqa: E402
+from bump_profiles.profiles.generate import generate_profiles  # noqa: E402
+from bump_profiles.engines.models import load_causal_lm, load_tokenizer  # noqa: E402
+from bump_profiles.engines.openai_client import OpenAIClient  # noqa: E402
+from bump_profiles.profiles.prompts import ProfilePrompt  # noqa: E402
 from bump_profiles.scale.engines import EngineSpec  # noqa: E402
 from bump_profiles.scale.run import run_profiles  # noqa: E402
 from bump_profiles.scale.shards import ShardDir  # noqa: E402
@@ -179,7 +179,7 @@ def test_kill9_of_a_worker_then_rerun_gives_each_user_once(cluster, tiny_model, 
 
 
 def test_refresh_on_ray_pages_the_store_writes_what_the_service_writes_and_is_idempotent(cluster, tiny_model, tmp_path):
-    from bump_profiles.refresh import Refresher
+    from bump_profiles.profiles.refresh import Refresher
     from bump_profiles.scale.refresh import refresh_store
     from bump_profiles.store import NewInteraction, ProfileStore
 

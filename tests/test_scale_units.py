@@ -14,8 +14,8 @@ from bump_profiles.cli import main
 from bump_profiles.data import load_users, split_users
 from bump_profiles.data.synthetic import make_users
 from bump_profiles.errors import ConfigError, DataError
-from bump_profiles.prompts import ProfilePrompt
-from bump_profiles.provenance import record
+from bump_profiles.profiles.prompts import ProfilePrompt
+from bump_profiles.profiles.provenance import record
 from bump_profiles.scale.shards import ShardDir
 from bump_profiles.scale.users import load_interactions, row_messages, scratch_row, user_from_records
 

@@ -9,10 +9,10 @@ import pytest
 from fakes import save_tiny
 from test_train import BigramJudge, tiny_config
 
-from bump_profiles.backends import TransformersBackend
+from bump_profiles.engines.backends import TransformersBackend
 from bump_profiles.config import load_config
 from bump_profiles.errors import ConfigError
-from bump_profiles.prompts import ProfilePrompt
+from bump_profiles.profiles.prompts import ProfilePrompt
 from bump_profiles.train.data import build_dataset, prepare_data
 from bump_profiles.train.sequential import policy_prompt
 
@@ -84,7 +84,7 @@ def test_grpo_step_in_sequential_update_mode(tmp_path, monkeypatch):
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert "rewards/bump/mean" in row["trl"]
     # the profiles written at step 0 are exactly the base model's greedy profiles of the older history
-    from bump_profiles.models import load_causal_lm, load_tokenizer
+    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
     base = TransformersBackend(load_causal_lm(str(tiny)), load_tokenizer(str(tiny)))
     at_start = {u: text for u, (step, text) in prompt.written.items() if step == 0}

@@ -15,7 +15,7 @@ from fakes import tiny_causal_lm, tiny_tokenizer
 from transformers import TrainerCallback
 
 from bump_profiles.config import load_config
-from bump_profiles.prompts import ProfilePrompt
+from bump_profiles.profiles.prompts import ProfilePrompt
 from bump_profiles.rewards.task import TaskReward
 from bump_profiles.train import train
 from bump_profiles.train.data import build_dataset, eval_user_ids, prepare_data
@@ -147,7 +147,7 @@ def test_cli_trains_with_the_real_embedding_judge(tiny_model, tmp_path, capsys):
 
 
 def test_bf16_autocast_is_auto_on_a_bf16_cpu_with_float32_fallback(monkeypatch):
-    from bump_profiles import models
+    from bump_profiles.engines import models
     from bump_profiles.train.trl_config import grpo_args, use_bf16
 
     config = load_config(REPO / "configs" / "test-tiny.yaml")

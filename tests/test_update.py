@@ -13,10 +13,10 @@ from bump_profiles.config import load_config
 from bump_profiles.data import split_users
 from bump_profiles.data.schema import Interaction, User
 from bump_profiles.errors import ConfigError, DataError
-from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
-from bump_profiles.provenance import record
+from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
+from bump_profiles.profiles.provenance import record
 from bump_profiles.train.data import build_dataset
-from bump_profiles.update import new_since, training_prompt
+from bump_profiles.profiles.update import new_since, training_prompt
 
 
 def it(i: int, text: str, date: str | None = None) -> Interaction:
@@ -175,7 +175,7 @@ def test_profile_update_refuses_a_second_writer_of_the_same_file(tmp_path):
     """Issue 28, point 3: ``update_profiles`` holds the same ``<out>.lock`` as ``generate_profiles``."""
     from filelock import FileLock
 
-    from bump_profiles.update import update_profiles
+    from bump_profiles.profiles.update import update_profiles
 
     (tmp_path / "prev.jsonl").write_text("")
     out = tmp_path / "next.jsonl"
@@ -192,7 +192,7 @@ def test_profile_update_records_only_what_the_prompt_showed(tmp_path):
     ``--update`` reads the next 5: a backlog is read over successive updates, never marked read unseen."""
     from serving.fakes import EchoBackend
 
-    from bump_profiles.update import update_profiles
+    from bump_profiles.profiles.update import update_profiles
 
     history = [it(i, f"item number {i}") for i in range(31)]
     (tmp_path / "v1.jsonl").write_text(json.dumps({"user_id": "ana", "profile": "p", "read": record(history[:1])}) + "\n")

@@ -9,7 +9,7 @@ import logging
 import sys
 
 from bump_profiles import __version__
-from bump_profiles.console import quiet_libraries
+from bump_profiles.engines.console import quiet_libraries
 from bump_profiles.errors import BumpError
 
 # Modules under bump_profiles.commands, each with ``register(subparsers)``.

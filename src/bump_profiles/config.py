@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bump_profiles.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
+from bump_profiles.rewards.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
 from bump_profiles.data import FORMATS
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JudgeConfig
-from bump_profiles.prompts import UPDATE_INSTRUCTION, ProfilePrompt
+from bump_profiles.profiles.prompts import UPDATE_INSTRUCTION, ProfilePrompt
 from bump_profiles.rewards.contrast_config import ContrastConfig
 
 REWARD_KINDS = ("bump", "task", "bump+task")
@@ -99,11 +99,11 @@ class DataConfig:
 
 @dataclass
 class PromptConfig(ProfilePrompt):
-    """The generator's prompt: a :class:`~bump_profiles.prompts.ProfilePrompt` (its fields are the
+    """The generator's prompt: a :class:`~bump_profiles.profiles.prompts.ProfilePrompt` (its fields are the
     ``prompt.*`` keys) plus update mode."""
 
     mode: str = _help("scratch: profile from the history; update: previous profile + the recent history items "
-                      "(see bump_profiles.update)", "scratch")
+                      "(see bump_profiles.profiles.update)", "scratch")
     update_recent: int = _help("update mode: the most recent history items shown as new interactions", 4)
     previous_profiles: str | None = _help("update mode: profiles JSONL of the older history, written by "
                                           "`profile --k <data.k + update_recent>`", None)

@@ -8,16 +8,16 @@ import sys
 import textwrap
 import time
 
-from bump_profiles.io import append_jsonl, atomic_write_json
+from bump_profiles.data.atomic import append_jsonl, atomic_write_json
 
 WRITER = textwrap.dedent("""
     import os, sys, time
-    from bump_profiles import io
+    from bump_profiles.data import atomic
     def stall(fd):  # the new content is written but not yet renamed into place: block here
         print("writing", flush=True)
         time.sleep(60)
-    io.os.fsync = stall
-    io.atomic_write_text(sys.argv[1], "NEW CONTENT " * 100000)
+    atomic.os.fsync = stall
+    atomic.atomic_write_text(sys.argv[1], "NEW CONTENT " * 100000)
 """)
 
 

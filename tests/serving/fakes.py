@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from bump_profiles.backends import Completion, Messages, TextsFromCompletions
+from bump_profiles.engines.backends import Completion, Messages, TextsFromCompletions
 
 
 class EchoBackend(TextsFromCompletions):

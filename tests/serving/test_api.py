@@ -7,7 +7,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from bump_profiles.refresh import Refresher
+from bump_profiles.profiles.refresh import Refresher
 from bump_profiles.serve import ServeSettings, create_app
 from bump_profiles.store import ProfileStore
 from serving.fakes import EchoBackend

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from bump_profiles.refresh import Refresher
+from bump_profiles.profiles.refresh import Refresher
 from bump_profiles.serve import ServeSettings, create_app
 from bump_profiles.serve.jobs import JobRunner
 from bump_profiles.store import NewInteraction, ProfileStore

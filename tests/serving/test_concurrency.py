@@ -13,7 +13,7 @@ import threading
 import pytest
 from sqlalchemy import event
 
-from bump_profiles.refresh import Refresher
+from bump_profiles.profiles.refresh import Refresher
 from bump_profiles.store import NewInteraction, ProfileStore, StaleWriteError
 from serving.fakes import EchoBackend
 

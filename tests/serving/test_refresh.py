@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
-from bump_profiles.refresh import Refresher
+from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
+from bump_profiles.profiles.refresh import Refresher
 from bump_profiles.store import NewInteraction, ProfileStore
 from serving.fakes import EchoBackend
 

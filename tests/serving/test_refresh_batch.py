@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from bump_profiles.cli import main
-from bump_profiles.refresh import Refresher
+from bump_profiles.profiles.refresh import Refresher
 from bump_profiles.serve.jobs import JobRunner
 from bump_profiles.store import NewInteraction, ProfileStore, StaleWriteError
 from serving.fakes import EchoBackend

@@ -17,7 +17,7 @@ from typing import Any
 
 from bump_profiles.authors.config import AuthorsBenchConfig
 from bump_profiles.authors.data import AuthorSplit, load_authors, split_authors
-from bump_profiles.io import atomic_write_json
+from bump_profiles.data.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Bench:
         return self.config.train_config(run, self.path("train_LaMP_2_news_questions.json"), self.path("train_outputs.json"))
 
     def count_tokens(self) -> Callable[[str], int]:
-        from bump_profiles.models import load_tokenizer
+        from bump_profiles.engines.models import load_tokenizer
 
         tok = load_tokenizer(self.train_config("bump").policy.model)
         return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])

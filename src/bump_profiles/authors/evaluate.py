@@ -24,7 +24,7 @@ from bump_profiles.authors.stats import (
     repetition_rate,
     resamples,
 )
-from bump_profiles.io import atomic_write_json
+from bump_profiles.data.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def make_eval_judge(b: Bench, name: str):
 
 def profile_table(b: Bench, sets: dict[str, dict[str, str]]) -> dict[str, dict[str, float]]:
     """Mean tokens (policy tokenizer), 4-/8-gram copy rates from the own history, 3-gram repetition."""
-    from bump_profiles.profile_stats import profile_stats
+    from bump_profiles.profiles.stats import profile_stats
 
     count = b.count_tokens()
     out = {}
@@ -92,7 +92,7 @@ def stage_judge(b: Bench, name: str, path: Path) -> None:
 
     Each grouping is scored once over all held-out items; a horizon ranks its own items only (near:
     the first k after the history; far: the rest), every profile of the group still a candidate."""
-    from bump_profiles.intrinsic import score_groups, select_items
+    from bump_profiles.evaluation.intrinsic import score_groups, select_items
 
     judge = make_eval_judge(b, name)
     calibration = b.train_config("bump").judge.calibration

@@ -20,7 +20,7 @@ from typing import Any
 from bump_profiles.authors.bench import Bench, machine, profile_sets
 from bump_profiles.authors.config import AuthorsBenchConfig
 from bump_profiles.errors import ConfigError
-from bump_profiles.io import atomic_write_json, atomic_write_text
+from bump_profiles.data.atomic import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def rank_all_at_once(config: AuthorsBenchConfig, benches: list[Bench], judge_nam
     The lexical judge's IDF is fitted on every author's history (no held-out article of anyone)."""
     from bump_profiles.authors.evaluate import horizon_mask, make_eval_judge, summarize
     from bump_profiles.authors.stats import per_author_ndcg
-    from bump_profiles.intrinsic import score_groups, select_items
+    from bump_profiles.evaluation.intrinsic import score_groups, select_items
 
     splits = [s for b in benches for s in b.split.eval]
     sets: dict[str, dict[str, str]] = {}

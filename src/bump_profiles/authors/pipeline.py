@@ -23,7 +23,7 @@ from bump_profiles.authors.data import (
     write_training_file,
 )
 from bump_profiles.errors import ConfigError
-from bump_profiles.io import atomic_write_json, atomic_write_text
+from bump_profiles.data.atomic import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def stage_train(b: Bench, run: str, **inject: Any) -> None:
 
 def generator(b: Bench, name: str):
     """The untrained policy, or a trained run's ``final/`` (a LoRA adapter merged, or full weights)."""
-    from bump_profiles.models import load_causal_lm
+    from bump_profiles.engines.models import load_causal_lm
 
     base = b.train_config("bump").policy.model
     run = GENERATORS[name]
@@ -125,9 +125,9 @@ def generator(b: Bench, name: str):
 
 def stage_profiles(b: Bench, name: str, part: str = "eval") -> None:
     """Greedy profiles of the evaluation (or training) authors from their histories (resumable per author)."""
-    from bump_profiles.backends import TransformersBackend
-    from bump_profiles.generate import generate_profiles
-    from bump_profiles.models import load_tokenizer
+    from bump_profiles.engines.backends import TransformersBackend
+    from bump_profiles.profiles.generate import generate_profiles
+    from bump_profiles.engines.models import load_tokenizer
 
     cfg = b.train_config("bump")
     backend = TransformersBackend(generator(b, name), load_tokenizer(cfg.policy.model), batch_size=b.config.eval.batch_size,
@@ -137,7 +137,7 @@ def stage_profiles(b: Bench, name: str, part: str = "eval") -> None:
 
 
 def profiles_done(b: Bench, name: str, part: str = "eval") -> bool:
-    from bump_profiles.generate import read_done
+    from bump_profiles.profiles.generate import read_done
 
     return {s.user.id for s in b.splits(part)} <= read_done(b.profile_file(name, part))
 
@@ -149,7 +149,7 @@ def stage_references(b: Bench, part: str = "eval") -> None:
     A training author's keywords are counted against the other training authors, as an evaluation
     author's are against the training authors."""
     from bump_profiles.authors.keywords import keyword_profiles
-    from bump_profiles.baselines import budget_history
+    from bump_profiles.profiles.baselines import budget_history
     from bump_profiles.data.profiles import load_profiles
     from bump_profiles.data.render import render_history
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from bump_profiles.intrinsic import ScoredGroup
-from bump_profiles.profile_stats import ngrams, words
-from bump_profiles.ranking import calibrate, multi_positive_ndcg, random_ndcg
+from bump_profiles.evaluation.intrinsic import ScoredGroup
+from bump_profiles.profiles.stats import ngrams, words
+from bump_profiles.rewards.ranking import calibrate, multi_positive_ndcg, random_ndcg
 
 
 def per_author_ndcg(groups: Sequence[ScoredGroup], calibration: str) -> dict[str, dict[str, float]]:

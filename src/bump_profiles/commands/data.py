@@ -52,7 +52,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_split(args: argparse.Namespace) -> int:
     from bump_profiles.data import load_users, split_users
-    from bump_profiles.io import atomic_write_text
+    from bump_profiles.data.atomic import atomic_write_text
 
     users = load_users(args.path, args.format)
     split = split_users(users, args.k, strategy=args.strategy, seed=args.seed)

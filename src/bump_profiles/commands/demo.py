@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from bump_profiles.demo import DemoConfig
+    from bump_profiles.evaluation.demo import DemoConfig
 
     p = sub.add_parser("demo", help="run the whole BUMP pipeline on synthetic users, then write a report")
     defaults = DemoConfig()
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bump_profiles.demo import DemoConfig, print_summary, run_demo
+    from bump_profiles.evaluation.demo import DemoConfig, print_summary, run_demo
 
     cfg = DemoConfig(**{name: getattr(args, name) for name in DemoConfig.__dataclass_fields__})
     summary = run_demo(cfg)

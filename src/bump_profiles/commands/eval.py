@@ -122,7 +122,7 @@ def _inputs(args: argparse.Namespace, max_new_tokens: int | None = None):
         missing = [u.id for u in question_users(users) if u.id not in profiles]
         if missing:
             raise DataError(f"no profile for {len(missing)} question(s), e.g. {', '.join(missing[:3])}", path=args.profiles)
-        from bump_profiles.provenance import load_reads, refuse_outside
+        from bump_profiles.profiles.provenance import load_reads, refuse_outside
 
         refuse_outside(args.profiles, load_reads(args.profiles), {u.id: u.interactions for u in question_users(users)})
     retriever = None
@@ -151,7 +151,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
 
     from bump_profiles.lamp.runner import build_prompts
     from bump_profiles.lamp.sft import ReaderSFTConfig, sft_dataset, train_reader
-    from bump_profiles.models import load_causal_lm, load_tokenizer
+    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
     task, users, config, profiles, retriever = _inputs(args)
     prompts = build_prompts(task, users, config, profiles=profiles, retriever=retriever)
@@ -185,7 +185,7 @@ def _probe(args: argparse.Namespace, task, config, profiles, retriever):
         golds.update(load_lamp_outputs(path))
     attach_golds(users, golds, source=", ".join(args.train_golds))
     if profiles is not None:
-        from bump_profiles.provenance import load_reads, refuse_outside
+        from bump_profiles.profiles.provenance import load_reads, refuse_outside
 
         refuse_outside(args.profiles, load_reads(args.profiles), {u.id: u.interactions for u in question_users(users)})
     return ProbeReader(train=(build_prompts(task, users, config, profiles=profiles, retriever=retriever), golds))

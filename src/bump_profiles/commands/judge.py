@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bump_profiles.data import UserSplit
     from bump_profiles.judges import Judge
 
-from bump_profiles.calibration import CALIBRATIONS, DEFAULT_CALIBRATION
+from bump_profiles.rewards.calibration import CALIBRATIONS, DEFAULT_CALIBRATION
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,14 +82,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bump_profiles.data import split_users
     from bump_profiles.data.profiles import load_profiles
     from bump_profiles.errors import ConfigError
-    from bump_profiles.intrinsic import evaluate_profiles, pseudo_profiles
-    from bump_profiles.io import atomic_write_json
+    from bump_profiles.evaluation.intrinsic import evaluate_profiles, pseudo_profiles
+    from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.judges import JudgeConfig, make_judge
 
     users = _load_all(args.data, args.format)
     fixed = load_profiles(args.profiles) if args.profiles else None
     if fixed is not None:  # refuse profiles that read an item they are about to be judged on
-        from bump_profiles.provenance import load_reads, refuse_seen
+        from bump_profiles.profiles.provenance import load_reads, refuse_seen
 
         reads = load_reads(args.profiles)
         for offset in args.offset:
@@ -161,7 +161,7 @@ def _bind_history(judge: Judge, splits: list[UserSplit]) -> Judge:
 def _token_counter(judge: Judge, name: str | None) -> Callable[[str], int]:
     """Token count with the named tokenizer, else the judge's own (LLM judges hold one, embedding models too)."""
     if name:
-        from bump_profiles.models import load_tokenizer
+        from bump_profiles.engines.models import load_tokenizer
 
         tok = load_tokenizer(name)
     else:

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from bump_profiles.errors import ModelError
-    from bump_profiles.models import BUNDLED, bundled_file, cache_dir
+    from bump_profiles.engines.models import BUNDLED, bundled_file, cache_dir
 
     rows = {}
     for name, spec in BUNDLED.items():
@@ -33,7 +33,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from bump_profiles.models import BUNDLED, load_causal_lm, load_sentence_transformer, resolve
+    from bump_profiles.engines.models import BUNDLED, load_causal_lm, load_sentence_transformer, resolve
 
     if args.name not in BUNDLED:
         from bump_profiles.errors import ModelError

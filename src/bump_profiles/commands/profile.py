@@ -69,8 +69,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from bump_profiles.data import load_users, split_users
     from bump_profiles.data.lamp import question_users
     from bump_profiles.errors import ConfigError
-    from bump_profiles.generate import generate_profiles
-    from bump_profiles.prompts import ProfilePrompt
+    from bump_profiles.profiles.generate import generate_profiles
+    from bump_profiles.profiles.prompts import ProfilePrompt
 
     if args.k < 0:
         raise ConfigError("--k must be 0 or more")
@@ -93,7 +93,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     backend = _backend(args)
     prompt = ProfilePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
     if args.best_of:
-        from bump_profiles.bestof import best_of_profiles
+        from bump_profiles.profiles.bestof import best_of_profiles
 
         result = best_of_profiles(items, backend, prompt, _best_of_reward(args), args.out, n=args.best_of,
                                   m=args.reward_items, seed=args.seed, temperature=args.temperature, top_p=args.top_p,
@@ -102,8 +102,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         print(json.dumps({**result, "model": backend.name, "skipped_too_short": len(skipped)}))
         return 0
     if args.update:
-        from bump_profiles.prompts import UpdatePrompt
-        from bump_profiles.update import update_profiles
+        from bump_profiles.profiles.prompts import UpdatePrompt
+        from bump_profiles.profiles.update import update_profiles
 
         update = UpdatePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
         summary = update_profiles(items, args.update, backend, args.out, update_prompt=update, scratch_prompt=prompt,
@@ -137,7 +137,7 @@ def _best_of_reward(args: argparse.Namespace):
 
 def _cmd_profile_ray(args: argparse.Namespace) -> int:
     from bump_profiles.errors import ConfigError
-    from bump_profiles.prompts import ProfilePrompt
+    from bump_profiles.profiles.prompts import ProfilePrompt
     from bump_profiles.scale.engines import EngineSpec
     from bump_profiles.scale.run import run_profiles
 
@@ -165,8 +165,8 @@ def _backend(args: argparse.Namespace):
     from bump_profiles.errors import ConfigError
 
     if args.backend == "openai":
-        from bump_profiles.backends import OpenAIBackend
-        from bump_profiles.openai_client import OpenAIClient
+        from bump_profiles.engines.backends import OpenAIBackend
+        from bump_profiles.engines.openai_client import OpenAIClient
 
         name = args.api_model or args.model
         if not args.base_url or not name:
@@ -177,14 +177,14 @@ def _backend(args: argparse.Namespace):
     if not args.model:
         raise ConfigError(f"--backend {args.backend} needs --model")
     if args.backend == "vllm":
-        from bump_profiles.backends import VLLMBackend
+        from bump_profiles.engines.backends import VLLMBackend
 
         return VLLMBackend(args.model, dtype=args.dtype, seed=args.seed)
 
     import torch
 
-    from bump_profiles.backends import TransformersBackend
-    from bump_profiles.models import load_causal_lm, load_tokenizer
+    from bump_profiles.engines.backends import TransformersBackend
+    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
     torch.manual_seed(args.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -35,7 +35,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     import time
 
     from bump_profiles.errors import ConfigError
-    from bump_profiles.prompts import prompt_pair
+    from bump_profiles.profiles.prompts import prompt_pair
     from bump_profiles.store import ProfileStore
 
     if min(args.page_size, args.batch_size, args.min_new) < 1:
@@ -62,7 +62,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                    "superseded": s.superseded, "failed": s.failed, "seconds": round(s.seconds, 2)}
     else:
         from bump_profiles.commands.profile import _backend
-        from bump_profiles.refresh import Refresher
+        from bump_profiles.profiles.refresh import Refresher
 
         start = time.perf_counter()
         backend = _backend(args)

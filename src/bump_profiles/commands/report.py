@@ -15,7 +15,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bump_profiles.errors import BumpError
-    from bump_profiles.report import write_report
+    from bump_profiles.evaluation.report import write_report
 
     if not Path(args.run_dir).is_dir():
         raise BumpError(f"{args.run_dir}: no such run directory")

@@ -51,8 +51,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bump_profiles.commands.profile import _backend
-    from bump_profiles.prompts import prompt_pair
-    from bump_profiles.refresh import Refresher
+    from bump_profiles.profiles.prompts import prompt_pair
+    from bump_profiles.profiles.refresh import Refresher
     from bump_profiles.serve import ServeSettings, create_app
     from bump_profiles.store import ProfileStore
 

@@ -126,7 +126,7 @@ def _users_from_user_lines(rows: list[tuple[int, dict]], path: str | Path) -> li
 
 def write_users_jsonl(users: list[User], path: str | Path) -> None:
     """Write users one per line (the format :func:`load_jsonl` reads back), atomically."""
-    from bump_profiles.io import atomic_write_text
+    from bump_profiles.data.atomic import atomic_write_text
 
     lines = [json.dumps(user_to_dict(u), ensure_ascii=False) for u in users]
     atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))

@@ -8,7 +8,7 @@ directions of the BUMP reward use it in turn:
 
 A ``symmetric`` judge defines one matrix for both: ``score(profiles, items, "A").T`` is also its
 direction-B matrix, so the reward scores the batch once. Calibration is applied by the ranking code
-(``bump_profiles.calibration.CALIBRATIONS``), not here: judges return raw scores.
+(``bump_profiles.rewards.calibration.CALIBRATIONS``), not here: judges return raw scores.
 
 Kinds (``JudgeConfig.kind``): ``embedding`` (cosine of sentence embeddings, the CPU default),
 ``likelihood`` (PMI under a causal LM), ``yesno`` (the paper's pointwise LLM judge) and ``lexical``
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from bump_profiles.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
+from bump_profiles.rewards.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
 from bump_profiles.errors import ConfigError
 
 if TYPE_CHECKING:  # numpy only types the protocol: the CLI reads JUDGES without loading it

@@ -4,7 +4,7 @@ Under a plain judge a profile can score well by pasting its user's history: held
 past ones, so copied items rank them high (measured cases: docs/honest-profiles.md). This judge
 scores a profile only on the words it wrote itself: before scoring, every word inside a verbatim
 span of ``n`` or more words found in a history text (the n-gram test of the copy rate in
-``bump_profiles.profile_stats``) is removed from the profile, and the rest is scored by the base
+``bump_profiles.profiles.stats``) is removed from the profile, and the rest is scored by the base
 judge. A profile that copies nothing scores exactly as under the base judge; a pasted
 history is left with nothing and scores 0 against every item (no evidence): in direction A it ties
 every item, which earns the minimum (ties are pessimistic). Held-out items are never masked.
@@ -24,7 +24,7 @@ import numpy as np
 
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import Judge, JudgeConfig, check_direction
-from bump_profiles.profile_stats import history_ngrams, ngrams
+from bump_profiles.profiles.stats import history_ngrams, ngrams
 
 _WORD = re.compile(r"\w+")  # the word of profile_stats.words, here with its position in the text
 

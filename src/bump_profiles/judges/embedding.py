@@ -53,7 +53,7 @@ class EmbeddingJudge:
 def from_config(config: JudgeConfig, *, model: Any = None, tokenizer: Any = None) -> EmbeddingJudge:
     """An embedding judge on the configured sentence-transformers model (bundled MiniLM by default)."""
     if model is None:
-        from bump_profiles.models import load_sentence_transformer
+        from bump_profiles.engines.models import load_sentence_transformer
 
         model = load_sentence_transformer(config.model_name, device=config.device)
     return EmbeddingJudge(model)

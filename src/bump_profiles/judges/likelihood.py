@@ -33,7 +33,7 @@ from bump_profiles.judges.lm import (
     run_packed,
     run_prefix,
 )
-from bump_profiles.prompts import LIKELIHOOD_CONTEXT, LIKELIHOOD_NEUTRAL
+from bump_profiles.profiles.prompts import LIKELIHOOD_CONTEXT, LIKELIHOOD_NEUTRAL
 
 if TYPE_CHECKING:
     import torch

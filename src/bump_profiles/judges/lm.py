@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bump_profiles.judges import JudgeConfig
-from bump_profiles.models import render_messages
+from bump_profiles.engines.models import render_messages
 
 if TYPE_CHECKING:
     import torch
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 def render_chat(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
     """``text`` as one user turn followed by the assistant's turn start, thinking switched off
-    (:func:`bump_profiles.models.render_messages`)."""
+    (:func:`bump_profiles.engines.models.render_messages`)."""
     return render_messages(tokenizer, [{"role": "user", "content": text}])
 
 # Stands for the per-pair text while a prompt is rendered, so the prompt can be cut around it.
@@ -176,7 +176,7 @@ def run_batch(
 
 def load_lm(config: JudgeConfig, model: Any, tokenizer: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The configured causal LM and tokenizer, unless ready ones are injected; the model in eval mode."""
-    from bump_profiles.models import load_causal_lm, load_tokenizer
+    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
     if tokenizer is None:
         tokenizer = load_tokenizer(config.model_name)

@@ -47,7 +47,7 @@ from bump_profiles.judges.lm import (
     run_prefix,
     token_batches,
 )
-from bump_profiles.prompts import YESNO_A, YESNO_B
+from bump_profiles.profiles.prompts import YESNO_A, YESNO_B
 
 if TYPE_CHECKING:
     import torch

@@ -39,7 +39,7 @@ class ProbeReader:
     def __init__(self, model: Any = None, *, train: tuple[Sequence[Any], Mapping[str, str]] | None = None,
                  folds: int = FOLDS, seed: int = 0, batch_size: int = 64):
         if model is None:
-            from bump_profiles.models import load_sentence_transformer
+            from bump_profiles.engines.models import load_sentence_transformer
 
             model = load_sentence_transformer("minilm")
         self.model = model

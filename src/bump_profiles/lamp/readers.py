@@ -1,6 +1,6 @@
 """Readers: the LLM that answers a LaMP question from a prompt (with or without a profile).
 
-A reader is a thin layer over the generation backends of :mod:`bump_profiles.backends`: each prompt
+A reader is a thin layer over the generation backends of :mod:`bump_profiles.engines.backends`: each prompt
 becomes one user turn of a chat, answered greedily. Any causal LM (the bundled SmolLM2 by default,
 a local path such as a LoRA-SFT reader, or a hub id) runs through ``TransformersBackend`` (batched,
 left padding); any OpenAI-compatible endpoint through ``OpenAIBackend`` (``OpenAIClient``).
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from bump_profiles.backends import Backend
+    from bump_profiles.engines.backends import Backend
 
 DEFAULT_READER = "smollm2-135m"
 
@@ -56,8 +56,8 @@ def causal_lm_reader(
     """A transformers reader: bundled name, local path (e.g. a merged SFT reader) or hub id."""
     import torch
 
-    from bump_profiles.backends import TransformersBackend
-    from bump_profiles.models import load_causal_lm, load_tokenizer
+    from bump_profiles.engines.backends import TransformersBackend
+    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_causal_lm(name_or_path, dtype=dtype, device=device)
@@ -70,8 +70,8 @@ def openai_reader(
     concurrency: int = 8, progress: bool = True,
 ) -> BackendReader:
     """A reader on an OpenAI-compatible endpoint; ``concurrency`` requests in flight."""
-    from bump_profiles.backends import OpenAIBackend
-    from bump_profiles.openai_client import OpenAIClient
+    from bump_profiles.engines.backends import OpenAIBackend
+    from bump_profiles.engines.openai_client import OpenAIClient
 
     client = OpenAIClient(base_url, model, api_key_env=api_key_env, timeout=timeout, max_retries=max_retries)
     return BackendReader(OpenAIBackend(client, concurrency=concurrency), batch_size=concurrency, progress=progress)

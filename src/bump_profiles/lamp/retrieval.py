@@ -50,7 +50,7 @@ class DenseRetriever:
 
     def __init__(self, model: Any = None, *, batch_size: int = 64) -> None:
         if model is None:
-            from bump_profiles.models import load_sentence_transformer
+            from bump_profiles.engines.models import load_sentence_transformer
 
             model = load_sentence_transformer("minilm")
         self.model = model

@@ -1,6 +1,6 @@
 """The BUMP reward as a TRL reward function: a batch of profiles -> judge -> ranking -> one float each.
 
-What one call does (the whole algorithm; the math lives in :mod:`bump_profiles.ranking`):
+What one call does (the whole algorithm; the math lives in :mod:`bump_profiles.rewards.ranking`):
 
 1. **Gather.** With several processes, every process's rows (user id, held-out texts, history texts,
    completion) are gathered with ``accelerate.utils.gather_object``, so the batch is scored once as a
@@ -59,14 +59,14 @@ from typing import Any
 
 import numpy as np
 
-from bump_profiles.calibration import DEFAULT_CALIBRATION, check_calibration
+from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION, check_calibration
 from bump_profiles.errors import BumpError, ConfigError
 from bump_profiles.judges import Judge
-from bump_profiles.profile_stats import copied_span_share, copy_rate, repeated_ngram_share, whitespace_tokens
-from bump_profiles.ranking import bidirectional_reward
+from bump_profiles.profiles.stats import copied_span_share, copy_rate, repeated_ngram_share, whitespace_tokens
+from bump_profiles.rewards.ranking import bidirectional_reward
 from bump_profiles.rewards.contrast import PopulationBank, ProfileQueue
 from bump_profiles.rewards.rows import RewardRow, completion_text, gather_rows
-from bump_profiles.scoring import score_matrices
+from bump_profiles.rewards.scoring import score_matrices
 
 
 class BumpReward:

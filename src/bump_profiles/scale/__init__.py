@@ -1,6 +1,6 @@
 """Profiles for millions of users: batch generation and store refresh on Ray Data.
 
-The single-process path (:mod:`bump_profiles.generate`, :mod:`bump_profiles.refresh`) stays the
+The single-process path (:mod:`bump_profiles.profiles.generate`, :mod:`bump_profiles.profiles.refresh`) stays the
 reference; this package runs the same split, prompt and provenance code inside Ray Data so that the
 work streams through an actor pool (transformers on CPU), ``ray.data.llm`` (vLLM on GPUs) or an
 OpenAI-compatible endpoint, and lands in atomically written shards. Ray is the optional extra

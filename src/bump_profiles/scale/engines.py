@@ -2,7 +2,7 @@
 
 - ``transformers``: an actor pool (``map_batches`` with the callable class :class:`TransformersProfiler`),
   each actor one copy of the model using ``threads`` CPU threads: ``actors x threads`` cores in all.
-  It runs the very backend single-process ``profile`` runs (:class:`bump_profiles.backends.TransformersBackend`).
+  It runs the very backend single-process ``profile`` runs (:class:`bump_profiles.engines.backends.TransformersBackend`).
 - ``vllm``: ``ray.data.llm``'s vLLM processor, one engine replica per GPU, LoRA adapters of this
   project's training runs served by name (needs vLLM and GPUs; see docs/scale.md).
 - ``openai``: ``ray.data.llm``'s HTTP processor against any OpenAI-compatible endpoint, with a
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bump_profiles.errors import ConfigError
-from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
+from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
 from bump_profiles.scale.users import row_messages
 
 if TYPE_CHECKING:
@@ -85,8 +85,8 @@ class TransformersProfiler:
     def __init__(self, spec: EngineSpec):
         import torch
 
-        from bump_profiles.backends import TransformersBackend
-        from bump_profiles.models import load_causal_lm, load_tokenizer
+        from bump_profiles.engines.backends import TransformersBackend
+        from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
         torch.set_num_threads(spec.threads)
         torch.manual_seed(spec.seed)
@@ -127,7 +127,7 @@ class _MessagesBuilder:
         self.spec = spec
         self.count = None
         if spec.backend == "vllm":
-            from bump_profiles.models import load_tokenizer
+            from bump_profiles.engines.models import load_tokenizer
 
             tok = load_tokenizer(spec.model)
             self.count = lambda s: len(tok(s, add_special_tokens=False)["input_ids"])
@@ -146,7 +146,7 @@ def vllm_processor(spec: EngineSpec) -> Any:
     ``spec.lora`` the adapter is served by name on top of ``spec.model`` (its base model)."""
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
-    from bump_profiles.models import resolve
+    from bump_profiles.engines.models import resolve
 
     engine: dict[str, Any] = {"dtype": "auto" if spec.dtype == "float32" else spec.dtype, "seed": spec.seed,
                               "enable_prefix_caching": True}

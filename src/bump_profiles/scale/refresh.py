@@ -1,7 +1,7 @@
 """``refresh --engine ray``: the store's stale users, a page at a time, through the Ray engines.
 
 Per page (``page_size`` stale users, in id order) the driver reads what each user's next version is
-built from (:meth:`bump_profiles.refresh.Refresher.prepare`: the same update/scratch choice, the
+built from (:meth:`bump_profiles.profiles.refresh.Refresher.prepare`: the same update/scratch choice, the
 same interactions shown, counted with the generator's tokenizer, as the service), generates them in
 one Ray Data pass through any engine of :mod:`bump_profiles.scale.engines`, and writes each version
 with :meth:`Refresher.write`, on top of the version it was built on; a backlog longer than the
@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from bump_profiles.refresh import EmptyProfileError, PendingRefresh, Refresher, as_interaction
+from bump_profiles.profiles.refresh import EmptyProfileError, PendingRefresh, Refresher, as_interaction
 from bump_profiles.scale import require_ray
 from bump_profiles.scale.engines import EngineSpec, generate
 from bump_profiles.scale.users import dump_interactions
@@ -89,7 +89,7 @@ class _Counter:
         self.name = spec.name
         self._tok = None
         if spec.backend != "openai":  # an endpoint's tokenizer is not at hand: word budgets, as OpenAIBackend
-            from bump_profiles.models import load_tokenizer
+            from bump_profiles.engines.models import load_tokenizer
 
             self._tok = load_tokenizer(spec.model)
 

@@ -46,7 +46,7 @@ def lock_path(out: str) -> Path:
     runs on one machine refuse each other; runs on two machines are the operator's to keep apart)."""
     if not is_uri(out):
         return Path(f"{Path(out).resolve()}.lock")
-    from bump_profiles.models import cache_dir
+    from bump_profiles.engines.models import cache_dir
 
     return cache_dir() / "locks" / f"{hashlib.sha256(out.encode()).hexdigest()[:16]}.lock"
 
@@ -76,7 +76,7 @@ def run_profiles(data: str | list[str], out: str, spec: EngineSpec, *, k: int = 
 
     ``engine`` maps user rows to profile rows (default: the engine ``spec`` names; the benchmark
     passes a fake one to measure the driver's memory on 100,000 users without a model)."""
-    from bump_profiles.generate import writer_lock
+    from bump_profiles.profiles.generate import writer_lock
 
     if k < 0 or shard_rows < 1:
         raise ConfigError("--k must be 0 or more and --shard-rows at least 1")

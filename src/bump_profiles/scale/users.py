@@ -17,8 +17,8 @@ from bump_profiles.data.jsonl import _interaction, _user_id
 from bump_profiles.data.schema import Interaction, User, sort_by_date, tidy
 from bump_profiles.data.split import split_user
 from bump_profiles.errors import DataError
-from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
-from bump_profiles.provenance import record
+from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
+from bump_profiles.profiles.provenance import record
 
 
 def user_from_records(records: Sequence[tuple[str, int, str]]) -> User:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bump_profiles.data.schema import MAX_CHARS
-from bump_profiles.refresh import Refresher
+from bump_profiles.profiles.refresh import Refresher
 from bump_profiles.serve.guards import BodyLimit, Gate, RateLimiter
 from bump_profiles.serve.jobs import JobRunner
 from bump_profiles.store import Job, NewInteraction, ProfileStore, StoredProfile

@@ -1,7 +1,7 @@
 """Refresh jobs run in one background thread, in batches of users; progress lives in the store.
 
 A job is a list of users. The worker refreshes them ``batch_size`` at a time with one batched
-generation call (:meth:`bump_profiles.refresh.Refresher.refresh_many`) and writes the job's
+generation call (:meth:`bump_profiles.profiles.refresh.Refresher.refresh_many`) and writes the job's
 counters after every batch, so ``GET /v1/jobs/{id}`` shows progress. A user whose refresh
 fails is counted in ``failed`` with the last error; the others go on. An error about the user (an
 empty generation, a stale write) is shown on the job; anything else (a database, endpoint or model
@@ -21,7 +21,7 @@ import logging
 import queue
 import threading
 
-from bump_profiles.refresh import Refresher
+from bump_profiles.profiles.refresh import Refresher
 from bump_profiles.store import Job, ProfileStore
 
 log = logging.getLogger(__name__)

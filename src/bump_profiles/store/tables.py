@@ -6,7 +6,7 @@ Provenance of a stored profile version: ``generator`` (the model that wrote it),
 interactions since), ``source_seqs`` (exactly the interactions this version's prompt showed),
 ``through_seq`` (the newest interaction the version accounts for, directly or through the version it
 updated: later ones are "new"), and ``created_at``. This is not the ``read`` record of a
-profiles.jsonl line (:mod:`bump_profiles.provenance`): that one lists every interaction a profile
+profiles.jsonl line (:mod:`bump_profiles.profiles.provenance`): that one lists every interaction a profile
 *may* have read (the whole history its prompt was cut from, for the held-out leak checks), a superset
 of what was shown, where ``source_seqs`` is exactly what was shown.
 """

@@ -11,9 +11,9 @@ from typing import Any
 from bump_profiles.config import DataConfig, TrainConfig
 from bump_profiles.data import User, UserSplit, load_lamp_questions, load_users, split_users
 from bump_profiles.errors import DataError
-from bump_profiles.prompts import ProfilePrompt
+from bump_profiles.profiles.prompts import ProfilePrompt
 from bump_profiles.train.sequential import PolicyPrevious
-from bump_profiles.update import UpdateTrainingPrompt
+from bump_profiles.profiles.update import UpdateTrainingPrompt
 
 
 @dataclass
@@ -58,7 +58,7 @@ def prepare_data(config: TrainConfig) -> RunData:
     train = split_users(train_users, config.data.horizon or config.data.k, strategy=split, seed=config.seed)
     evals = split_users([u for u in users if u.id in held], config.data.horizon or config.data.k, strategy=split, seed=config.seed)
     if config.data.horizon is not None:  # k of the horizon's items are the reward's; the generator reads none of them
-        from bump_profiles.alignment import reward_items
+        from bump_profiles.evaluation.alignment import reward_items
 
         for s in (*train.users, *evals.users):
             s.heldout = reward_items(s.heldout, config.data.k, spread=True)

@@ -1,7 +1,7 @@
 """Update-mode training where the previous profile is the policy's own (``prompt.previous_from: policy``).
 
 With ``previous_from: file`` the previous profile of every training user is fixed before training
-(:mod:`bump_profiles.update`), so the writer only ever updates someone else's text. A profile in
+(:mod:`bump_profiles.profiles.update`), so the writer only ever updates someone else's text. A profile in
 service is updated from its own earlier output, round after round; to learn to keep what lasts and
 replace what faded, the writer must see its own previous profiles. Here each training user's
 history is cut in three: the older part, the ``prompt.update_recent`` newest items (this round's new
@@ -24,7 +24,7 @@ from typing import Any
 
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import ConfigError
-from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
+from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
 
 
 @dataclass
@@ -56,7 +56,7 @@ class PolicyPrevious:
         now = self._step()
         due = sorted({u for u in user_ids if u not in self.written or now - self.written[u][0] >= self.refresh_steps})
         if due:
-            from bump_profiles.backends import TransformersBackend
+            from bump_profiles.engines.backends import TransformersBackend
 
             model = self._model()
             was_training = model.training

@@ -29,8 +29,8 @@ def use_bf16(config: TrainConfig, *, cuda: bool) -> tuple[bool, str]:
     """Whether the loss runs under bfloat16 autocast, and why (the line ``train`` logs).
 
     ``grpo.bf16`` None means auto: on for CUDA and on a CPU with native bfloat16
-    (:func:`bump_profiles.models.cpu_has_bf16`); float32 otherwise."""
-    from bump_profiles.models import cpu_has_bf16
+    (:func:`bump_profiles.engines.models.cpu_has_bf16`); float32 otherwise."""
+    from bump_profiles.engines.models import cpu_has_bf16
 
     if config.grpo.bf16 is not None:
         return config.grpo.bf16, "set by grpo.bf16"

@@ -21,7 +21,7 @@ from typing import Any
 
 from bump_profiles.data.jsonl import iter_jsonl
 from bump_profiles.errors import DataError
-from bump_profiles.io import atomic_write_text
+from bump_profiles.data.atomic import atomic_write_text
 
 CURVES = [("reward", "reward"), ("ndcg_a", "NDCG A (profile -> items)"), ("ndcg_b", "NDCG B (items -> profile)")]
 

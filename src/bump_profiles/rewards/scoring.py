@@ -2,8 +2,8 @@
 checked finite, with the null texts' scores the ``empty`` calibration subtracts.
 
 Shared by the reward (:mod:`bump_profiles.rewards.bump`) and the intrinsic evaluation
-(:mod:`bump_profiles.intrinsic`). Which calibrations exist and which may train is the registry in
-:mod:`bump_profiles.calibration`; the arithmetic is :func:`bump_profiles.ranking.calibrate`.
+(:mod:`bump_profiles.evaluation.intrinsic`). Which calibrations exist and which may train is the registry in
+:mod:`bump_profiles.rewards.calibration`; the arithmetic is :func:`bump_profiles.rewards.ranking.calibrate`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bump_profiles.calibration import check_calibration
+from bump_profiles.rewards.calibration import check_calibration
 from bump_profiles.errors import BumpError
 from bump_profiles.judges import Judge
-from bump_profiles.ranking import calibrate
+from bump_profiles.rewards.ranking import calibrate
 
 
 def _clip(text: str, n: int = 120) -> str:

@@ -99,7 +99,7 @@ class ProfilePrompt:
         return [{"role": "user", "content": self.template.format(history=text, max_words=self.max_words)}]
 
     def split_messages(self, split: UserSplit, count_tokens: Callable[[str], int] | None = None) -> list[dict[str, str]]:
-        """Training prompt of one user (the same interface as update mode's, bump_profiles.update)."""
+        """Training prompt of one user (the same interface as update mode's, bump_profiles.profiles.update)."""
         return self.messages(split.history, count_tokens=count_tokens)
 
 

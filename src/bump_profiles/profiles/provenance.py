@@ -2,7 +2,7 @@
 is judged on.
 
 A profile that has read an item scores well on that item for the wrong reason. Every line that
-:func:`bump_profiles.generate.generate_profiles` writes carries ``read``: the split (``k`` held out
+:func:`bump_profiles.profiles.generate.generate_profiles` writes carries ``read``: the split (``k`` held out
 and the cut date, or none), the number of interactions shown to the generator, a hash of them all,
 and one short hash per interaction (its text fields, whitespace-normalised), so that any judged item
 can be checked against it. Evaluations refuse a profile that read an item it is judged on, or, for a

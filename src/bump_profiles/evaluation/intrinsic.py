@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from bump_profiles.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
+from bump_profiles.rewards.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import DataError
 from bump_profiles.judges import Judge
-from bump_profiles.profile_stats import profile_stats
-from bump_profiles.ranking import (
+from bump_profiles.profiles.stats import profile_stats
+from bump_profiles.rewards.ranking import (
     hit_at_1,
     multi_positive_ndcg,
     random_hit_at_1,
@@ -35,7 +35,7 @@ from bump_profiles.ranking import (
     random_reciprocal_rank,
     reciprocal_rank,
 )
-from bump_profiles.scoring import RawScores, raw_scores
+from bump_profiles.rewards.scoring import RawScores, raw_scores
 
 PSEUDO_PROFILES = ("history-titles", "history")
 METRICS = (
@@ -159,7 +159,7 @@ def evaluate_profiles(
 
     Users without a profile are left out and listed under ``missing_profiles``. ``per_user`` is
     ``{calibration: {user_id: {"ndcg_a": x, "ndcg_b": y}}}``. With ``references``, ``references`` holds
-    the same result for each of :func:`bump_profiles.baselines.reference_profiles` (history cut to
+    the same result for each of :func:`bump_profiles.profiles.baselines.reference_profiles` (history cut to
     each profile's length, full history, true interests), on the same users.
     """
     for c in calibrations:
@@ -181,7 +181,7 @@ def evaluate_profiles(
         "profile_stats": profile_stats(texts, histories, count_tokens=count_tokens),
     }
     if references:
-        from bump_profiles.baselines import reference_profiles
+        from bump_profiles.profiles.baselines import reference_profiles
 
         result["references"] = {
             name: evaluate_profiles(kept, ref, judge, calibrations=calibrations, group_size=group_size, count_tokens=count_tokens)

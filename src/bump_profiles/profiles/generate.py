@@ -1,4 +1,4 @@
-"""Profile generation at scale: one profile per user, from any backend of :mod:`bump_profiles.backends`,
+"""Profile generation at scale: one profile per user, from any backend of :mod:`bump_profiles.engines.backends`,
 resumable after a crash.
 
 :func:`generate_profiles` appends one JSON line per user and flushes each batch to disk, so a crash
@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bump_profiles.backends import Backend
+from bump_profiles.engines.backends import Backend
 from bump_profiles.data.schema import Interaction, User
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import ConfigError, DataError
-from bump_profiles.prompts import ProfilePrompt
-from bump_profiles.provenance import record
+from bump_profiles.profiles.prompts import ProfilePrompt
+from bump_profiles.profiles.provenance import record
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def generate_profiles(
     :class:`User` from all its interactions. Users are processed longest prompt first in batches of
     ``batch_size`` (similar lengths pad little; a memory problem shows in the first batch). Each line:
     ``{"user_id", "profile", "model", "prompt_tokens", "profile_tokens", "hit_limit", "read"}``, where
-    ``read`` is what the generator read (:func:`bump_profiles.provenance.record`).
+    ``read`` is what the generator read (:func:`bump_profiles.profiles.provenance.record`).
     """
     if batch_size < 1 or max_new_tokens < 1:
         raise ConfigError("batch_size and max_new_tokens must be at least 1")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bump_profiles.backends import Backend, Completion
+from bump_profiles.engines.backends import Backend, Completion
 from bump_profiles.data.schema import Interaction
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.rewards.rows import RewardRow
@@ -101,7 +101,7 @@ def provenance(c: Candidates, scores: Sequence[float], *, m: int, seed: int, tem
 def load_candidates(path: str | Path, *, repair: bool = True) -> dict[str, Candidates]:
     """Candidates already sampled (a resumable JSONL, one user a line). A truncated last line is cut
     from the file (``repair``, the writer's own resume) or only skipped (a reader beside a running writer)."""
-    from bump_profiles.generate import read_done
+    from bump_profiles.profiles.generate import read_done
 
     path = Path(path)
     if not path.exists():
@@ -149,8 +149,8 @@ def best_of_profiles(items: Sequence, backend: Backend, prompt, reward, out_path
     into ``out_path``; candidates are kept in ``<out>.candidates.jsonl`` as they are sampled (rerun to
     resume). Users are scored in groups of ``group`` (None: all at once). Returns a summary."""
     from bump_profiles.data.split import UserSplit
-    from bump_profiles.io import atomic_write_text
-    from bump_profiles.provenance import record
+    from bump_profiles.data.atomic import atomic_write_text
+    from bump_profiles.profiles.provenance import record
 
     reads, positives, heldout = {}, {}, {}
     for x in items:

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bump_profiles.errors import ConfigError
-from bump_profiles.models import render_messages
+from bump_profiles.engines.models import render_messages
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from bump_profiles.openai_client import OpenAIClient
+    from bump_profiles.engines.openai_client import OpenAIClient
 
 Messages = list[dict[str, str]]
 
@@ -129,7 +129,7 @@ class VLLMBackend(TextsFromCompletions):
 
         if not torch.cuda.is_available():
             raise ConfigError("the vllm backend needs a CUDA GPU; use --backend transformers on the CPU")
-        from bump_profiles.models import resolve
+        from bump_profiles.engines.models import resolve
 
         self.name = model
         self._vllm = vllm

@@ -1,11 +1,11 @@
 """Incremental profiles: a new profile from the previous one plus the interactions since it was written.
 
-Two uses of the same :class:`~bump_profiles.prompts.UpdatePrompt`:
+Two uses of the same :class:`~bump_profiles.profiles.prompts.UpdatePrompt`:
 
 - **Files** (``bump-profiles profile --update PREVIOUS.jsonl``): :func:`update_profiles` reads the
   previous profiles and a (newer) log and writes one line per user. Which interactions are new is
   read from the previous line's provenance: ``read`` (the hashes of every interaction the profile
-  accounts for, :mod:`bump_profiles.provenance`; every line this module or ``profile`` writes has it)
+  accounts for, :mod:`bump_profiles.profiles.provenance`; every line this module or ``profile`` writes has it)
   or ``through_date`` (the newest interaction it saw), or else ``--since DATE`` for the whole file. An
   updated profile's ``read`` is the previous one's plus the new interactions its prompt showed: the
   oldest new ones that fit the prompt's budgets; the rest (``unread`` on the line) stay new for the next
@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bump_profiles.backends import Backend, Messages
+from bump_profiles.engines.backends import Backend, Messages
 from bump_profiles.data.render import fitting
 from bump_profiles.data.schema import Interaction, User, date_key
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import ConfigError, DataError
-from bump_profiles.generate import GenerationSummary, read_done, writer_lock
-from bump_profiles.prompts import ProfilePrompt, UpdatePrompt
-from bump_profiles.provenance import item_hash, load_reads, record, refuse_seen
+from bump_profiles.profiles.generate import GenerationSummary, read_done, writer_lock
+from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
+from bump_profiles.profiles.provenance import item_hash, load_reads, record, refuse_seen
 
 
 def _read_after(previous: dict[str, Any], history: Sequence[Interaction], new: Sequence[Interaction],
@@ -114,7 +114,7 @@ def update_profiles(
     temperature: float = 0.0,
 ) -> GenerationSummary:
     """Write every user's next profile to ``out_path`` (resumable: users already there are skipped;
-    ``<out>.lock`` refuses a second writer of the same file, as in :func:`~bump_profiles.generate.generate_profiles`)."""
+    ``<out>.lock`` refuses a second writer of the same file, as in :func:`~bump_profiles.profiles.generate.generate_profiles`)."""
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(Path(out_path)):
         return _update_locked(items, previous_path, backend, out_path, update_prompt=update_prompt,

@@ -1,0 +1,1 @@
+"""Evaluation: score profiles against held-out items, compare runs, and report the results."""
