@@ -129,9 +129,9 @@ def set_scores(layouts, profiles: dict[str, str], judge, horizon: str) -> dict[s
 
 
 def reference_sets(layouts, cands, greedy, picks: dict[str, int], count) -> dict[str, dict[str, str]]:
-    from bump_profiles.profiles.baselines import budget_history
     from bump_profiles.data.schema import User
     from bump_profiles.data.split import UserSplit
+    from bump_profiles.profiles.baselines import budget_history
 
     rng = random.Random(0)
     rand = {a.user_id: rng.randrange(len(cands[a.user_id].texts)) for a in layouts}
@@ -152,11 +152,11 @@ def summarize(values: dict[str, float], units: list[str], draws) -> dict[str, fl
 
 
 def run_scoring(out: Path, layouts, train, eval_ids, windows: list[str], results: Path) -> None:
-    from bump_profiles.evaluation.alignment import picked, within_user_spearman
     from bump_profiles.authors.stats import paired_difference, resamples
-    from bump_profiles.profiles.bestof import load_candidates
     from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.engines.models import load_tokenizer
+    from bump_profiles.evaluation.alignment import picked, within_user_spearman
+    from bump_profiles.profiles.bestof import load_candidates
     from bump_profiles.profiles.stats import profile_stats
 
     tok = load_tokenizer("smollm2-135m")
@@ -236,12 +236,12 @@ def run_likelihood(out: Path, layouts, train, eval_ids, windows: list[str], resu
     candidate (within-author Spearman with each option's reward) and per final set (pick of each
     option vs random, greedy, history@budget), with paired intervals. Contrasting with one other
     author only keeps it to ~100 pairs an author on a shared 2-core CPU."""
-    from bump_profiles.evaluation.alignment import picked, within_user_spearman
     from bump_profiles.authors.stats import paired_difference, resamples
-    from bump_profiles.profiles.bestof import load_candidates
     from bump_profiles.data.atomic import atomic_write_json
-    from bump_profiles.judges import JudgeConfig, make_judge
     from bump_profiles.engines.models import load_tokenizer
+    from bump_profiles.evaluation.alignment import picked, within_user_spearman
+    from bump_profiles.judges import JudgeConfig, make_judge
+    from bump_profiles.profiles.bestof import load_candidates
     from bump_profiles.rewards.ranking import multi_positive_ndcg
 
     tok = load_tokenizer("smollm2-135m")

@@ -50,8 +50,8 @@ def benchmark_prompt(window: str):
 
 def authors(data: str):
     """(layouts of the 32 picked training authors, every training author's items, the evaluation author ids)."""
-    from bump_profiles.evaluation.alignment import layout
     from bump_profiles.authors.data import load_authors, split_authors
+    from bump_profiles.evaluation.alignment import layout
 
     split = split_authors(load_authors(data), eval_authors=32, k=2, seed=0, cap=100)
     train = [s.user for s in split.train]
@@ -62,8 +62,8 @@ def authors(data: str):
 
 def stage_generate(out: Path, layouts, windows: list[str], greedy_only: bool = False) -> None:
     from bump_profiles.engines.backends import TransformersBackend
-    from bump_profiles.profiles.bestof import load_candidates, sample_all
     from bump_profiles.engines.models import load_causal_lm, load_tokenizer
+    from bump_profiles.profiles.bestof import load_candidates, sample_all
 
     tok = load_tokenizer("smollm2-135m")
     backend = TransformersBackend(load_causal_lm("smollm2-135m"), tok, batch_size=N_SAMPLES, name="smollm2-135m")

@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     from bump_profiles.data import load_users, split_users
-    from bump_profiles.evaluation.intrinsic import ScoredGroup, pseudo_profiles, rank_groups
     from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.engines.models import load_sentence_transformer
+    from bump_profiles.evaluation.intrinsic import ScoredGroup, pseudo_profiles, rank_groups
     from bump_profiles.rewards.ranking import random_ndcg
     from bump_profiles.rewards.scoring import NULL_TEXT, RawScores
 

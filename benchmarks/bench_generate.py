@@ -72,10 +72,10 @@ def prefill_seconds(model: Any, tokenizer: Any, prompts: list[str], batch_size: 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    from bump_profiles.engines.backends import TransformersBackend
-    from bump_profiles.profiles.generate import generate_profiles
     from bump_profiles.data.atomic import atomic_write_json
+    from bump_profiles.engines.backends import TransformersBackend
     from bump_profiles.engines.models import load_causal_lm, load_tokenizer
+    from bump_profiles.profiles.generate import generate_profiles
     from bump_profiles.profiles.prompts import ProfilePrompt
 
     if args.threads:

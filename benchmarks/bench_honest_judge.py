@@ -79,8 +79,8 @@ def keywords(splits: list[Any], n: int = 12) -> dict[str, str]:
 
 
 def synthetic_sets(splits: list[Any], count, seed: int) -> dict[str, dict[str, str]]:
-    from bump_profiles.profiles.baselines import budget_history, full_history
     from bump_profiles.data.synthetic import TOPICS, interests_profile
+    from bump_profiles.profiles.baselines import budget_history, full_history
 
     ids = [s.user.id for s in splits]
     truth = {s.user.id: interests_profile(s.user) for s in splits}
@@ -102,8 +102,8 @@ def synthetic_sets(splits: list[Any], count, seed: int) -> dict[str, dict[str, s
 
 
 def lamp_sets(splits: list[Any], count, seed: int) -> dict[str, dict[str, str]]:
-    from bump_profiles.profiles.baselines import budget_history, full_history
     from bump_profiles.evaluation.intrinsic import pseudo_profiles
+    from bump_profiles.profiles.baselines import budget_history, full_history
 
     ids = [s.user.id for s in splits]
     kw = keywords(splits)
@@ -173,8 +173,8 @@ def print_table(name: str, result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     from bump_profiles.data import load_users, split_users
-    from bump_profiles.data.synthetic import make_users
     from bump_profiles.data.atomic import atomic_write_json
+    from bump_profiles.data.synthetic import make_users
     from bump_profiles.engines.models import load_sentence_transformer
 
     args = parse_args(argv)

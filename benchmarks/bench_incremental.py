@@ -94,8 +94,8 @@ def generate(backend: Any, messages: list[Any], args: argparse.Namespace, cache:
     import hashlib
     from dataclasses import asdict
 
-    from bump_profiles.engines.backends import Completion
     from bump_profiles.data.atomic import atomic_write_json
+    from bump_profiles.engines.backends import Completion
 
     keys = [hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:16] for m in messages]
     kept = json.loads(cache.read_text()) if cache.exists() else {"prompts": [], "completions": []}

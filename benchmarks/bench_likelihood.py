@@ -238,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bump_profiles.data.atomic import atomic_write_json
-    from bump_profiles.judges import JudgeConfig, make_judge
     from bump_profiles.engines.models import load_tokenizer
+    from bump_profiles.judges import JudgeConfig, make_judge
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)

@@ -115,8 +115,8 @@ def reward_batch(n_users: int, generations: int, k: int, words: int, seed: int) 
 
 def build_judges(args: argparse.Namespace) -> dict[str, Any]:
     """The judges to time; the two LLM judges share one model."""
-    from bump_profiles.judges import JudgeConfig, make_judge
     from bump_profiles.engines.models import load_causal_lm, load_tokenizer
+    from bump_profiles.judges import JudgeConfig, make_judge
 
     judges = {}
     if "embedding" in args.judges:

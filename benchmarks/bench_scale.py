@@ -131,10 +131,10 @@ def one(mode: str, args: argparse.Namespace, log: Path, out: Path) -> dict:
     if mode == "single":
         import torch
 
-        from bump_profiles.engines.backends import TransformersBackend
         from bump_profiles.data import load_users
-        from bump_profiles.profiles.generate import generate_profiles
+        from bump_profiles.engines.backends import TransformersBackend
         from bump_profiles.engines.models import load_causal_lm, load_tokenizer
+        from bump_profiles.profiles.generate import generate_profiles
         from bump_profiles.profiles.prompts import ProfilePrompt
 
         torch.set_num_threads(1)

@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from bump_profiles.engines.backends import TransformersBackend
 from bump_profiles.data.profiles import load_profiles
+from bump_profiles.engines.backends import TransformersBackend
+from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 from bump_profiles.evaluation.demo import DemoConfig, downstream_table, train_config
 from bump_profiles.profiles.generate import generate_profiles
-from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 from bump_profiles.train.data import prepare_data
 
 

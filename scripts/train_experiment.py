@@ -31,15 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bump_profiles.engines.backends import TransformersBackend
-from bump_profiles.profiles.baselines import budget_history
 from bump_profiles.config import load_config, to_dict
 from bump_profiles.data import UserSplit
+from bump_profiles.data.atomic import atomic_write_json
 from bump_profiles.data.profiles import load_profiles
 from bump_profiles.data.synthetic import interests_profile
-from bump_profiles.profiles.generate import generate_profiles
-from bump_profiles.data.atomic import atomic_write_json
+from bump_profiles.engines.backends import TransformersBackend
 from bump_profiles.judges import JudgeConfig, make_judge
+from bump_profiles.profiles.baselines import budget_history
+from bump_profiles.profiles.generate import generate_profiles
 from bump_profiles.profiles.stats import profile_stats, words
 from bump_profiles.rewards.bump import BumpReward
 from bump_profiles.rewards.rows import RewardRow

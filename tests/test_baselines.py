@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fakes import tiny_tokenizer
 
-from bump_profiles.profiles.baselines import budget_history, reference_profiles
 from bump_profiles.data import split_users
 from bump_profiles.data.synthetic import make_users
+from bump_profiles.profiles.baselines import budget_history, reference_profiles
 
 
 def test_budget_history_matches_the_profile_length_within_one_interaction():

@@ -56,8 +56,8 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
 def test_the_judged_round_was_never_read():
     """The provenance check the benchmark runs before judging: it passes for every set as built and
     refuses a profile credited with the round it is judged on."""
-    from bump_profiles.evaluation.drift import cut_rounds, make_drift_users
     from bump_profiles.errors import DataError
+    from bump_profiles.evaluation.drift import cut_rounds, make_drift_users
 
     bench = _bench()
     users = make_drift_users(3, rounds=4, per_round=3, seed=1)

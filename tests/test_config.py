@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bump_profiles.engines import models
 from bump_profiles.cli import main
 from bump_profiles.config import TrainConfig, config_diff, describe, from_dict, load_config, to_yaml
+from bump_profiles.engines import models
 from bump_profiles.errors import ConfigError
 from bump_profiles.train.trl_config import generation_layout
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bump_profiles.evaluation.demo import DemoConfig, command_line, train_config
 from bump_profiles.errors import ConfigError
+from bump_profiles.evaluation.demo import DemoConfig, command_line, train_config
 
 
 def test_command_line_names_only_what_differs_from_the_defaults():

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from bump_profiles.engines.backends import TransformersBackend
 from bump_profiles.data.schema import Interaction, User
 from bump_profiles.data.synthetic import TOPICS
+from bump_profiles.engines.backends import TransformersBackend
+from bump_profiles.errors import DataError
 from bump_profiles.evaluation.drift import (
     category_shift,
     cut_rounds,
@@ -19,7 +20,6 @@ from bump_profiles.evaluation.drift import (
     mentions,
     topic_recall,
 )
-from bump_profiles.errors import DataError
 from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
 from bump_profiles.profiles.provenance import item_hash, load_reads, refuse_seen
 from bump_profiles.profiles.update import update_profiles

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bump_profiles.engines.backends import Completion, TransformersBackend, VLLMBackend
 from bump_profiles.cli import main
 from bump_profiles.data import split_users, write_users_jsonl
 from bump_profiles.data.profiles import load_profiles
 from bump_profiles.data.synthetic import make_users
+from bump_profiles.engines.backends import Completion, TransformersBackend, VLLMBackend
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.profiles.generate import generate_profiles, read_done
 from bump_profiles.profiles.prompts import ProfilePrompt

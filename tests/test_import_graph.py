@@ -101,3 +101,46 @@ def test_the_walk_sees_deferred_imports_and_finds_a_cycle():
 def test_no_module_is_over_400_lines(name, path):
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= 400, f"{name} has {lines} lines: split it by concern"
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def _in(package: str, module: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def _data_to_lamp(graph: dict[str, set[str]]) -> dict[str, list[str]]:
+    """The data-layer modules that reach ``bump_profiles.lamp`` (directly or not), with what they reach there."""
+    out = {}
+    for name in graph:
+        if _in(f"{PACKAGE}.data", name):
+            hits = sorted(m for m in _reach(graph, name) if _in(f"{PACKAGE}.lamp", m))
+            if hits:
+                out[name] = hits
+    return out
+
+
+def test_the_data_layer_imports_nothing_from_lamp():
+    graph = _graph()
+    assert {"bump_profiles.data.lamp", "bump_profiles.data.render", "bump_profiles.data.tasks"} <= set(graph)
+    assert _data_to_lamp(graph) == {}
+
+
+def test_the_data_layer_check_sees_an_indirect_import_of_lamp():
+    graph = _graph()
+    graph["bump_profiles.errors"] = graph["bump_profiles.errors"] | {"bump_profiles.lamp.tasks"}
+    assert "bump_profiles.data.lamp" in _data_to_lamp(graph)  # data.lamp imports errors
+
+
+def test_the_package_root_holds_only_the_cli_its_config_and_errors():
+    root = sorted(p.name for p in (SRC / PACKAGE).glob("*.py"))
+    assert root == ["__init__.py", "cli.py", "config.py", "errors.py"], root

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from fakes import OverlapJudge
 
-from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION
 from bump_profiles.cli import main
 from bump_profiles.data import Interaction, User, split_users, write_users_jsonl
 from bump_profiles.data.synthetic import TOPICS, interests_profile, make_users
@@ -21,6 +20,7 @@ from bump_profiles.evaluation.intrinsic import (
     ranking_metrics,
 )
 from bump_profiles.profiles.stats import words
+from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION
 from bump_profiles.rewards.scoring import RawScores
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from bump_profiles.data import Interaction, User, load_lamp_questions
+from bump_profiles.data.tasks import FILE_TASKS, ITEM_FORMATS
 from bump_profiles.errors import ConfigError, DataError
-from bump_profiles.lamp import TASKS, get_task
+from bump_profiles.lamp import TASKS, TaskSpec, get_task
 from bump_profiles.lamp.retrieval import BM25Retriever, DenseRetriever, make_retriever, retrieve, top_k
 
 # One input per task in LaMP's own phrasing, with the retrieval query LaMP extracts from it.
@@ -43,6 +44,16 @@ def test_registry_covers_every_lamp_task_with_official_metric_names():
     assert all(names[f"LaMP_{k}"] == ("rouge-1", "rouge-L") for k in (4, 5, 6, 7))
     assert len(get_task("LaMP_2_news").labels) == len(get_task("LaMP_2_movies").labels) == 15
 
+
+
+def test_every_task_with_files_has_its_item_format_and_only_those():
+    """The item facts live in the data layer (data/tasks.py); each file task's spec points at its own."""
+    assert {n for n, t in TASKS.items() if t.has_files} == set(FILE_TASKS) == set(ITEM_FORMATS)
+    assert all(TASKS[n].items is ITEM_FORMATS[n] for n in FILE_TASKS)
+    assert not TASKS["synthetic"].has_files
+    with pytest.raises(ValueError, match="item format"):
+        TaskSpec(name="LaMP_9", kind="generation", pattern=".*", query_fields=(), item_text=str, item_prompt=str,
+                 items=ITEM_FORMATS["LaMP_7"])
 
 @pytest.mark.parametrize("name", sorted(INPUTS))
 def test_query_is_lamps(name):

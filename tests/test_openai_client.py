@@ -8,8 +8,8 @@ import pytest
 from openai_stub import OpenAIStub
 
 from bump_profiles.engines.backends import OpenAIBackend
-from bump_profiles.errors import ConfigError, RemoteError
 from bump_profiles.engines.openai_client import OpenAIClient
+from bump_profiles.errors import ConfigError, RemoteError
 
 MESSAGES = [{"role": "user", "content": "Describe this user: likes chess and jazz."}]
 

@@ -19,13 +19,13 @@ ray = pytest.importorskip("ray", reason="the scale extra (Ray Data) is not insta
 
 from openai_stub import OpenAIStub  # noqa: E402
 
-from bump_profiles.engines.backends import OpenAIBackend, TransformersBackend  # noqa: E402
 from bump_profiles.data import load_users, split_users  # noqa: E402
 from bump_profiles.data.synthetic import make_users  # noqa: E402
-from bump_profiles.errors import ConfigError  # noqa: E402
-from bump_profiles.profiles.generate import generate_profiles  # noqa: E402
+from bump_profiles.engines.backends import OpenAIBackend, TransformersBackend  # noqa: E402
 from bump_profiles.engines.models import load_causal_lm, load_tokenizer  # noqa: E402
 from bump_profiles.engines.openai_client import OpenAIClient  # noqa: E402
+from bump_profiles.errors import ConfigError  # noqa: E402
+from bump_profiles.profiles.generate import generate_profiles  # noqa: E402
 from bump_profiles.profiles.prompts import ProfilePrompt  # noqa: E402
 from bump_profiles.scale.engines import EngineSpec  # noqa: E402
 from bump_profiles.scale.run import run_profiles  # noqa: E402

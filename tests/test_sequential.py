@@ -9,8 +9,8 @@ import pytest
 from fakes import save_tiny
 from test_train import BigramJudge, tiny_config
 
-from bump_profiles.engines.backends import TransformersBackend
 from bump_profiles.config import load_config
+from bump_profiles.engines.backends import TransformersBackend
 from bump_profiles.errors import ConfigError
 from bump_profiles.profiles.prompts import ProfilePrompt
 from bump_profiles.train.data import build_dataset, prepare_data

@@ -15,8 +15,8 @@ from bump_profiles.data.schema import Interaction, User
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
 from bump_profiles.profiles.provenance import record
-from bump_profiles.train.data import build_dataset
 from bump_profiles.profiles.update import new_since, training_prompt
+from bump_profiles.train.data import build_dataset
 
 
 def it(i: int, text: str, date: str | None = None) -> Interaction:

@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bump_profiles.data.atomic import atomic_write_json
 from bump_profiles.data.jsonl import iter_jsonl
 from bump_profiles.data.schema import Interaction, User, sort_by_date, tidy
 from bump_profiles.data.split import UserSplit, split_users
 from bump_profiles.errors import DataError
-from bump_profiles.data.atomic import atomic_write_json
 from bump_profiles.lamp.tasks import TaskSpec, get_task
 
 SOURCE = "LaMP_2_news"

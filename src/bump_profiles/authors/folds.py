@@ -19,8 +19,8 @@ from typing import Any
 
 from bump_profiles.authors.bench import Bench, machine, profile_sets
 from bump_profiles.authors.config import AuthorsBenchConfig
-from bump_profiles.errors import ConfigError
 from bump_profiles.data.atomic import atomic_write_json, atomic_write_text
+from bump_profiles.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from bump_profiles.authors.data import (
     headline_questions,
     write_training_file,
 )
-from bump_profiles.errors import ConfigError
 from bump_profiles.data.atomic import atomic_write_json, atomic_write_text
+from bump_profiles.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +126,8 @@ def generator(b: Bench, name: str):
 def stage_profiles(b: Bench, name: str, part: str = "eval") -> None:
     """Greedy profiles of the evaluation (or training) authors from their histories (resumable per author)."""
     from bump_profiles.engines.backends import TransformersBackend
-    from bump_profiles.profiles.generate import generate_profiles
     from bump_profiles.engines.models import load_tokenizer
+    from bump_profiles.profiles.generate import generate_profiles
 
     cfg = b.train_config("bump")
     backend = TransformersBackend(generator(b, name), load_tokenizer(cfg.policy.model), batch_size=b.config.eval.batch_size,
@@ -149,9 +149,9 @@ def stage_references(b: Bench, part: str = "eval") -> None:
     A training author's keywords are counted against the other training authors, as an evaluation
     author's are against the training authors."""
     from bump_profiles.authors.keywords import keyword_profiles
-    from bump_profiles.profiles.baselines import budget_history
     from bump_profiles.data.profiles import load_profiles
     from bump_profiles.data.render import render_history
+    from bump_profiles.profiles.baselines import budget_history
 
     count = b.count_tokens()
     splits, train = b.splits(part), b.split.train

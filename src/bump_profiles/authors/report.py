@@ -9,8 +9,8 @@ from typing import Any
 
 from bump_profiles.authors.bench import GENERATORS, REFERENCES, Bench, profile_sets
 from bump_profiles.authors.evaluate import METHODS, downstream_table, profile_table
-from bump_profiles.errors import ConfigError
 from bump_profiles.data.atomic import atomic_write_json, atomic_write_text
+from bump_profiles.errors import ConfigError
 
 BEGIN, END = "<!-- authors-benchmark:begin (generated) -->", "<!-- authors-benchmark:end -->"
 ROWS = ("none", "retrieval", *REFERENCES, *GENERATORS, "BUMP+retrieval")

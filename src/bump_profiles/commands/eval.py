@@ -149,9 +149,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_sft(args: argparse.Namespace) -> int:
     import torch
 
+    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
     from bump_profiles.lamp.runner import build_prompts
     from bump_profiles.lamp.sft import ReaderSFTConfig, sft_dataset, train_reader
-    from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
     task, users, config, profiles, retriever = _inputs(args)
     prompts = build_prompts(task, users, config, profiles=profiles, retriever=retriever)

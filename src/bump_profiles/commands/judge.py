@@ -80,10 +80,10 @@ def _table(metrics: dict[str, float]) -> str:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from bump_profiles.data import split_users
+    from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.data.profiles import load_profiles
     from bump_profiles.errors import ConfigError
     from bump_profiles.evaluation.intrinsic import evaluate_profiles, pseudo_profiles
-    from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.judges import JudgeConfig, make_judge
 
     users = _load_all(args.data, args.format)

@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bump_profiles.errors import ModelError
     from bump_profiles.engines.models import BUNDLED, bundled_file, cache_dir
+    from bump_profiles.errors import ModelError
 
     rows = {}
     for name, spec in BUNDLED.items():

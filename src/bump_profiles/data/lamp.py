@@ -1,7 +1,7 @@
 """Official LaMP files: questions (``{id, input, profile}``) and outputs (``{task, golds}``).
 
 What a task's profile items carry (text fields, label field) and how its files are told apart come
-from its spec in :mod:`bump_profiles.lamp.tasks`; this module only reads and groups.
+from its item format in :mod:`bump_profiles.data.tasks`; this module only reads and groups.
 
 A LaMP *question* is not a user: several questions of one person share (nearly) the same profile.
 Questions are grouped into users by the ``user_id`` field where the file has one; otherwise two
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bump_profiles.data.schema import Interaction, User, sort_by_date, tidy
+from bump_profiles.data.tasks import FILE_TASKS, ITEM_FORMATS, ItemFormat
 from bump_profiles.errors import DataError
-from bump_profiles.lamp.tasks import FILE_TASKS, TASKS, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def read_json(path: str | Path) -> Any:
 def detect_task(questions: list[dict], path: str | Path) -> str:
     """The LaMP task of a questions file: from its path (``LaMP_2_news``...), else from its fields.
 
-    Asked of the task specs in order: a label field the items carry (category, tag, score), then a
+    Asked of the item formats in order: a label field the items carry (category, tag, score), then a
     phrase of the input (``input_hint``), then the first unlabelled task whose item fields the items
     carry, the one with the most fields first.
     """
@@ -82,15 +82,15 @@ def detect_task(questions: list[dict], path: str | Path) -> str:
     if sample is None:
         raise DataError("cannot tell the LaMP task: no question with a profile of items", path=path)
     keys = set(sample["profile"][0])
-    specs = [TASKS[t] for t in FILE_TASKS]
-    for spec in specs:
-        if spec.label_field and spec.label_field in keys:
-            return spec.name
+    formats = [ITEM_FORMATS[t] for t in FILE_TASKS]
+    for fmt in formats:
+        if fmt.label_field and fmt.label_field in keys:
+            return fmt.name
     text = str(sample.get("input", "")).lower()
-    for spec in specs:
-        if spec.input_hint and re.search(spec.input_hint, text):
-            return spec.name
-    fitting = [s for s in specs if not s.label_field and keys >= set(s.item_fields)]
+    for fmt in formats:
+        if fmt.input_hint and re.search(fmt.input_hint, text):
+            return fmt.name
+    fitting = [s for s in formats if not s.label_field and keys >= set(s.item_fields)]
     if fitting:
         return max(fitting, key=lambda s: len(s.item_fields)).name  # max keeps the first on a tie
     raise DataError(f"cannot tell the LaMP task from profile fields {sorted(keys)}", path=path)
@@ -118,7 +118,7 @@ def load_lamp_questions(path: str | Path, *, task: str | None = None, outputs: s
     if task not in FILE_TASKS:
         raise DataError(f"unknown LaMP task '{task}' (known: {', '.join(FILE_TASKS)})", path=path)
     golds = load_lamp_outputs(outputs) if outputs else {}
-    parsed = [_parse_question(q, n, TASKS[task], path) for n, q in enumerate(data)]
+    parsed = [_parse_question(q, n, ITEM_FORMATS[task], path) for n, q in enumerate(data)]
     seen: dict[str, int] = {}
     for n, (q, _) in enumerate(parsed):
         if q["id"] in seen:
@@ -174,7 +174,7 @@ def question_users(users: list[User]) -> list[User]:
     return out
 
 
-def _parse_question(q: Any, n: int, spec: TaskSpec, path: str | Path) -> tuple[dict, list[Interaction]]:
+def _parse_question(q: Any, n: int, fmt: ItemFormat, path: str | Path) -> tuple[dict, list[Interaction]]:
     if not isinstance(q, dict):
         raise DataError("a question must be a JSON object", path=path, record=n)
     record = f"{n} (id {q.get('id', '?')})"
@@ -183,7 +183,7 @@ def _parse_question(q: Any, n: int, spec: TaskSpec, path: str | Path) -> tuple[d
             raise DataError(f"question has no '{key}'", path=path, record=record, field=key)
     if not isinstance(q["profile"], list):
         raise DataError("'profile' must be a list of items", path=path, record=record, field="profile")
-    text_fields, label_field = spec.item_fields, spec.label_field
+    text_fields, label_field = fmt.item_fields, fmt.label_field
     items = []
     for m, item in enumerate(q["profile"]):
         where = f"{record} profile item {m}"
@@ -200,14 +200,14 @@ def _parse_question(q: Any, n: int, spec: TaskSpec, path: str | Path) -> tuple[d
             raise DataError(f"interaction has no text (expected {' or '.join(text_fields)})", path=path, record=where)
         label = item.get(label_field) if label_field else None
         score = None
-        if spec.kind == "rating" and label is not None:
+        if fmt.numeric_label and label is not None:
             try:
                 score = float(label)
             except (TypeError, ValueError) as exc:
                 raise DataError(f"'{label_field}' must be a number, got {label!r}", path=path, record=where,
                                 field=label_field) from exc
         items.append(Interaction(
-            id=str(item.get("id", f"{q['id']}-{m}")), fields=fields, source=spec.name,
+            id=str(item.get("id", f"{q['id']}-{m}")), fields=fields, source=fmt.name,
             label=None if label is None else str(label), score=score,
             date=str(item["date"]) if item.get("date") is not None else None, raw=item,
         ))

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bump_profiles.lamp.tasks import TASKS
+from bump_profiles.data.tasks import ITEM_FORMATS
 
 if TYPE_CHECKING:  # types only: Interaction.text calls render_interaction, so no runtime import back
     from bump_profiles.data.schema import Interaction
 
 
 def render_interaction(it: Interaction) -> str:
-    """One line of text for an interaction: its task's ``history_line`` for a LaMP source, else its fields joined."""
-    spec = TASKS.get(it.source)
-    if spec is not None and spec.history_line is not None:
-        return " ".join(spec.history_line(it).split())
+    """One line of text for an interaction: its task's ``history_line`` (data/tasks.py) for a LaMP source, else its fields joined."""
+    fmt = ITEM_FORMATS.get(it.source)
+    if fmt is not None and fmt.history_line is not None:
+        return " ".join(fmt.history_line(it).split())
     text = " ".join(v for v in it.fields.values() if v)
     return " ".join(text.split())
 

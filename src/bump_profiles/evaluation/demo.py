@@ -31,8 +31,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bump_profiles.errors import ConfigError
 from bump_profiles.data.atomic import atomic_write_json
+from bump_profiles.errors import ConfigError
 
 if TYPE_CHECKING:
     from bump_profiles.judges import Judge
@@ -120,13 +120,13 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     import torch
     from peft import PeftModel
 
-    from bump_profiles.engines.backends import TransformersBackend
     from bump_profiles.data.profiles import load_profiles
-    from bump_profiles.profiles.generate import generate_profiles
-    from bump_profiles.judges import JudgeConfig, make_judge
+    from bump_profiles.engines.backends import TransformersBackend
     from bump_profiles.engines.models import load_causal_lm, load_tokenizer
-    from bump_profiles.profiles.provenance import load_reads, refuse_seen
     from bump_profiles.evaluation.report import write_report
+    from bump_profiles.judges import JudgeConfig, make_judge
+    from bump_profiles.profiles.generate import generate_profiles
+    from bump_profiles.profiles.provenance import load_reads, refuse_seen
     from bump_profiles.train import train
     from bump_profiles.train.data import prepare_data
 
@@ -204,8 +204,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
 def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dict[str, Judge], count) -> dict[str, Any]:
     """Held-out NDCG of each profile set and of the references matched to the BUMP profiles, per judge."""
-    from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION
     from bump_profiles.evaluation.intrinsic import evaluate_profiles
+    from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION
 
     rows, random_ref = [], {}
     first = next(iter(judges))
@@ -234,13 +234,13 @@ def downstream_table(splits, profile_sets: dict[str, dict[str, str]], count, *, 
                      per_user: int | None = None, encoder: Any = None) -> dict[str, Any]:
     """The synthetic task for the evaluation users, read by the probe, with each method between the
     null row (``none``) and the oracle (``true interests``), each with a 95% interval over users."""
-    from bump_profiles.profiles.baselines import reference_profiles
     from bump_profiles.data import User
     from bump_profiles.data.synthetic import make_task
     from bump_profiles.lamp.probe import ProbeReader
     from bump_profiles.lamp.retrieval import make_retriever
     from bump_profiles.lamp.runner import EvalConfig, attach_questions, run_eval
     from bump_profiles.lamp.tasks import get_task
+    from bump_profiles.profiles.baselines import reference_profiles
 
     per_user = per_user or QUESTIONS_PER_USER
     task = get_task("synthetic")

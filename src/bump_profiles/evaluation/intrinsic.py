@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from bump_profiles.rewards.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import DataError
 from bump_profiles.judges import Judge
 from bump_profiles.profiles.stats import profile_stats
+from bump_profiles.rewards.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
 from bump_profiles.rewards.ranking import (
     hit_at_1,
     multi_positive_ndcg,

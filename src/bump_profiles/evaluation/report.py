@@ -19,9 +19,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bump_profiles.data.atomic import atomic_write_text
 from bump_profiles.data.jsonl import iter_jsonl
 from bump_profiles.errors import DataError
-from bump_profiles.data.atomic import atomic_write_text
 
 CURVES = [("reward", "reward"), ("ndcg_a", "NDCG A (profile -> items)"), ("ndcg_b", "NDCG B (items -> profile)")]
 

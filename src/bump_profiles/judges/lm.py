@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bump_profiles.judges import JudgeConfig
 from bump_profiles.engines.models import render_messages
+from bump_profiles.judges import JudgeConfig
 
 if TYPE_CHECKING:
     import torch

@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bump_profiles.data.atomic import atomic_write_json, atomic_write_text
 from bump_profiles.data.lamp import question_users
 from bump_profiles.data.schema import User
 from bump_profiles.errors import ConfigError, DataError
-from bump_profiles.data.atomic import atomic_write_json, atomic_write_text
 from bump_profiles.lamp.metrics import ROUGE_AGGREGATIONS, score
 from bump_profiles.lamp.readers import Reader
 from bump_profiles.lamp.retrieval import RETRIEVERS, Retriever, retrieve

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.data.atomic import atomic_write_json
+from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.lamp.runner import ReaderPrompt
 
 if TYPE_CHECKING:

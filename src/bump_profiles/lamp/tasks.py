@@ -1,13 +1,13 @@
 """LaMP tasks as data: one ``TaskSpec`` per task, collected in ``TASKS`` (the lighteval shape).
 
-A spec is the one place that knows a task: the text fields and label field of its profile items
-(what the loader in :mod:`bump_profiles.data.lamp` reads), a phrase of its question input that tells
-it apart from a task with the same item fields, how an item reads in a user's history (profile
-prompts and judges), the official label list (classification and rating tasks), how to parse a
+A spec is the one place that knows a task: what its files hold (``items``: the text fields and
+label field of its profile items, the phrase of its question input that tells it apart, how an item
+reads in a user's history; kept in :mod:`bump_profiles.data.tasks`, where the loader reads them, so
+the data layer imports nothing from here), the official label list (classification and rating tasks), how to parse a
 question's input, the retrieval query and the item text LaMP's retrievers use (``data/datasets.py``
 of the LaMP repository), how a retrieved item reads in the reader prompt (LaMP's own phrasing), how a
 raw generation becomes a prediction, and which metric family scores it. Adding a LaMP-like task is
-adding one spec to ``TASKS``. Bump ``version`` whenever a prompt or post-processing changes: results
+adding one spec to ``TASKS`` (and, when it has files, its ``ItemFormat`` to ``ITEM_FORMATS``). Bump ``version`` whenever a prompt or post-processing changes: results
 record it.
 """
 
@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bump_profiles.data.tasks import ITEM_FORMATS, ItemFormat, field_text, score_text
 from bump_profiles.errors import ConfigError, DataError
 
-if TYPE_CHECKING:  # types only: data.render asks these specs how an Interaction reads, so no runtime import back
+if TYPE_CHECKING:  # types only
     from bump_profiles.data.schema import Interaction
 
 KINDS = ("classification", "rating", "generation")
@@ -31,10 +32,8 @@ ITEM_WORDS = 48  # words of each field of a retrieved item shown to the reader
 class TaskSpec:
     """One LaMP task. ``pattern`` parses an input into named fields; ``query_fields`` of them, joined,
     are the retrieval query; ``item_text`` is an item's retrieval text; ``item_prompt`` its line in
-    the reader prompt; ``history_line`` its line in a user's history (None: the fields joined).
-    ``item_fields`` and ``label_field`` are what a LaMP file's profile items carry (a task without
-    ``item_fields`` has no files: it runs in memory); ``input_hint`` is a phrase (regex) of the
-    question input that tells this task apart from an earlier one with the same item fields."""
+    the reader prompt. ``items`` is what a LaMP file's profile items carry and how one reads in a
+    user's history (a task without it has no files: it runs in memory)."""
 
     name: str
     kind: str
@@ -44,10 +43,7 @@ class TaskSpec:
     item_prompt: Callable[[Interaction], str]
     labels: tuple[str, ...] = ()
     choice_fields: tuple[str, ...] = ()  # input fields that the labels stand for, in label order
-    item_fields: tuple[str, ...] = ()
-    label_field: str | None = None
-    input_hint: str | None = None
-    history_line: Callable[[Interaction], str] | None = None
+    items: ItemFormat | None = None
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -57,11 +53,13 @@ class TaskSpec:
             raise ValueError(f"{self.name}: a classification task needs its label list")
         if self.choice_fields and len(self.choice_fields) != len(self.labels):
             raise ValueError(f"{self.name}: one choice field per label")
+        if self.items is not None and self.items.name != self.name:
+            raise ValueError(f"{self.name}: its item format is {self.items.name}'s")
 
     @property
     def has_files(self) -> bool:
-        """Whether the task is read from official LaMP files (it says which fields their items carry)."""
-        return bool(self.item_fields)
+        """Whether the task is read from official LaMP files (its ``items`` say what their items carry)."""
+        return self.items is not None
 
     @property
     def answer_tokens(self) -> int:
@@ -146,24 +144,9 @@ def _cut(text: str, words: int = ITEM_WORDS) -> str:
     return " ".join(parts[:words]) + (" ..." if len(parts) > words else "")
 
 
-def _field(it: Interaction, name: str) -> str:
-    return it.fields.get(name, "")
-
-
 def _join(*names: str) -> Callable[[Interaction], str]:
     """LaMP's retrieval text of an item: the named fields joined by a space."""
-    return lambda it: " ".join(_field(it, n) for n in names if _field(it, n))
-
-
-def _score(it: Interaction) -> str:
-    """A rating as written: 4 rather than 4.0; the raw label (or ?) when there is no number."""
-    if it.score is None:
-        return it.label or "?"
-    return str(int(it.score)) if float(it.score).is_integer() else f"{it.score:g}"
-
-
-def _paper(it: Interaction) -> str:
-    return f'Paper: "{_field(it, "title")}". {_field(it, "abstract")}'
+    return lambda it: " ".join(field_text(it, n) for n in names if field_text(it, n))
 
 
 NEWS_CATEGORIES = (
@@ -176,65 +159,50 @@ MOVIE_TAGS = (
 )
 _AFTER_COLON = r"^[^:]*:\s*(?P<text>.*)$"
 
-# The LaMP_2 (movies) items carry `description` and `tag`; the older LaMP_2 (news) carry `title`, `text`
-# and `category`. History lines show labels (category, tag, score) because they are what the user did.
-# Order matters where tasks share item fields: a file that no label field or input hint places is
-# read as the first such task (LaMP_1 before LaMP_5, LaMP_4 before LaMP_6).
+# What each task's files hold (item fields, label field, input hint, history line) is its
+# ``items``, from bump_profiles.data.tasks.ITEM_FORMATS: the loader reads them there.
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in [
         TaskSpec(
-            name="LaMP_1", kind="classification", labels=("[1]", "[2]"),
+            name="LaMP_1", items=ITEM_FORMATS["LaMP_1"], kind="classification", labels=("[1]", "[2]"),
             pattern=r'title "(?P<title>.*)", which reference is related\?.*\[1\]: "(?P<ref1>.*)" \[2\]: "(?P<ref2>.*)"\s*$',
             query_fields=("ref1", "ref2"), choice_fields=("ref1", "ref2"), item_text=_join("title", "abstract"),
-            item_prompt=lambda it: f'"{_cut(_field(it, "title"))}"',
-            item_fields=("title", "abstract"), input_hint=r"which reference is related", history_line=_paper,
+            item_prompt=lambda it: f'"{_cut(field_text(it, "title"))}"',
         ),
         TaskSpec(
-            name="LaMP_2_movies", kind="classification", labels=MOVIE_TAGS,
+            name="LaMP_2_movies", items=ITEM_FORMATS["LaMP_2_movies"], kind="classification", labels=MOVIE_TAGS,
             pattern=r"description:\s*(?P<description>.*)$", query_fields=("description",), item_text=_join("description"),
-            item_prompt=lambda it: f'the tag for the movie: "{_cut(_field(it, "description"))}" is "{it.label}"',
-            item_fields=("description",), label_field="tag",
-            history_line=lambda it: f"Tagged a movie as '{it.label}': {_field(it, 'description')}",
+            item_prompt=lambda it: f'the tag for the movie: "{_cut(field_text(it, "description"))}" is "{it.label}"',
         ),
         TaskSpec(
-            name="LaMP_2_news", kind="classification", labels=NEWS_CATEGORIES,
+            name="LaMP_2_news", items=ITEM_FORMATS["LaMP_2_news"], kind="classification", labels=NEWS_CATEGORIES,
             pattern=r"article:\s*(?P<article>.*)$", query_fields=("article",), item_text=_join("title", "text"),
-            item_prompt=lambda it: f'the category for the article: "{_cut(_field(it, "text"))}" is "{it.label}"',
-            item_fields=("title", "text"), label_field="category",
-            history_line=lambda it: f"Wrote a {it.label} article: \"{_field(it, 'title')}\". {_field(it, 'text')}",
+            item_prompt=lambda it: f'the category for the article: "{_cut(field_text(it, "text"))}" is "{it.label}"',
         ),
         TaskSpec(
-            name="LaMP_3", kind="rating", labels=("1", "2", "3", "4", "5"),
+            name="LaMP_3", items=ITEM_FORMATS["LaMP_3"], kind="rating", labels=("1", "2", "3", "4", "5"),
             pattern=r"review:\s*(?P<review>.*)$", query_fields=("review",), item_text=_join("text"),
-            item_prompt=lambda it: f'{_score(it)} is the score for "{_cut(_field(it, "text"))}"',
-            item_fields=("text",), label_field="score",
-            history_line=lambda it: f"Rated {_score(it)} of 5: {_field(it, 'text')}",
+            item_prompt=lambda it: f'{score_text(it)} is the score for "{_cut(field_text(it, "text"))}"',
         ),
         TaskSpec(
-            name="LaMP_4", kind="generation", pattern=r"article:\s*(?P<article>.*)$", query_fields=("article",),
+            name="LaMP_4", items=ITEM_FORMATS["LaMP_4"], kind="generation", pattern=r"article:\s*(?P<article>.*)$", query_fields=("article",),
             item_text=_join("title", "text"),
-            item_prompt=lambda it: f'"{_field(it, "title")}" is the title for "{_cut(_field(it, "text"))}"',
-            item_fields=("title", "text"), input_hint=r"headline for the following article",
-            history_line=lambda it: f'Headline: "{_field(it, "title")}" for: {_field(it, "text")}',
+            item_prompt=lambda it: f'"{field_text(it, "title")}" is the title for "{_cut(field_text(it, "text"))}"',
         ),
         TaskSpec(
-            name="LaMP_5", kind="generation", pattern=_AFTER_COLON, query_fields=("text",),
+            name="LaMP_5", items=ITEM_FORMATS["LaMP_5"], kind="generation", pattern=_AFTER_COLON, query_fields=("text",),
             item_text=_join("title", "abstract"),
-            item_prompt=lambda it: f'"{_field(it, "title")}" is the title for "{_cut(_field(it, "abstract"))}"',
-            item_fields=("title", "abstract"), input_hint=r"title for the following abstract", history_line=_paper,
+            item_prompt=lambda it: f'"{field_text(it, "title")}" is the title for "{_cut(field_text(it, "abstract"))}"',
         ),
         TaskSpec(
-            name="LaMP_6", kind="generation", pattern=_AFTER_COLON, query_fields=("text",),
+            name="LaMP_6", items=ITEM_FORMATS["LaMP_6"], kind="generation", pattern=_AFTER_COLON, query_fields=("text",),
             item_text=_join("title", "text"),
-            item_prompt=lambda it: f'"{_field(it, "title")}" is the title for "{_cut(_field(it, "text"))}"',
-            item_fields=("title", "text"), input_hint=r"subject for the following email",
-            history_line=lambda it: f'Email subject: "{_field(it, "title")}" for: {_field(it, "text")}',
+            item_prompt=lambda it: f'"{field_text(it, "title")}" is the title for "{_cut(field_text(it, "text"))}"',
         ),
         TaskSpec(
-            name="LaMP_7", kind="generation", pattern=_AFTER_COLON, query_fields=("text",),
-            item_text=_join("text"), item_prompt=lambda it: f'"{_cut(_field(it, "text"))}"',
-            item_fields=("text",), history_line=lambda it: f"Tweet: {_field(it, 'text')}",
+            name="LaMP_7", items=ITEM_FORMATS["LaMP_7"], kind="generation", pattern=_AFTER_COLON, query_fields=("text",),
+            item_text=_join("text"), item_prompt=lambda it: f'"{_cut(field_text(it, "text"))}"',
         ),
         # The LaMP_1-like choice of bump_profiles.data.synthetic.make_task, for the CPU demo and tests (no files).
         TaskSpec(
@@ -244,7 +212,6 @@ TASKS: dict[str, TaskSpec] = {
         ),
     ]
 }
-FILE_TASKS = tuple(name for name, spec in TASKS.items() if spec.has_files)
 
 
 def get_task(name: str) -> TaskSpec:

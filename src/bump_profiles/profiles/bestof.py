@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bump_profiles.engines.backends import Backend, Completion
 from bump_profiles.data.schema import Interaction
+from bump_profiles.engines.backends import Backend, Completion
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.rewards.rows import RewardRow
 
@@ -148,8 +148,8 @@ def best_of_profiles(items: Sequence, backend: Backend, prompt, reward, out_path
     """Best-of-N profiles of every user (a :class:`UserSplit`, read from its history, or a :class:`User`)
     into ``out_path``; candidates are kept in ``<out>.candidates.jsonl`` as they are sampled (rerun to
     resume). Users are scored in groups of ``group`` (None: all at once). Returns a summary."""
-    from bump_profiles.data.split import UserSplit
     from bump_profiles.data.atomic import atomic_write_text
+    from bump_profiles.data.split import UserSplit
     from bump_profiles.profiles.provenance import record
 
     reads, positives, heldout = {}, {}, {}

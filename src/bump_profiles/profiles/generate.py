@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bump_profiles.engines.backends import Backend
 from bump_profiles.data.schema import Interaction, User
 from bump_profiles.data.split import UserSplit
+from bump_profiles.engines.backends import Backend
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.profiles.prompts import ProfilePrompt
 from bump_profiles.profiles.provenance import record

@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bump_profiles.engines.backends import Backend, Messages
 from bump_profiles.data.render import fitting
 from bump_profiles.data.schema import Interaction
+from bump_profiles.engines.backends import Backend, Messages
 from bump_profiles.errors import ConfigError
 from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
 from bump_profiles.store import ProfileStore, StaleWriteError, StoredInteraction, StoredProfile

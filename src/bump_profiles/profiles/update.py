@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bump_profiles.engines.backends import Backend, Messages
 from bump_profiles.data.render import fitting
 from bump_profiles.data.schema import Interaction, User, date_key
 from bump_profiles.data.split import UserSplit
+from bump_profiles.engines.backends import Backend, Messages
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.profiles.generate import GenerationSummary, read_done, writer_lock
 from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt

@@ -59,12 +59,12 @@ from typing import Any
 
 import numpy as np
 
-from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION, check_calibration
 from bump_profiles.errors import BumpError, ConfigError
 from bump_profiles.judges import Judge
 from bump_profiles.profiles.stats import copied_span_share, copy_rate, repeated_ngram_share, whitespace_tokens
-from bump_profiles.rewards.ranking import bidirectional_reward
+from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION, check_calibration
 from bump_profiles.rewards.contrast import PopulationBank, ProfileQueue
+from bump_profiles.rewards.ranking import bidirectional_reward
 from bump_profiles.rewards.rows import RewardRow, completion_text, gather_rows
 from bump_profiles.rewards.scoring import score_matrices
 

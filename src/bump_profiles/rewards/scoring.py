@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bump_profiles.rewards.calibration import check_calibration
 from bump_profiles.errors import BumpError
 from bump_profiles.judges import Judge
+from bump_profiles.rewards.calibration import check_calibration
 from bump_profiles.rewards.ranking import calibrate
 
 

@@ -12,8 +12,8 @@ from bump_profiles.config import DataConfig, TrainConfig
 from bump_profiles.data import User, UserSplit, load_lamp_questions, load_users, split_users
 from bump_profiles.errors import DataError
 from bump_profiles.profiles.prompts import ProfilePrompt
-from bump_profiles.train.sequential import PolicyPrevious
 from bump_profiles.profiles.update import UpdateTrainingPrompt
+from bump_profiles.train.sequential import PolicyPrevious
 
 
 @dataclass

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bump_profiles.config import TrainConfig, to_yaml
+from bump_profiles.data.atomic import append_jsonl, atomic_write_json, atomic_write_text
 from bump_profiles.engines.console import replace_trainer_printing
 from bump_profiles.errors import ConfigError
-from bump_profiles.data.atomic import append_jsonl, atomic_write_json, atomic_write_text
+from bump_profiles.profiles.update import training_prompt
 from bump_profiles.train.data import build_dataset, prepare_data
 from bump_profiles.train.rundir import Interrupt, check_same_users, metrics_callback, prepare_run_dir
 from bump_profiles.train.sequential import PolicyPrevious, policy_prompt
 from bump_profiles.train.trl_config import grpo_args, lora_config, use_bf16
-from bump_profiles.profiles.update import training_prompt
 
 if TYPE_CHECKING:
     from bump_profiles.judges import Judge

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bump_profiles.config import RESUMABLE_CHANGES, TrainConfig, config_diff, from_dict
-from bump_profiles.errors import ConfigError
 from bump_profiles.data.atomic import append_jsonl, atomic_write_text
+from bump_profiles.errors import ConfigError
 
 if TYPE_CHECKING:
     from transformers import TrainerCallback
