@@ -79,8 +79,8 @@ def bank_for(layouts, train):
 
 def option_rewards(option: dict, layouts, cands, judges, bank_data, count) -> tuple[dict[str, list[float]], list[dict]]:
     """Every candidate's reward under one option (groups in layout order), and each call's metrics."""
-    from bump_profiles.evaluation.alignment import reward_items
-    from bump_profiles.profiles.bestof import score_candidates
+    from bump_profiles.rewards.alignment import reward_items
+    from bump_profiles.rewards.bestof import score_candidates
     from bump_profiles.rewards.bump import BumpReward
     from bump_profiles.rewards.contrast import PopulationBank, ProfileQueue
 
@@ -108,7 +108,7 @@ def option_rewards(option: dict, layouts, cands, judges, bank_data, count) -> tu
 def heldout_scores(layouts, cands, judge, horizon: str) -> dict[str, list[float]]:
     """Each candidate's held-out BUMP score (no shaping): its author's near/far items ranked among all
     32 authors' (A) and ranking it among the other authors' candidates (B)."""
-    from bump_profiles.profiles.bestof import score_candidates
+    from bump_profiles.rewards.bestof import score_candidates
     from bump_profiles.rewards.bump import BumpReward
 
     reward = BumpReward(judge, min_users=2)
@@ -155,9 +155,9 @@ def run_scoring(out: Path, layouts, train, eval_ids, windows: list[str], results
     from bump_profiles.authors.stats import paired_difference, resamples
     from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.engines.models import load_tokenizer
-    from bump_profiles.evaluation.alignment import picked, within_user_spearman
-    from bump_profiles.profiles.bestof import load_candidates
     from bump_profiles.profiles.stats import profile_stats
+    from bump_profiles.rewards.alignment import picked, within_user_spearman
+    from bump_profiles.rewards.bestof import load_candidates
 
     tok = load_tokenizer("smollm2-135m")
 
@@ -239,10 +239,10 @@ def run_likelihood(out: Path, layouts, train, eval_ids, windows: list[str], resu
     from bump_profiles.authors.stats import paired_difference, resamples
     from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.engines.models import load_tokenizer
-    from bump_profiles.evaluation.alignment import picked, within_user_spearman
     from bump_profiles.judges import JudgeConfig, make_judge
-    from bump_profiles.profiles.bestof import load_candidates
-    from bump_profiles.rewards.ranking import multi_positive_ndcg
+    from bump_profiles.judges.ranking import multi_positive_ndcg
+    from bump_profiles.rewards.alignment import picked, within_user_spearman
+    from bump_profiles.rewards.bestof import load_candidates
 
     tok = load_tokenizer("smollm2-135m")
 

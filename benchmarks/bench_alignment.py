@@ -6,7 +6,7 @@
 The authors are split as configs/authors-cpu.yaml splits them (seed 0, 32 evaluation authors left out
 entirely, 100 most recent articles each); the first 32 training authors (in the split's seeded order)
 with at least 40 articles are laid out as [read | 16 reward horizon | 2 near | 6 far]
-(bump_profiles.evaluation.alignment). The untrained bundled SmolLM2-135M samples 8 profiles per author at
+(bump_profiles.rewards.alignment). The untrained bundled SmolLM2-135M samples 8 profiles per author at
 temperature 1.0 from the read window (the benchmark's prompt) plus one greedy profile; every reward
 option scores the same candidates. Per option, near and far: pick vs a random candidate vs greedy vs
 history@budget (the read window cut to the pick's tokens) under each held-out judge, ranking all 32
@@ -51,7 +51,7 @@ def benchmark_prompt(window: str):
 def authors(data: str):
     """(layouts of the 32 picked training authors, every training author's items, the evaluation author ids)."""
     from bump_profiles.authors.data import load_authors, split_authors
-    from bump_profiles.evaluation.alignment import layout
+    from bump_profiles.rewards.alignment import layout
 
     split = split_authors(load_authors(data), eval_authors=32, k=2, seed=0, cap=100)
     train = [s.user for s in split.train]
@@ -63,7 +63,7 @@ def authors(data: str):
 def stage_generate(out: Path, layouts, windows: list[str], greedy_only: bool = False) -> None:
     from bump_profiles.engines.backends import TransformersBackend
     from bump_profiles.engines.models import load_causal_lm, load_tokenizer
-    from bump_profiles.profiles.bestof import load_candidates, sample_all
+    from bump_profiles.rewards.bestof import load_candidates, sample_all
 
     tok = load_tokenizer("smollm2-135m")
     backend = TransformersBackend(load_causal_lm("smollm2-135m"), tok, batch_size=N_SAMPLES, name="smollm2-135m")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bump_profiles.rewards.calibration import CALIBRATIONS
+from bump_profiles.judges.calibration import CALIBRATIONS
 
 REPO = Path(__file__).resolve().parents[1]
 LAMP_1 = REPO.parent / "shared" / "data" / "lamp-samples" / "LaMP_1"
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.engines.models import load_sentence_transformer
     from bump_profiles.evaluation.intrinsic import ScoredGroup, pseudo_profiles, rank_groups
-    from bump_profiles.rewards.ranking import random_ndcg
+    from bump_profiles.judges.ranking import random_ndcg
     from bump_profiles.rewards.scoring import NULL_TEXT, RawScores
 
     t0 = time.perf_counter()

@@ -203,7 +203,7 @@ def run_population(name: str, pop: dict[str, Any], backends: dict[str, Any], jud
     """Generate and judge round by round; ``save`` gets the population's report after every round, so a
     run stopped for time keeps the rounds it finished (and a rerun resumes from the kept generations)."""
     from bump_profiles.evaluation.drift import category_shift
-    from bump_profiles.rewards.ranking import random_ndcg
+    from bump_profiles.judges.ranking import random_ndcg
 
     cache = args.out.parent / f"{args.out.stem}-{name}"
     cache.mkdir(parents=True, exist_ok=True)

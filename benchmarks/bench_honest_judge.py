@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from bump_profiles.rewards.calibration import CALIBRATIONS as CALIBRATION_MODES
+from bump_profiles.judges.calibration import CALIBRATIONS as CALIBRATION_MODES
 
 REPO = Path(__file__).resolve().parents[1]
 LAMP_1 = REPO.parent / "shared" / "data" / "lamp-samples" / "LaMP_1"
-CALIBRATIONS = tuple(CALIBRATION_MODES)  # the one registry, bump_profiles.rewards.calibration.CALIBRATIONS
+CALIBRATIONS = tuple(CALIBRATION_MODES)  # the one registry, bump_profiles.judges.calibration.CALIBRATIONS
 GENERIC = "This user likes many things."
 
 

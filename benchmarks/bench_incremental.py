@@ -112,7 +112,7 @@ def generate(backend: Any, messages: list[Any], args: argparse.Namespace, cache:
 def per_user_ndcg(splits: list[Any], profiles: dict[str, str], judge: Any) -> tuple[np.ndarray, np.ndarray]:
     """NDCG_A and NDCG_B (mean over the user's held-out items) per user, all users ranked at once."""
     from bump_profiles.evaluation.intrinsic import score_groups
-    from bump_profiles.rewards.ranking import multi_positive_ndcg
+    from bump_profiles.judges.ranking import multi_positive_ndcg
 
     (g,) = score_groups(splits, profiles, judge)
     profile_to_item, item_to_profile = g.raw.calibrated("none")  # raw scores, as this benchmark was measured
@@ -169,7 +169,7 @@ def run_set(name: str, users: list[Any], backend: Any, judge_base: Any, args: ar
 
 
 def _random_a(n_users: int, k: int) -> float:
-    from bump_profiles.rewards.ranking import random_ndcg
+    from bump_profiles.judges.ranking import random_ndcg
 
     return float(random_ndcg(n_users * k, k))
 

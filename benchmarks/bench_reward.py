@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     by_judge = {kind: [r for r in rows if r["judge"] == kind] for kind in judges}
     growths = {kind: {"total": growth(rs, "median_s"), "judge": growth(rs, "judge_s"), "ranking": growth(rs, "ranking_s")}
                for kind, rs in by_judge.items()}
-    from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION
+    from bump_profiles.judges.calibration import DEFAULT_CALIBRATION
 
     report = {
         "benchmark": "reward",

@@ -16,13 +16,13 @@ from bump_profiles.config import load_config
 from bump_profiles.data.schema import Interaction
 from bump_profiles.engines.backends import TransformersBackend
 from bump_profiles.errors import ConfigError
-from bump_profiles.evaluation.alignment import layout, reward_items, spearman, within_user_spearman
 from bump_profiles.judges import JudgeConfig
 from bump_profiles.judges.ensemble import EnsembleJudge
-from bump_profiles.profiles.bestof import pick, reward_window, sample_all, sample_candidates
+from bump_profiles.judges.ranking import bidirectional_reward, rank_fusion
+from bump_profiles.rewards.alignment import layout, reward_items, spearman, within_user_spearman
+from bump_profiles.rewards.bestof import pick, reward_window, sample_all, sample_candidates
 from bump_profiles.rewards.bump import BumpReward
 from bump_profiles.rewards.contrast import PopulationBank, ProfileQueue, nearest_users
-from bump_profiles.rewards.ranking import bidirectional_reward, rank_fusion
 from bump_profiles.rewards.rows import RewardRow
 from bump_profiles.train.data import prepare_data
 from bump_profiles.train.run import build_rewards

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bump_profiles.rewards.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
-from bump_profiles.rewards.ranking import (
+from bump_profiles.judges.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
+from bump_profiles.judges.ranking import (
     bidirectional_reward,
     calibrate,
     random_ndcg,

@@ -16,11 +16,11 @@ from bump_profiles.data.synthetic import interests_profile, make_users
 from bump_profiles.errors import ConfigError
 from bump_profiles.evaluation.intrinsic import evaluate_profiles
 from bump_profiles.judges import JUDGES, JudgeConfig, make_judge
+from bump_profiles.judges.calibration import DEFAULT_CALIBRATION
 from bump_profiles.judges.copymask import CopyMaskedJudge, mask_copied
 from bump_profiles.judges.embedding import EmbeddingJudge
 from bump_profiles.profiles.baselines import reference_profiles
 from bump_profiles.profiles.stats import copied_span_share, history_ngrams, words
-from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION
 
 HISTORY = ["Reviewed a guide on oven and flour; loved the part on yeast.", "Shared photos of nebula with orbit, mostly eclipse."]
 

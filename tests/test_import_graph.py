@@ -103,6 +103,29 @@ def test_no_module_is_over_400_lines(name, path):
     assert lines <= 400, f"{name} has {lines} lines: split it by concern"
 
 
+
+def _stages(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The graph of the package root's subpackages and modules (``bump_profiles.data`` stands for all of data/)."""
+    def top(name: str) -> str:
+        return ".".join(name.split(".")[:2])
+
+    out: dict[str, set[str]] = {top(n): set() for n in graph}
+    for name, deps in graph.items():
+        out[top(name)] |= {top(d) for d in deps if top(d) != top(name)}
+    return out
+
+
+def test_the_subpackages_import_each_other_without_a_cycle():
+    cycle = _cycle(_stages(_graph()))
+    assert cycle is None, "subpackage cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_subpackage_walk_finds_a_cycle_through_two_modules():
+    graph = _graph()
+    graph["bump_profiles.data.schema"] = graph["bump_profiles.data.schema"] | {"bump_profiles.lamp.tasks"}
+    assert _cycle(graph) is None  # no module cycle: lamp.tasks imports data.tasks, not data.schema
+    assert _cycle(_stages(graph)) is not None
+
 def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
     """Every module ``start`` imports, directly or through others."""
     seen: set[str] = set()

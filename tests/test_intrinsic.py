@@ -19,8 +19,8 @@ from bump_profiles.evaluation.intrinsic import (
     pseudo_profiles,
     ranking_metrics,
 )
+from bump_profiles.judges.calibration import DEFAULT_CALIBRATION
 from bump_profiles.profiles.stats import words
-from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION
 from bump_profiles.rewards.scoring import RawScores
 
 
@@ -89,7 +89,7 @@ def test_grouping_and_missing_profiles():
     assert out["missing_profiles"] == [split.users[6].user.id]
     assert out["users"] == 6 and out["groups"] == 3 and out["group_size"] == 2
     # groups of 2 users with 2 items each: direction A has 4 candidates, 2 positives
-    from bump_profiles.rewards.ranking import random_ndcg
+    from bump_profiles.judges.ranking import random_ndcg
 
     assert out["metrics"][DEFAULT_CALIBRATION]["ndcg_a_random"] == pytest.approx(random_ndcg(4, 2))
 
@@ -167,7 +167,7 @@ def test_judge_eval_per_user_and_generic_profiles_earn_no_batch_bonus(tmp_path, 
     ``none`` score; the transductive batch centring pays them far more (the leak it is refused for).
     """
     import bump_profiles.judges as judges
-    from bump_profiles.rewards.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
+    from bump_profiles.judges.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
 
     monkeypatch.setattr(judges, "make_judge", lambda config: SmoothedOverlapJudge())
     users = make_users(10, seed=7)

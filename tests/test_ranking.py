@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bump_profiles.errors import ConfigError
-from bump_profiles.rewards.ranking import (
+from bump_profiles.judges.ranking import (
     bidirectional_reward,
     calibrate,
     hit_at_1,

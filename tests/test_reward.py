@@ -9,9 +9,9 @@ import pytest
 from fakes import OverlapJudge
 
 from bump_profiles.errors import BumpError, ConfigError
+from bump_profiles.judges.ranking import bidirectional_reward, calibrate
 from bump_profiles.rewards import bump as bump_module
 from bump_profiles.rewards.bump import BumpReward
-from bump_profiles.rewards.ranking import bidirectional_reward, calibrate
 from bump_profiles.rewards.rows import RewardRow, completion_text
 from bump_profiles.rewards.scoring import NULL_TEXT, score_matrices
 

@@ -17,8 +17,8 @@ from typing import Any
 from bump_profiles.data import FORMATS
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JudgeConfig
+from bump_profiles.judges.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
 from bump_profiles.profiles.prompts import UPDATE_INSTRUCTION, ProfilePrompt
-from bump_profiles.rewards.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
 from bump_profiles.rewards.contrast_config import ContrastConfig
 
 REWARD_KINDS = ("bump", "task", "bump+task")

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from bump_profiles.evaluation.intrinsic import ScoredGroup
+from bump_profiles.judges.ranking import calibrate, multi_positive_ndcg, random_ndcg
 from bump_profiles.profiles.stats import ngrams, words
-from bump_profiles.rewards.ranking import calibrate, multi_positive_ndcg, random_ndcg
 
 
 def per_author_ndcg(groups: Sequence[ScoredGroup], calibration: str) -> dict[str, dict[str, float]]:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bump_profiles.data import UserSplit
     from bump_profiles.judges import Judge
 
-from bump_profiles.rewards.calibration import CALIBRATIONS, DEFAULT_CALIBRATION
+from bump_profiles.judges.calibration import CALIBRATIONS, DEFAULT_CALIBRATION
 
 
 def register(sub: argparse._SubParsersAction) -> None:

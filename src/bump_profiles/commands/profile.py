@@ -93,7 +93,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     backend = _backend(args)
     prompt = ProfilePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
     if args.best_of:
-        from bump_profiles.profiles.bestof import best_of_profiles
+        from bump_profiles.rewards.bestof import best_of_profiles
 
         result = best_of_profiles(items, backend, prompt, _best_of_reward(args), args.out, n=args.best_of,
                                   m=args.reward_items, seed=args.seed, temperature=args.temperature, top_p=args.top_p,

@@ -205,7 +205,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 def intrinsic_table(splits, profile_sets: dict[str, dict[str, str]], judges: dict[str, Judge], count) -> dict[str, Any]:
     """Held-out NDCG of each profile set and of the references matched to the BUMP profiles, per judge."""
     from bump_profiles.evaluation.intrinsic import evaluate_profiles
-    from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION
+    from bump_profiles.judges.calibration import DEFAULT_CALIBRATION
 
     rows, random_ref = [], {}
     first = next(iter(judges))

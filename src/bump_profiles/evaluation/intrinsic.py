@@ -25,9 +25,8 @@ import numpy as np
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import DataError
 from bump_profiles.judges import Judge
-from bump_profiles.profiles.stats import profile_stats
-from bump_profiles.rewards.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
-from bump_profiles.rewards.ranking import (
+from bump_profiles.judges.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
+from bump_profiles.judges.ranking import (
     hit_at_1,
     multi_positive_ndcg,
     random_hit_at_1,
@@ -35,6 +34,7 @@ from bump_profiles.rewards.ranking import (
     random_reciprocal_rank,
     reciprocal_rank,
 )
+from bump_profiles.profiles.stats import profile_stats
 from bump_profiles.rewards.scoring import RawScores, raw_scores
 
 PSEUDO_PROFILES = ("history-titles", "history")

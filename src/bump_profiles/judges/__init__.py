@@ -8,7 +8,7 @@ directions of the BUMP reward use it in turn:
 
 A ``symmetric`` judge defines one matrix for both: ``score(profiles, items, "A").T`` is also its
 direction-B matrix, so the reward scores the batch once. Calibration is applied by the ranking code
-(``bump_profiles.rewards.calibration.CALIBRATIONS``), not here: judges return raw scores.
+(``bump_profiles.judges.calibration.CALIBRATIONS``), not here: judges return raw scores.
 
 Kinds (``JudgeConfig.kind``): ``embedding`` (cosine of sentence embeddings, the CPU default),
 ``likelihood`` (PMI under a causal LM), ``yesno`` (the paper's pointwise LLM judge) and ``lexical``
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bump_profiles.errors import ConfigError
-from bump_profiles.rewards.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
+from bump_profiles.judges.calibration import CALIBRATIONS, DEFAULT_CALIBRATION, check_calibration
 
 if TYPE_CHECKING:  # numpy only types the protocol: the CLI reads JUDGES without loading it
     import numpy as np

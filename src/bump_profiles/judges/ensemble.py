@@ -1,4 +1,4 @@
-"""An ensemble judge: the mean of its members' per-row ranks (:func:`bump_profiles.rewards.ranking.rank_fusion`).
+"""An ensemble judge: the mean of its members' per-row ranks (:func:`bump_profiles.judges.ranking.rank_fusion`).
 
 Judges score on different scales (a cosine, a TF-IDF cosine, a log-probability difference), so
 averaging raw scores lets the widest scale decide; averaging each query's ranks of its candidates does
@@ -16,7 +16,7 @@ import numpy as np
 
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import Judge, JudgeConfig, check_direction, make_judge
-from bump_profiles.rewards.ranking import rank_fusion
+from bump_profiles.judges.ranking import rank_fusion
 
 
 class EnsembleJudge:

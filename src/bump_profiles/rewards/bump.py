@@ -1,6 +1,6 @@
 """The BUMP reward as a TRL reward function: a batch of profiles -> judge -> ranking -> one float each.
 
-What one call does (the whole algorithm; the math lives in :mod:`bump_profiles.rewards.ranking`):
+What one call does (the whole algorithm; the math lives in :mod:`bump_profiles.judges.ranking`):
 
 1. **Gather.** With several processes, every process's rows (user id, held-out texts, history texts,
    completion) are gathered with ``accelerate.utils.gather_object``, so the batch is scored once as a
@@ -23,7 +23,7 @@ What one call does (the whole algorithm; the math lives in :mod:`bump_profiles.r
 5. **Shape** (each optional, each logged per call): minus ``length_penalty * (tokens - length_target)``
    when positive (a reward lost per token past the target), and likewise ``length_penalty * (length_floor -
    tokens)`` below an optional floor (a one-line profile carries too little to rank a whole population by); minus ``repetition_penalty * the share of
-   the profile's word 3-grams that repeat an earlier one`` (``profile_stats.repeated_ngram_share``); minus ``copy_penalty * (4-gram copy rate - copy_threshold)`` when above the threshold;
+   the profile's word 3-grams that repeat an earlier one`` (``profiles.stats.repeated_ngram_share``); minus ``copy_penalty * (4-gram copy rate - copy_threshold)`` when above the threshold;
    minus ``span_penalty * share of the profile's words inside verbatim history spans longer than
    max_copied_span words``. The result is floored at 0, the reward of an empty profile, so no penalty
    ever makes saying nothing the better choice.
@@ -61,10 +61,10 @@ import numpy as np
 
 from bump_profiles.errors import BumpError, ConfigError
 from bump_profiles.judges import Judge
+from bump_profiles.judges.calibration import DEFAULT_CALIBRATION, check_calibration
+from bump_profiles.judges.ranking import bidirectional_reward
 from bump_profiles.profiles.stats import copied_span_share, copy_rate, repeated_ngram_share, whitespace_tokens
-from bump_profiles.rewards.calibration import DEFAULT_CALIBRATION, check_calibration
 from bump_profiles.rewards.contrast import PopulationBank, ProfileQueue
-from bump_profiles.rewards.ranking import bidirectional_reward
 from bump_profiles.rewards.rows import RewardRow, completion_text, gather_rows
 from bump_profiles.rewards.scoring import score_matrices
 

@@ -3,7 +3,7 @@ checked finite, with the null texts' scores the ``empty`` calibration subtracts.
 
 Shared by the reward (:mod:`bump_profiles.rewards.bump`) and the intrinsic evaluation
 (:mod:`bump_profiles.evaluation.intrinsic`). Which calibrations exist and which may train is the registry in
-:mod:`bump_profiles.rewards.calibration`; the arithmetic is :func:`bump_profiles.rewards.ranking.calibrate`.
+:mod:`bump_profiles.judges.calibration`; the arithmetic is :func:`bump_profiles.judges.ranking.calibrate`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 
 from bump_profiles.errors import BumpError
 from bump_profiles.judges import Judge
-from bump_profiles.rewards.calibration import check_calibration
-from bump_profiles.rewards.ranking import calibrate
+from bump_profiles.judges.calibration import check_calibration
+from bump_profiles.judges.ranking import calibrate
 
 
 def _clip(text: str, n: int = 120) -> str:

@@ -58,7 +58,7 @@ def prepare_data(config: TrainConfig) -> RunData:
     train = split_users(train_users, config.data.horizon or config.data.k, strategy=split, seed=config.seed)
     evals = split_users([u for u in users if u.id in held], config.data.horizon or config.data.k, strategy=split, seed=config.seed)
     if config.data.horizon is not None:  # k of the horizon's items are the reward's; the generator reads none of them
-        from bump_profiles.evaluation.alignment import reward_items
+        from bump_profiles.rewards.alignment import reward_items
 
         for s in (*train.users, *evals.users):
             s.heldout = reward_items(s.heldout, config.data.k, spread=True)

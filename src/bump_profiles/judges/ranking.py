@@ -8,7 +8,7 @@ Conventions, used everywhere below:
   (or empty) profile earns the minimum, never a lucky tie.
 - NDCG: DCG = sum over positives of 1/log2(1 + position); IDCG = the same with every positive on top.
 
-Calibration modes are registered in :mod:`bump_profiles.rewards.calibration` (with the rule they follow);
+Calibration modes are registered in :mod:`bump_profiles.judges.calibration` (with the rule they follow);
 :func:`calibrate` applies them.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bump_profiles.rewards.calibration import check_calibration
+from bump_profiles.judges.calibration import check_calibration
 
 
 def _check_query(scores: np.ndarray, positives: np.ndarray) -> None:

@@ -78,7 +78,7 @@ def within_user_spearman(reward: Mapping[str, Sequence[float]], judged: Mapping[
 
 
 def picked(scores: Mapping[str, Sequence[float]]) -> dict[str, int]:
-    """Each user's best candidate under ``scores`` (first on a tie, as :func:`bump_profiles.profiles.bestof.pick`)."""
-    from bump_profiles.profiles.bestof import pick
+    """Each user's best candidate under ``scores`` (first on a tie, as :func:`bump_profiles.rewards.bestof.pick`)."""
+    from bump_profiles.rewards.bestof import pick
 
     return {u: pick(s) for u, s in scores.items()}

@@ -3,7 +3,7 @@
 A calibration may only use a query's own scores and statistics that involve none of the batch's other
 users: anything computed from the other rows or columns of the batch matrix tells a profile which items
 are *not* claimed by anyone else, i.e. which are its own (a profile that says nothing then ranks its
-user's items first by elimination). The math is :func:`bump_profiles.rewards.ranking.calibrate`; this module
+user's items first by elimination). The math is :func:`bump_profiles.judges.ranking.calibrate`; this module
 holds no numpy so that building the CLI parser stays instant.
 """
 
