@@ -8,7 +8,8 @@ directions of the BUMP reward use it in turn:
 
 A ``symmetric`` judge defines one matrix for both: ``score(profiles, items, "A").T`` is also its
 direction-B matrix, so the reward scores the batch once. Calibration is applied by the ranking code
-(``bump_profiles.judges.calibration.CALIBRATIONS``), not here: judges return raw scores.
+(:mod:`bump_profiles.judges.ranking`, the one place of the ranking math, with the registry
+``bump_profiles.judges.calibration.CALIBRATIONS``), not here: judges return raw scores.
 
 Kinds (``JudgeConfig.kind``): ``embedding`` (cosine of sentence embeddings, the CPU default),
 ``likelihood`` (PMI under a causal LM), ``yesno`` (the paper's pointwise LLM judge) and ``lexical``

@@ -1,3 +1,1 @@
-"""TRL reward functions of a batch of profiles: :mod:`~bump_profiles.rewards.bump` (BUMP, label-free)
-and :mod:`~bump_profiles.rewards.task` (the labeled reader-likelihood comparator), with what they
-share in :mod:`~bump_profiles.rewards.rows`."""
+"""Rewards: BUMP (label-free) and labeled reward functions, their shared scoring, best-of-n, the alignment check."""
