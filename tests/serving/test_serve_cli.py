@@ -46,7 +46,7 @@ def test_serve_writes_subjects_by_default(monkeypatch, tmp_path, flags, phrase):
 
 
 def test_an_unknown_prompt_style_is_refused():
-    from bump_profiles.prompts import prompt_pair
+    from bump_profiles.profiles.prompts import prompt_pair
 
     with pytest.raises(ConfigError, match="not one of subjects, portrait"):
         prompt_pair("haiku", max_words=10)
