@@ -45,7 +45,6 @@ def test_registry_covers_every_lamp_task_with_official_metric_names():
     assert len(get_task("LaMP_2_news").labels) == len(get_task("LaMP_2_movies").labels) == 15
 
 
-
 def test_every_task_with_files_has_its_item_format_and_only_those():
     """The item facts live in the data layer (data/tasks.py); each file task's spec points at its own."""
     assert {n for n, t in TASKS.items() if t.has_files} == set(FILE_TASKS) == set(ITEM_FORMATS)

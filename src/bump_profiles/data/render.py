@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # types only: Interaction.text calls render_interaction, so n
 
 
 def render_interaction(it: Interaction) -> str:
-    """One line of text for an interaction: its task's ``history_line`` (data/tasks.py) for a LaMP source, else its fields joined."""
+    """One line of text for an interaction: its LaMP task's ``history_line`` (data/tasks.py), else its fields joined."""
     fmt = ITEM_FORMATS.get(it.source)
     if fmt is not None and fmt.history_line is not None:
         return " ".join(fmt.history_line(it).split())
