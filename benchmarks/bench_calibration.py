@@ -1,4 +1,4 @@
-"""Which calibration should the reward use? The evidence behind ``ranking.DEFAULT_CALIBRATION`` (issue 12).
+"""Which calibration should the reward use? The evidence behind ``ranking.DEFAULT_CALIBRATION``.
 
 On the 12 real LaMP_1 sample users (the protocol of docs/judges.md: k=2, folds offset 0 and 2, the
 pseudo-profile = the titles of the 8 papers before the held-out pair, all users ranked at once) with

@@ -1,6 +1,6 @@
 """Which judge does not reward copying? Plain MiniLM, the copy-masked judge, and a projected-out one.
 
-For issue 9: a judge for evaluation must score true-interest profiles high, must not let pasted history
+A judge for evaluation must score true-interest profiles high, must not let pasted history
 win by copying, and must not penalise a summary in the profile's own words. Three candidates:
 
 - ``plain``: the embedding judge (MiniLM cosine), the reference;

@@ -13,7 +13,7 @@ phases by wrapping ``GRPOTrainer`` methods for the duration of the run:
   micro-batch and its backward pass);
 - **optimizer and rest**: the step (``on_step_begin`` to ``on_step_end``) minus all of the above.
 
-The reward's share of the step is compared with the targets of issue 7 (at most 10% with the
+The reward's share of the step is compared with the targets (at most 10% with the
 embedding judge, at most 50% with ``yesno``) by wall time and by process-CPU time (which other jobs
 on a shared machine do not stretch; use ``--threads 1`` there). Model loading and the final save
 are outside every step. Prints a table and writes JSON with a machine description.

@@ -1,4 +1,4 @@
-"""The training acceptance experiment (issue 4): does BUMP training make profiles better for users
+"""The training acceptance experiment: does BUMP training make profiles better for users
 it never trained on, as judged by judges it was not trained with?
 
 1. Profiles of the evaluation users (kept out of training) from the untrained policy (greedy).

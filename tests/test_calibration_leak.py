@@ -1,4 +1,4 @@
-"""The property that would have caught the double-centring leak (issue 12, Build 2).
+"""The property that would have caught the double-centring leak.
 
 A *null* profile says nothing: its scores against every item are drawn from the same distribution as
 other users' profiles' scores against items that are not theirs. Whatever the batch, its reward must

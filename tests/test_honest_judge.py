@@ -1,4 +1,4 @@
-"""The copy-masked judge (issue 9): copied spans are invisible to it, everything else scores as under
+"""The copy-masked judge: copied spans are invisible to it, everything else scores as under
 its base judge; and ``judge eval --references`` scores the history references beside the profiles."""
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ def test_judge_eval_reports_bad_profiles_as_one_line(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.shared
 def test_lamp1_embedding_judge_acceptance(lamp_samples):
-    """Issue 3 acceptance, leak-free since issue 12: real LaMP_1 users, 2 folds, 8-title pseudo-profiles,
+    """Judge quality, leak-free: real LaMP_1 users, 2 folds, 8-title pseudo-profiles,
     MiniLM, the default calibration (measured 0.891 / 0.878; the old bar 0.90 / 0.88 was met only with
     the leaking batch centring, 0.938 / 0.919)."""
     from bump_profiles.data import load_users
@@ -161,7 +161,7 @@ class SmoothedOverlapJudge:
 
 
 def test_judge_eval_per_user_and_generic_profiles_earn_no_batch_bonus(tmp_path, monkeypatch):
-    """Issue 12 acceptance: half the users share one generic profile, the others have accurate ones.
+    """Leak-free calibration: half the users share one generic profile, the others have accurate ones.
 
     Under every calibration that training accepts, no generic user scores more than 0.05 above its
     ``none`` score; the transductive batch centring pays them far more (the leak it is refused for).

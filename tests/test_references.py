@@ -1,5 +1,5 @@
 """Every ``bump_profiles.x.y`` a docstring or comment names exists, and the package holds no test helpers
-(issue 28, points 13-14: docstrings pointed to a ``store.migrate`` that never existed; the service
+(docstrings once pointed to a ``store.migrate`` that never existed; the service
 launcher of the tests lived in the package)."""
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ def test_repetition_penalty_charges_repeated_3grams_and_is_logged():
 
 
 def test_min_users_counts_distinct_users_and_two_need_a_non_empty_profile():
-    # issue 28: a user whose rollouts are all empty no longer fails the step (it scores 0); the call
+    # a user whose rollouts are all empty no longer fails the step (it scores 0); the call
     # still needs min_users distinct users and 2 of them with a profile to rank against each other
     cols = batch({"u1": [GOOD["u1"]], "u2": [GOOD["u2"]], "u3": [""]})  # 3 users, 2 with a profile
     assert BumpReward(OverlapJudge(), min_users=3)(**cols)[2] == 0.0

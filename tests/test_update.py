@@ -154,7 +154,7 @@ def test_grpo_trains_in_update_mode(tmp_path):
 
 
 def test_item_and_token_budgets_must_be_positive(tmp_path, monkeypatch, capsys):
-    """Issue 28, point 4: ``--history-items 0`` showed the generator nothing (and the service recorded
+    """``--history-items 0`` showed the generator nothing (and the service recorded
     every item as read); a budget below 1 is now an error naming it, in the prompts and the CLI."""
     for cls in (ProfilePrompt, UpdatePrompt):
         for bad in ({"history_items": 0}, {"history_items": -3}, {"history_tokens": 0}):
@@ -172,7 +172,7 @@ def test_item_and_token_budgets_must_be_positive(tmp_path, monkeypatch, capsys):
 
 
 def test_profile_update_refuses_a_second_writer_of_the_same_file(tmp_path):
-    """Issue 28, point 3: ``update_profiles`` holds the same ``<out>.lock`` as ``generate_profiles``."""
+    """``update_profiles`` holds the same ``<out>.lock`` as ``generate_profiles``."""
     from filelock import FileLock
 
     from bump_profiles.profiles.update import update_profiles
@@ -187,7 +187,7 @@ def test_profile_update_refuses_a_second_writer_of_the_same_file(tmp_path):
 
 
 def test_profile_update_records_only_what_the_prompt_showed(tmp_path):
-    """Issue 28, point 2 (files): 30 new items, a prompt that shows 5. The line's ``read`` is the previous
+    """Files: 30 new items, a prompt that shows 5. The line's ``read`` is the previous
     profile's plus the 5 oldest new items (the ones shown), ``unread`` counts the rest, and the next
     ``--update`` reads the next 5: a backlog is read over successive updates, never marked read unseen."""
     from serving.fakes import EchoBackend

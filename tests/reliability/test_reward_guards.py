@@ -1,4 +1,4 @@
-"""The reward fails loudly and cannot be won by saying nothing or copying (issue 8, point 4).
+"""The reward fails loudly and cannot be won by saying nothing or copying.
 
 Empty profiles score 0 without reaching the judge; NaN/inf judge scores raise with the texts; copy
 penalties lower copying profiles and never push a reward below 0. Pessimistic ties are tested with
@@ -59,7 +59,7 @@ def test_penalties_never_go_below_zero():
 
 
 def test_one_user_with_only_empty_rollouts_scores_zero_instead_of_failing_the_step():
-    """Issue 28, point 5: B=3 users, one of whom wrote only empty rollouts. Its items stay candidates,
+    """B=3 users, one of whom wrote only empty rollouts. Its items stay candidates,
     its rollouts earn 0 (no advantage within its group), the others are scored as usual. Only when
     fewer than 2 users have a non-empty profile is there nothing to rank against (an error)."""
     cols = batch({"u1": ["", "  "], "u2": [GOOD["u2"], GOOD["u2"]], "u3": [GOOD["u3"], "chess"]})

@@ -1,6 +1,6 @@
 """Runs lose nothing: Ctrl-C saves a checkpoint and --resume finishes; run directories are protected.
 
-(issue 8, point 3; tiny random model, deterministic judge, seconds each)"""
+(tiny random model, deterministic judge, seconds each)"""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_resume_refuses_a_changed_config(tiny_model, tmp_path):
 
 
 def test_resume_refuses_another_users_split(tiny_model, tmp_path):
-    """Issue 28, point 5: the config is the same but the data gave other training users (a changed
+    """The config is the same but the data gave other training users (a changed
     file): resuming would train the checkpoint on a different split. Refused before any model loads."""
     import json
 
@@ -92,7 +92,7 @@ def test_resume_refuses_another_users_split(tiny_model, tmp_path):
 
 
 def test_resume_survives_a_torn_last_metrics_line(tiny_model, tmp_path):
-    """Issue 28, point 5: a crash mid-append leaves half a line; --resume drops it (and the steps after
+    """A crash mid-append leaves half a line; --resume drops it (and the steps after
     the checkpoint) instead of failing on it. A broken line before the last is still an error."""
     run = tmp_path / "run"
     (run / "checkpoint-2").mkdir(parents=True)
@@ -107,7 +107,7 @@ def test_resume_survives_a_torn_last_metrics_line(tiny_model, tmp_path):
 
 
 def test_the_time_budget_carries_over_a_resume(tmp_path, monkeypatch):
-    """Issue 28, point 5: a 1-minute budget, 40 s spent before a crash; after --resume the budget has
+    """A 1-minute budget, 40 s spent before a crash; after --resume the budget has
     20 s left, not a fresh minute (the time spent is kept in the run folder, step by step)."""
     from types import SimpleNamespace
 

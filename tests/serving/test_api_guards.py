@@ -1,4 +1,4 @@
-"""The service's guards and bounds (issue 28, points 6-12), on SQLite and PostgreSQL."""
+"""The service's guards and bounds, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Concurrent writers and readers of one user on real databases (issue 28, points 1-3).
+"""Concurrent writers and readers of one user on real databases.
 
 PostgreSQL draws an interaction's ``seq`` at INSERT but shows the row at COMMIT, so without a lock a
 reader could see seq 11 before seq 10 commits, record ``through_seq = 11`` and never read 10. The
@@ -87,7 +87,7 @@ def test_a_reader_never_sees_a_later_seq_before_an_earlier_one_commits(store):
 
 
 def test_concurrent_writers_and_refreshes_leave_no_interaction_unread(store):
-    """The issue's measurement, smaller: writers add batches for one user while refreshes run in a loop
+    """The load measurement, smaller: writers add batches for one user while refreshes run in a loop
     (an instant generator); afterwards every interaction up to the last profile's ``through_seq`` was
     shown to the generator by some version (``source_seqs``), and nothing after it is lost."""
     refresher = Refresher(store, EchoBackend())

@@ -40,7 +40,7 @@ def test_interactions_written_during_generation_stay_new(tmp_path):
 
 
 def test_an_update_over_a_backlog_reads_every_new_interaction(tmp_path):
-    """Issue 28, point 2: 300 new items and a prompt that shows 20 within 400 tokens. The update is
+    """300 new items and a prompt that shows 20 within 400 tokens. The update is
     chained over the backlog, oldest first, one version per chunk: every new interaction is shown to
     the generator once, and each version's ``through_seq`` is the last item it was shown."""
     store = ProfileStore(str(tmp_path / "s.db"))
@@ -62,7 +62,7 @@ def test_an_update_over_a_backlog_reads_every_new_interaction(tmp_path):
 
 
 def test_scratch_reads_only_the_newest_items_it_shows(tmp_path):
-    """Issue 28, point 9: a scratch refresh reads the newest ``history_items`` (not the whole history)
+    """A scratch refresh reads the newest ``history_items`` (not the whole history)
     and records exactly the items that fit its token budget."""
     store = ProfileStore(str(tmp_path / "s.db"))
     seqs = store.add_interactions("u", [NewInteraction(f"item {k} " + "word " * 20) for k in range(50)])

@@ -1,4 +1,4 @@
-"""The news-authors benchmark (issue 14): real HuffPost authors, a seeded author split, every baseline.
+"""The news-authors benchmark: real HuffPost authors, a seeded author split, every baseline.
 
 ``data``: loading, capping and splitting the authors, and the downstream questions built from the
 evaluation authors' held-out articles. ``config``: the benchmark's YAML config. ``keywords``: the

@@ -109,7 +109,7 @@ def goal(r: dict[str, Any]) -> list[str]:
 
 
 def verdict(r: dict[str, Any]) -> list[str]:
-    """The issue's goal, stated plainly: each condition met or not, on the paired intervals."""
+    """The benchmark's goal, stated plainly: each condition met or not, on the paired intervals."""
     lines, met = [], True
 
     def check(name: str, ok: bool | None) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from bump_profiles.evaluation.intrinsic import ScoredGroup
-from bump_profiles.judges.ranking import calibrate, multi_positive_ndcg, random_ndcg
+from bump_profiles.judges.ranking import multi_positive_ndcg, random_ndcg
 from bump_profiles.profiles.stats import ngrams, words
 
 
@@ -36,12 +36,8 @@ def per_author_ndcg(groups: Sequence[ScoredGroup], calibration: str) -> dict[str
 
 
 def calibrated(g: ScoredGroup, calibration: str) -> tuple[np.ndarray, np.ndarray]:
-    """A group's calibrated (profile x item, item x profile) matrices. Issue 12 (being merged) moves the
-    raw matrices into ``g.raw`` with a ``calibrated`` method (baselines included); both shapes read here."""
-    raw = getattr(g, "raw", None)
-    if raw is not None:
-        return raw.calibrated(calibration)
-    return calibrate(g.profile_to_item, calibration), calibrate(g.item_to_profile, calibration)
+    """A group's calibrated (profile x item, item x profile) matrices."""
+    return g.raw.calibrated(calibration)
 
 
 def resamples(n_units: int, n_boot: int, seed: int = 0) -> np.ndarray:

@@ -146,7 +146,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- references beside the profiles, and the copy-masked judge's histories (issue 9) ----------------
+# --- references beside the profiles, and the copy-masked judge's histories ----------------------------
 
 
 def _bind_history(judge: Judge, splits: list[UserSplit]) -> Judge:
