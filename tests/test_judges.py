@@ -386,3 +386,25 @@ def test_smollm2_likelihood_packed_equals_naive_and_bfloat16_ranks_as_float32():
     assert (fast["bfloat16"].argmax(axis=1) == fast["float32"].argmax(axis=1)).all()
     ranks = {dtype: m.ravel().argsort().argsort() for dtype, m in fast.items()}
     assert np.corrcoef(ranks["float32"], ranks["bfloat16"])[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("kind", ["likelihood", "lexical"])
+def test_raw_scores_of_a_symmetric_judge_take_one_pass_and_equal_separate_passes(tiny, kind):
+    """The null texts ride in the same pass as one more profile and item: the same scores as scoring them apart."""
+    from bump_profiles.judges.lexical import LexicalJudge
+    from bump_profiles.rewards.scoring import NULL_TEXT, raw_scores
+
+    model, tok = tiny
+    judge = (make_judge(JudgeConfig(kind=kind), model=model, tokenizer=tok) if kind == "likelihood"
+             else LexicalJudge.fitted([*PROFILES, *ITEMS]))
+    calls = []
+    score = judge.score
+    judge.score = lambda q, d, direction: calls.append((len(q), len(d))) or score(q, d, direction)
+    raw = raw_scores(judge, PROFILES, ITEMS)
+    assert calls == [(len(PROFILES) + 1, len(ITEMS) + 1)]
+    np.testing.assert_allclose(raw.profile_to_item, score(PROFILES, ITEMS, "A"), atol=1e-4, rtol=0)
+    np.testing.assert_array_equal(raw.item_to_profile, raw.profile_to_item.T)
+    np.testing.assert_allclose(raw.item_null, score([NULL_TEXT], ITEMS, "A")[0], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(raw.profile_null, score([NULL_TEXT], PROFILES, "B")[0], atol=1e-4, rtol=0)
+    if kind == "likelihood":  # the profiles' null scores differ: a swapped axis would fail
+        assert np.ptp(raw.profile_null) > 1e-3

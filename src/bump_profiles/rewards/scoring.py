@@ -59,8 +59,18 @@ class RawScores:
 def raw_scores(judge: Judge, profiles: Sequence[str], items: Sequence[str], *, null: bool = True) -> RawScores:
     """The judge's matrices (one pass when it is symmetric) and, with ``null``, the null texts' scores.
 
-    The null scores involve only the column's own text and a fixed empty text, never another user.
+    The null scores involve only the column's own text and a fixed empty text, never another user. A
+    symmetric judge scores the null texts in the same pass, as one more profile and one more item: a
+    profile's prefix then runs once (not again for the null item) and the likelihood judge's neutral
+    term of the items is computed once.
     """
+    if judge.symmetric and null:
+        queries, documents = [*profiles, NULL_TEXT], [*items, NULL_TEXT]
+        m = np.array(judge.score(queries, documents, "A"), dtype=np.float64)
+        if m.shape == (len(queries), len(documents)):
+            m[-1, -1] = 0.0  # the null texts against each other: never used (and may be undefined, e.g. a cosine)
+        m = _check_finite(m, queries, documents, "A")
+        return RawScores(m[:-1, :-1], m[:-1, :-1].T, m[-1, :-1], m[:-1, -1])
     raw_a = _check_finite(judge.score(profiles, items, "A"), profiles, items, "A")
     raw_b = raw_a.T if judge.symmetric else _check_finite(judge.score(items, profiles, "B"), items, profiles, "B")
     if not null:
