@@ -86,8 +86,8 @@ def train_config(cfg: DemoConfig):
         output_dir=str(Path(cfg.out) / "train"),
         seed=cfg.seed,
         data=DataConfig(synthetic=SyntheticData(users=cfg.users, seed=cfg.seed), k=2, eval_users=cfg.eval_users),
-        prompt=PromptConfig(max_words=32, history_items=12, history_tokens=120),
-        reward=RewardConfig(length_target=cfg.length_target, length_penalty=0.01, repetition_penalty=0.5,
+        prompt=PromptConfig(max_words=20, history_items=12, history_tokens=120),  # ~27 tokens: the ask fits the target
+        reward=RewardConfig(length_target=cfg.length_target, length_penalty=0.02, repetition_penalty=0.5,
                             bump_options=CopyGuards(copy_threshold=0.2, copy_penalty=2.0, max_copied_span=8, span_penalty=1.0)),
         grpo=GRPOSection(num_generations=4, max_completion_length=cfg.profile_tokens, max_steps=cfg.steps,
                          micro_batch_size=8, save_steps=max(cfg.steps // 2, 1), learning_rate=3e-4),
