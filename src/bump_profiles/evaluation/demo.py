@@ -45,7 +45,7 @@ PACKAGES = ("bump-profiles", "torch", "transformers", "trl", "peft", "accelerate
 
 @dataclass
 class DemoConfig:
-    """What the demo runs; the defaults fit 15 minutes on a 2-core CPU."""
+    """What the demo runs; the defaults took 22 minutes on a shared 2-core CPU (one thread, load 2-3)."""
 
     out: str = field(default="runs/demo", metadata={"help": "run directory"})
     seed: int = field(default=0, metadata={"help": "seed of users, splits and sampling"})
