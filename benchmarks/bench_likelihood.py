@@ -10,7 +10,7 @@ item, the null profile against the items and every profile against the null item
   prefix's KV cache (``DynamicCache`` concatenates the expanded prefix per row);
 - ``new``: the library's path, documents packed after one copy of the prefix (4-D mask).
 
-Data: /work/shared/data/huffpost-authors, split as configs/authors-cpu.yaml (seed 0, 32 evaluation
+Data: ../shared/data/huffpost-authors, split as configs/authors-cpu.yaml (seed 0, 32 evaluation
 authors, k=2, 100 most recent articles). Trained profiles cannot be generated here in minutes, so
 the generated sets are **stand-ins of the same token lengths**: the author's history cut to
 ``STANDIN_TOKENS`` tokens (zero-shot 40, BUMP 30, task-reward 35, history@budget 30 = BUMP's);
