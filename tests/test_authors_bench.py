@@ -173,3 +173,15 @@ def test_eval_only_must_name_bump_and_known_sets(tmp_path):
     config = load_bench_config(REPO / "configs" / "authors-cpu.yaml", [f"out={tmp_path}", "eval.only=[BUMP, bump2]"])
     with pytest.raises(Exception, match="unknown profile set"):
         run(config, ["report"])
+
+
+def test_the_table_leaves_out_methods_the_run_did_not_evaluate():
+    """A fold run without downstream readers has no none/retrieval numbers: no empty rows for them."""
+    from bump_profiles.authors.report import table
+
+    ci = {"mean": 0.5, "lo": 0.4, "hi": 0.6}
+    grouping = {"rows": {"BUMP": {"a": ci, "b": ci}}, "random": {"a": 0.2, "b": 0.2}}
+    r = {"rows": ["none", "retrieval", "BUMP"], "intrinsic": {"lexical": {"groupings": {"all": grouping}}},
+         "downstream": {}, "profiles": {"BUMP": {"tokens_mean": 30, "copy_rate_4": 0.1, "repetition_3": 0.0}}}
+    rows = [line.split(" | ")[0].strip("| ") for line in table(r).splitlines()[2:]]
+    assert rows == ["BUMP", "random ranking"]

@@ -87,7 +87,8 @@ def table(r: dict[str, Any]) -> str:
             cells.append(f"{_ci(row['a'])} / {_ci(row['b'])}" if row else "")
         for t, m in down_cols:
             cells.append(_ci(r["downstream"][t].get(method, {}).get("metrics", {}).get(m)))
-        lines.append("| " + " | ".join(cells) + " |")
+        if any(cells[1:]):  # a method this run did not evaluate (none/retrieval without readers) gets no row
+            lines.append("| " + " | ".join(cells) + " |")
     rand = [f"{r['intrinsic'][j]['groupings'][g]['random']['a']:.3f} / {r['intrinsic'][j]['groupings'][g]['random']['b']:.3f}"
             for j, g in judge_cols]
     lines.append("| random ranking | | | | " + " | ".join(rand) + " |" + " |" * len(down_cols))
