@@ -7,7 +7,7 @@ import json
 
 import pytest
 from fakes import save_tiny
-from test_train import BigramJudge, tiny_config
+from test_train import REPO, BigramJudge, tiny_config
 
 from bump_profiles.config import load_config
 from bump_profiles.engines.backends import TransformersBackend
@@ -92,3 +92,20 @@ def test_grpo_step_in_sequential_update_mode(tmp_path, monkeypatch):
     for u, text in at_start.items():
         msgs = prompt.scratch.messages(prompt.older(u), count_tokens=prompt.count_tokens)
         assert base.complete([msgs], max_new_tokens=config.grpo.max_completion_length)[0].text == text
+
+
+def test_users_without_older_history_are_refused_before_any_run_directory(tmp_path, capsys):
+    """``train --check`` and ``train`` both refuse a round too long for the users' histories, naming the
+    users, and the refused run writes nothing (no run directory to clear before the fixed rerun)."""
+    from bump_profiles.cli import main
+    from bump_profiles.train.run import train
+
+    run = tmp_path / "run"
+    overrides = [f"output_dir={run}", "prompt.mode=update", "prompt.previous_from=policy", "prompt.update_recent=500"]
+    tiny = str(REPO / "configs" / "test-tiny.yaml")
+    args = ["train", "--config", tiny, *sum((["--set", o] for o in overrides), []), "--check"]
+    assert main(args) == 2
+    assert "no older history for the policy to profile" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="leave those users out of data.path"):
+        train(load_config(tiny, overrides), judge=object(), progress=False)
+    assert not run.exists()

@@ -31,8 +31,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     if args.check:
         from bump_profiles.train.data import prepare_data
+        from bump_profiles.train.run import run_prompt
 
         data = prepare_data(config)
+        run_prompt(config, data.train)
         print(json.dumps({"output_dir": config.output_dir, "train_users": len(data.train),
                           "eval_users": len(data.eval), "skipped": len(data.skipped),
                           "users_per_call": config.reward.users_per_call,

@@ -50,6 +50,15 @@ SUBJECTS_UPDATE_INSTRUCTION = (
     "still holds, add new recurring subjects, people, places and angle, as short phrases separated by "
     "semicolons. Do not copy the items above. Write only the phrases."
 )
+# Chunked reading (bump_profiles.profiles.chunked): one profile merged from notes on consecutive chunks of
+# the history, so the generator can name what recurs over more items than one prompt holds.
+# Fields: {history} (the notes, oldest period first), {max_words}
+MERGE_INSTRUCTION = (
+    "Here are notes on what a user wrote about, one note per period, oldest first:\n{history}\n\n"
+    "What does this user write about across these periods? Name the subjects, people, places and angle that "
+    "recur in at most {max_words} words, as short phrases separated by semicolons. Prefer what recurs over what "
+    "appears once. Write only the phrases."
+)
 # --prompt of profile, refresh and serve: (from scratch, update) templates per style
 PROMPT_STYLES = {"subjects": (SUBJECTS_INSTRUCTION, SUBJECTS_UPDATE_INSTRUCTION),
                  "portrait": (PROFILE_INSTRUCTION, UPDATE_INSTRUCTION)}

@@ -211,6 +211,6 @@ def training_prompt(cfg: Any, splits: Sequence[UserSplit]) -> ProfilePrompt | Up
     short = [s.user.id for s in splits if len(s.history) <= cfg.update_recent]
     if short:
         raise ConfigError(f"prompt.update_recent={cfg.update_recent}: {len(short)} user(s) have no older history "
-                          f"to summarise, e.g. {short[:3]}; lower it or raise data.min_interactions")
+                          f"to summarise, e.g. {short[:3]}; lower it or leave those users out of data.path")
     return UpdateTrainingPrompt(UpdatePrompt(cfg.update_template, **budgets), previous, cfg.update_recent,
                                 str(cfg.previous_profiles))

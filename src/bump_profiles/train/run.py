@@ -77,6 +77,14 @@ class TrainResult:
     seconds: float
 
 
+def run_prompt(config: TrainConfig, splits) -> Any:
+    """The generator's training prompt, checked against the training users before any model loads or any
+    run directory is written (also what ``train --check`` checks)."""
+    if config.prompt.previous_from == "policy":  # sequential updates: the policy writes the previous profiles
+        return policy_prompt(config, splits)
+    return training_prompt(config.prompt, splits)  # update mode from a file: its previous profiles are checked
+
+
 def train(
     config: TrainConfig,
     *,
@@ -101,6 +109,7 @@ def train(
     bf16, why = use_bf16(config, cuda=cuda)
     log.info("precision: %s (%s)", "bfloat16 autocast" if bf16 else "float32", why)
     data = prepare_data(config)
+    prompt = run_prompt(config, data.train)
     checkpoint = None
     if state.is_main_process:
         checkpoint = prepare_run_dir(config, resume=resume, overwrite=overwrite)
@@ -121,10 +130,6 @@ def train(
 
     from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
-    if config.prompt.previous_from == "policy":  # sequential updates: the policy writes the previous profiles
-        prompt = policy_prompt(config, data.train)
-    else:  # update mode from a file: its previous profiles are checked here, before any model loads
-        prompt = training_prompt(config.prompt, data.train)
     tokenizer = load_tokenizer(config.policy.model)
     model = load_causal_lm(config.policy.model, dtype=config.policy.dtype)
 

@@ -89,7 +89,8 @@ def policy_prompt(config: Any, splits: Sequence[UserSplit]) -> PolicyPrevious:
     short = [s.user.id for s in splits if len(s.history) <= cfg.update_recent]
     if short:
         raise ConfigError(f"prompt.update_recent={cfg.update_recent}: {len(short)} user(s) have no older history "
-                          f"for the policy to profile, e.g. {short[:3]}; lower it or raise data.min_interactions")
+                          f"for the policy to profile, e.g. {short[:3]}: each needs more than {cfg.update_recent} read items "
+                          f"before its data.k held-out ones; lower it or leave those users out of data.path")
     budgets = dict(max_words=cfg.max_words, history_items=cfg.history_items, history_tokens=cfg.history_tokens)
     return PolicyPrevious(UpdatePrompt(cfg.update_template, **budgets), ProfilePrompt(cfg.template, **budgets),
                           {s.user.id: s for s in splits}, cfg.update_recent, cfg.previous_refresh_steps,

@@ -1,0 +1,53 @@
+"""Write the news authors that the drift benchmark does not sample, for training the update writer.
+
+The drift benchmark (benchmarks/bench_drift.py) samples ``--authors`` of the authors with at least
+``rounds * per_round`` articles with ``--seed``; an update writer judged there must not have trained on
+them. This writes every other author with at least ``--min-articles`` (all their records, as the source
+has them) to a JSONL the training config reads: an update writer's training user needs an older part
+to profile, this round's items and the next round's.
+
+    PYTHONPATH=src python scripts/drift_training_data.py --authors 16 --rounds 6 --per-round 5 \
+        --min-articles 15 --out runs/update-writer/authors-train.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+AUTHORS = REPO.parent / "shared" / "data" / "huffpost-authors" / "interactions.jsonl"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bump_profiles.authors.data import load_authors
+    from bump_profiles.data.atomic import atomic_write_text
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=AUTHORS)
+    p.add_argument("--authors", type=int, default=16, help="as bench_drift.py --authors")
+    p.add_argument("--rounds", type=int, default=6, help="as bench_drift.py --rounds")
+    p.add_argument("--per-round", type=int, default=5, help="as bench_drift.py --per-round")
+    p.add_argument("--seed", type=int, default=0, help="as bench_drift.py --seed")
+    p.add_argument("--min-articles", type=int, default=15, help="older part + this round + the next (5 + 5 + 5)")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+
+    # the same draw as bench_drift.populations
+    every = sorted(load_authors(args.data), key=lambda u: u.id)
+    long = [u for u in every if len(u.interactions) >= args.rounds * args.per_round]
+    held = {u.id for u in random.Random(args.seed).sample(long, min(args.authors, len(long)))}
+    keep = {u.id for u in every if u.id not in held and len(u.interactions) >= args.min_articles}
+    lines = [line for line in args.data.read_text().splitlines() if line.strip() and json.loads(line)["user_id"] in keep]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out, "\n".join(lines) + "\n")
+    print(f"wrote {args.out}: {len(keep)} authors ({len(lines)} records); left out the {len(held)} the drift "
+          f"benchmark samples and {len(every) - len(held) - len(keep)} with under {args.min_articles} articles", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
