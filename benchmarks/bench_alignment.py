@@ -32,8 +32,10 @@ from pathlib import Path
 DATA = "../shared/data/huffpost-authors/interactions.jsonl"
 AUTHORS_CPU = "configs/authors-cpu.yaml"
 N_AUTHORS, MIN_ARTICLES, N_SAMPLES, TEMPERATURE, MAX_NEW_TOKENS = 32, 40, 8, 1.0, 64
-# What the generator reads: the benchmark's prompt (12 items, 240 tokens), and a longer window.
-READ_WINDOWS = {"w12": {"history_items": 12, "history_tokens": 240}, "w48": {"history_items": 48, "history_tokens": 960}}
+# What the generator reads: the benchmark's prompt (12 items, 240 tokens), a longer window, and chunked
+# reading (a greedy note on each of 4 chunks of 12 items / 240 tokens, then the N samples merge the notes).
+READ_WINDOWS = {"w12": {"history_items": 12, "history_tokens": 240}, "w48": {"history_items": 48, "history_tokens": 960},
+                "c4x12": {"history_items": 12, "history_tokens": 240, "chunks": 4}}
 
 log = logging.getLogger("bench_alignment")
 
@@ -45,7 +47,29 @@ def benchmark_prompt(window: str):
     from bump_profiles.profiles.prompts import ProfilePrompt
 
     p = yaml.safe_load(Path(AUTHORS_CPU).read_text())["train"]["prompt"]
-    return ProfilePrompt(template=p["template"], max_words=p["max_words"], **READ_WINDOWS[window])
+    budgets = {k: v for k, v in READ_WINDOWS[window].items() if k != "chunks"}
+    return ProfilePrompt(template=p["template"], max_words=p["max_words"], **budgets)
+
+
+def window_prompts(out: Path, backend, layouts, window: str) -> dict[str, list[dict[str, str]]]:
+    """Each author's prompt for the window; a chunked window's notes are written first (greedy, kept in
+    ``notes-<window>.jsonl`` one author a line, so a stopped run resumes) and its prompt merges them."""
+    from bump_profiles.profiles.chunked import ChunkedPrompt, write_notes
+
+    prompt = benchmark_prompt(window)
+    chunks = READ_WINDOWS[window].get("chunks")
+    if chunks is None:
+        return {a.user_id: prompt.messages(a.read, count_tokens=backend.count_tokens) for a in layouts}
+    chunked = ChunkedPrompt(prompt, chunks=chunks, per_chunk=prompt.history_items)
+    path = out / f"notes-{window}.jsonl"
+    notes = {r["user_id"]: r["notes"] for r in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
+    for a in layouts:
+        if a.user_id not in notes:
+            notes[a.user_id] = write_notes(backend, chunked, {a.user_id: a.read}, max_new_tokens=MAX_NEW_TOKENS)[a.user_id]
+            with path.open("a") as handle:
+                handle.write(json.dumps({"user_id": a.user_id, "notes": notes[a.user_id]}) + "\n")
+            log.info("%s: notes %s", window, a.user_id)
+    return {a.user_id: chunked.merge_messages(notes[a.user_id]) for a in layouts}
 
 
 def authors(data: str):
@@ -68,9 +92,8 @@ def stage_generate(out: Path, layouts, windows: list[str], greedy_only: bool = F
     tok = load_tokenizer("smollm2-135m")
     backend = TransformersBackend(load_causal_lm("smollm2-135m"), tok, batch_size=N_SAMPLES, name="smollm2-135m")
     for window in windows:
-        prompt = benchmark_prompt(window)
-        prompts = {a.user_id: prompt.messages(a.read, count_tokens=backend.count_tokens) for a in layouts}
         t0 = time.perf_counter()
+        prompts = window_prompts(out, backend, layouts, window)
         done0 = len(load_candidates(out / f"candidates-{window}.jsonl"))
         if not greedy_only:
             sample_all(backend, prompts, out / f"candidates-{window}.jsonl", n=N_SAMPLES, seed=0, temperature=TEMPERATURE,
