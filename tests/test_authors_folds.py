@@ -115,7 +115,8 @@ def test_cross_fitted_benchmark_pools_every_author(tmp_path):
 
 def test_untrained_sets_run_without_any_training(tmp_path):
     """``eval.budget_from: zero-shot`` with only the untrained sets: no training stage runs, history@budget is
-    cut to each author's zero-shot profile length, and the pooled report compares each set with it."""
+    cut to each author's zero-shot profile length, and the pooled report compares each set with it. The
+    likelihood judge scores only the sets ``eval.judge_sets`` gives it; their cells stay empty elsewhere."""
     from bump_profiles.authors.bench import Bench
     from bump_profiles.authors.config import load_bench_config
     from bump_profiles.authors.folds import fold_config
@@ -124,6 +125,7 @@ def test_untrained_sets_run_without_any_training(tmp_path):
     model = save_tiny(tmp_path / "tiny")
     run_dir = tmp_path / "run"
     extra = ["--set", "eval.budget_from=zero-shot", "--set", "eval.only=[zero-shot, history@budget, keywords, full history]",
+             "--set", "eval.judge_sets={likelihood: [history@budget, keywords]}",
              "--stages", "split,profiles,references,judges,report"]
     args = fold_args(tmp_path, model, run_dir)
     assert authors_main()([*args, *extra, "--fold", "all"]) == 0
@@ -132,8 +134,25 @@ def test_untrained_sets_run_without_any_training(tmp_path):
     rows = r["intrinsic"]["lexical"]["groupings"]["far, all authors at once"]
     assert set(rows["rows"]) == {"zero-shot", "history@budget", "keywords", "full history"}
     assert set(rows["differences"]) == {"zero-shot - history@budget", "keywords - history@budget", "full history - history@budget"}
+    likelihood = r["intrinsic"]["likelihood"]["groupings"]["far, groups of 2"]
+    assert set(likelihood["rows"]) == {"history@budget", "keywords"} and set(likelihood["differences"]) == {"keywords - history@budget"}
+    zero_row = next(line for line in (run_dir / "pooled" / "report.md").read_text().splitlines() if line.startswith("| zero-shot |"))
+    assert zero_row.split(" | ")[3].strip() == ""  # the likelihood columns come first: empty for a set it did not score
     config = load_bench_config(args[1], [a for a in args[2:] if a != "--set"] + ["eval.budget_from=zero-shot"])
     b = Bench.open(fold_config(config, 1))
     count = b.count_tokens()
     zero, hist = load_profiles(b.profile_file("zero-shot")), load_profiles(b.profile_file("history@budget"))
     assert all(count(hist[u]) <= max(count(zero[u]), 1) for u in zero)
+
+
+def test_judge_sets_name_known_judges_and_sets(tmp_path):
+    from bump_profiles.authors.config import load_bench_config
+    from bump_profiles.authors.pipeline import run
+    from bump_profiles.errors import ConfigError
+
+    config = str(REPO / "configs" / "authors-folds.yaml")
+    with pytest.raises(ConfigError, match="eval.judge_sets: 'embedding' is not one of eval.judges"):
+        load_bench_config(config, ["eval.judge_sets={embedding: [BUMP]}"])
+    bad = load_bench_config(config, [f"out={tmp_path}", "eval.judge_sets={likelihood: [BUMP, profile]}"])
+    with pytest.raises(ConfigError, match=r"eval.judge_sets.likelihood: unknown profile set\(s\) profile"):
+        run(bad, ["split"])

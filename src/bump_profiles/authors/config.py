@@ -85,6 +85,9 @@ class EvalSection:
     only: list[str] | None = field(default=None, metadata={
         "help": "evaluate only these profile sets and their downstream methods (None: all); a second training seed "
                 "shown with --beside needs [BUMP]"})
+    judge_sets: dict[str, list[str]] = field(default_factory=dict, metadata={
+        "help": "judge -> the profile sets it scores (a judge not listed scores every set), e.g. {likelihood: "
+                "[history@budget, BUMP, task-reward]}: the likelihood judge costs hours a fold on a CPU"})
     budget_from: str = field(default="BUMP", metadata={
         "help": "the generated set whose per-author token counts history@budget is cut to (BUMP; zero-shot for a run "
                 "without trained generators)"})
@@ -96,6 +99,9 @@ class EvalSection:
         for name in self.all_at_once or ():
             if name not in self.judges:
                 raise ConfigError(f"eval.all_at_once: '{name}' is not one of eval.judges ({', '.join(self.judges)})")
+        for name in self.judge_sets:
+            if name not in self.judges:
+                raise ConfigError(f"eval.judge_sets: '{name}' is not one of eval.judges ({', '.join(self.judges)})")
         for name in self.readers:
             if name not in READERS:
                 raise ConfigError(f"eval.readers: '{name}' is not one of {', '.join(READERS)}")

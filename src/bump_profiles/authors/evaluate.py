@@ -96,7 +96,8 @@ def stage_judge(b: Bench, name: str, path: Path) -> None:
 
     judge = make_eval_judge(b, name)
     calibration = b.train_config("bump").judge.calibration
-    sets = profile_sets(b)
+    only = b.config.eval.judge_sets.get(name)
+    sets = {m: p for m, p in profile_sets(b).items() if only is None or m in only}
     splits = b.split.eval
     horizons = list(b.split.horizons())
     group = b.config.eval.group_size or b.train_config("bump").reward.users_per_call

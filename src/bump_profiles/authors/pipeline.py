@@ -180,9 +180,10 @@ def run(config: AuthorsBenchConfig, stages: list[str] | None = None, *, docs: st
     unknown = sorted(set(wanted) - set(STAGES))
     if unknown:
         raise ConfigError(f"unknown stage(s) {', '.join(unknown)} (known: {', '.join(STAGES)})")
-    unknown = sorted(set(config.eval.only or ()) - {*GENERATORS, *REFERENCES})
-    if unknown:
-        raise ConfigError(f"eval.only: unknown profile set(s) {', '.join(unknown)} (known: {', '.join([*GENERATORS, *REFERENCES])})")
+    for key, names in [("eval.only", config.eval.only or ()), *((f"eval.judge_sets.{j}", v) for j, v in config.eval.judge_sets.items())]:
+        unknown = sorted(set(names) - {*GENERATORS, *REFERENCES})
+        if unknown:
+            raise ConfigError(f"{key}: unknown profile set(s) {', '.join(unknown)} (known: {', '.join([*GENERATORS, *REFERENCES])})")
     b = Bench.open(config)
     b.out.mkdir(parents=True, exist_ok=True)
     inject = inject or {}
