@@ -263,21 +263,40 @@ def test_short_training_run_logs_headroom_every_step(tiny_model, tmp_path):
     assert rows[0]["queue_negatives"] == 0 and rows[1]["queue_negatives"] > 0 and rows[1]["queue_age"] >= 1
 
 
-def test_the_chosen_reward_config_merges_into_the_folds_benchmark_train_section():
-    import copy
-
+def test_the_chosen_reward_config_is_the_folds_benchmark_with_its_keys_changed(tmp_path):
+    """configs/reward-aligned.yaml extends the folds benchmark: the training authors hold out m=16 articles for
+    the reward, the penalties are off, the evaluation (near k=2, horizon 8) and every other key unchanged."""
     import yaml
 
-    from bump_profiles.config import TrainConfig, from_dict
+    from bump_profiles.authors.config import load_bench_config
 
-    chosen = yaml.safe_load((REPO / "configs" / "reward-aligned.yaml").read_text())
-    m = chosen.pop("reward_items")
-    train = copy.deepcopy(yaml.safe_load((REPO / "configs" / "authors-folds.yaml").read_text())["train"])
-    for key, value in chosen.items():
-        train[key] = {**train.get(key, {}), **value} if isinstance(value, dict) else value
-    config = from_dict(TrainConfig, {**train, "data": {"synthetic": {"users": 8}, "k": m, "eval_users": 0}})
-    assert config.reward.length_penalty == 0 and config.reward.repetition_penalty == 0 and config.data.k == 16
-    assert config.judge.kind == "embedding" and config.reward.bump_options.copy_penalty > 0
+    aligned = load_bench_config(REPO / "configs" / "reward-aligned.yaml")
+    folds = load_bench_config(REPO / "configs" / "authors-folds.yaml")
+    (tmp_path / "q.json").write_text("[]")
+    bump = aligned.train_config("bump", tmp_path / "q.json", tmp_path / "o.json")
+    assert bump.data.k == 16 and aligned.data.k == folds.data.k == 2 and aligned.data.held_out == folds.data.held_out
+    assert bump.reward.length_penalty == 0 and bump.reward.repetition_penalty == 0 and bump.reward.length_target is None
+    assert bump.judge.kind == "embedding" and bump.reward.bump_options.copy_penalty > 0
+    assert aligned.train["prompt"] == folds.train["prompt"] and aligned.out != folds.out
+    # a config that extends itself is refused, naming the file
+    loop = tmp_path / "loop.yaml"
+    loop.write_text(yaml.safe_dump({"extends": "loop.yaml"}))
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_bench_config(loop)
+
+
+def test_reward_items_hold_out_more_of_each_training_author_only(tmp_path):
+    from authors_fixture import write_authors
+
+    from bump_profiles.authors.bench import Bench
+    from bump_profiles.authors.config import load_bench_config
+
+    data = write_authors(tmp_path / "authors.jsonl", n_authors=6)
+    sets = [f"out={tmp_path / 'run'}", f"data.path={data}", "data.folds=2", "data.horizon=4", "data.history_cap=30"]
+    plain = Bench.open(load_bench_config(REPO / "configs" / "authors-folds.yaml", sets)).split
+    more = Bench.open(load_bench_config(REPO / "configs" / "authors-folds.yaml", [*sets, "data.reward_items=6"])).split
+    assert {len(s.heldout) for s in plain.train} == {2} and {len(s.heldout) for s in more.train} == {6}
+    assert [(s.history, s.heldout) for s in more.eval] == [(s.history, s.heldout) for s in plain.eval]
 
 
 class CountingEncoder:

@@ -40,7 +40,7 @@ class Bench:
         c = config.data
         split = split_authors(load_authors(c.path), eval_authors=c.eval_authors, k=c.k, seed=c.seed,
                               cap=c.history_cap, max_authors=c.max_authors, horizon=c.horizon,
-                              min_history=c.min_history, folds=c.folds, fold=c.fold)
+                              min_history=c.min_history, folds=c.folds, fold=c.fold, train_k=c.reward_items)
         return cls(config, split, Path(config.out))
 
     def evaluates(self, method: str) -> bool:

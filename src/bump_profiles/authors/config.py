@@ -33,6 +33,9 @@ class AuthorsData:
     horizon: int | None = field(default=None, metadata={
         "help": "articles held out per evaluation author (None: k); the earliest k are the near horizon, the rest the "
                 "far one. An author with few articles keeps min_history and holds out fewer far ones"})
+    reward_items: int | None = field(default=None, metadata={
+        "help": "most recent articles held out per training author, the reward's items (None: k); more items spread "
+                "the reward over interests that last (docs/alignment.md: m=16)"})
     min_history: int = field(default=1, metadata={"help": "articles an evaluation author keeps to read, at least"})
     folds: int | None = field(default=None, metadata={
         "help": "cross-fitted folds of the shuffled authors (None: eval_authors evaluated, the rest train); fold i is "
@@ -46,11 +49,13 @@ class AuthorsData:
             raise ConfigError("data: k must be >= 1 and eval_authors >= 2")
         if self.horizon is not None and self.horizon < self.k:
             raise ConfigError(f"data.horizon: at least k={self.k} (the near horizon), got {self.horizon}")
+        if self.reward_items is not None and self.reward_items < 1:
+            raise ConfigError(f"data.reward_items: at least 1 (or None for k), got {self.reward_items}")
         if self.min_history < 1:
             raise ConfigError(f"data.min_history: at least 1, got {self.min_history}")
         if self.folds is not None and not (2 <= self.folds and 0 <= self.fold < self.folds):
             raise ConfigError(f"data.folds/fold: need folds >= 2 and 0 <= fold < folds, got {self.folds}/{self.fold}")
-        held = max(self.k, self.horizon or 0)
+        held = max(self.k, self.horizon or 0, self.reward_items or 0)
         if self.history_cap is not None and self.history_cap < held + 1:
             raise ConfigError(f"data.history_cap: must exceed the held-out articles ({held}), got {self.history_cap}")
 
@@ -58,6 +63,11 @@ class AuthorsData:
     def held_out(self) -> int:
         """Articles held out per evaluation author (near and far)."""
         return self.horizon or self.k
+
+    @property
+    def train_k(self) -> int:
+        """Articles held out per training author: the reward's items."""
+        return self.reward_items or self.k
 
 
 @dataclass
@@ -135,7 +145,7 @@ class AuthorsBenchConfig:
             if key in self.train or key in self.task_reward:
                 raise ConfigError(f"train.{key}: set by the benchmark, leave it out")
         for run in ("bump", "task"):  # both runs validated now, before any file or model exists
-            self._train_dict(run, {"synthetic": {"users": 8}, "k": self.data.k, "eval_users": 0})
+            self._train_dict(run, {"synthetic": {"users": 8}, "k": self.data.train_k, "eval_users": 0})
 
     def _train_dict(self, run: str, data: dict[str, Any]) -> TrainConfig:
         base = copy.deepcopy(self.train)
@@ -147,7 +157,7 @@ class AuthorsBenchConfig:
 
     def train_config(self, run: str, questions: str | Path, outputs: str | Path) -> TrainConfig:
         """The TrainConfig of run ``bump`` or ``task`` on the training file written by the split stage."""
-        data = {"path": str(questions), "format": "lamp", "k": self.data.k, "split": "recent", "eval_users": 0}
+        data = {"path": str(questions), "format": "lamp", "k": self.data.train_k, "split": "recent", "eval_users": 0}
         if run == "task":
             data["outputs"] = str(outputs)
         return self._train_dict(run, data)
@@ -161,17 +171,33 @@ def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
             into[key] = value
 
 
-def load_bench_config(path: str | Path, overrides: list[str] | None = None) -> AuthorsBenchConfig:
-    """The benchmark config from YAML plus ``key=value`` overrides (``train.grpo.max_steps=10``)."""
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file as a mapping; ``extends: other.yaml`` (relative to the file) is read first and the
+    file's keys merged over it, so a variant config holds only what it changes."""
     import yaml
 
-    path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: extends itself (through {' -> '.join(map(str, seen))})")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: malformed YAML: {exc}") from exc
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    merged = _read_yaml(path.parent / base, (*seen, path.resolve()))
+    _merge(merged, data)
+    return merged
+
+
+def load_bench_config(path: str | Path, overrides: list[str] | None = None) -> AuthorsBenchConfig:
+    """The benchmark config from YAML (with its ``extends`` chain) plus ``key=value`` overrides
+    (``train.grpo.max_steps=10``)."""
+    import yaml
+
+    data = _read_yaml(Path(path))
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep:

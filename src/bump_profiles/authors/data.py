@@ -119,8 +119,9 @@ def split_horizon(users: Sequence[User], k: int, horizon: int, min_history: int)
 
 def split_authors(users: Sequence[User], *, eval_authors: int, k: int, seed: int, cap: int | None = None,
                   max_authors: int | None = None, horizon: int | None = None, min_history: int = 1,
-                  folds: int | None = None, fold: int = 0) -> AuthorSplit:
-    """Seeded author split. Training authors: the k most recent articles held out. Evaluation authors:
+                  folds: int | None = None, fold: int = 0, train_k: int | None = None) -> AuthorSplit:
+    """Seeded author split. Training authors: the ``train_k`` (default k) most recent articles held out, the
+    reward's items. Evaluation authors:
     the ``horizon`` (default k) most recent, the earliest k of them the near horizon. With ``folds``, the
     shuffled authors are cut into that many folds and fold ``fold`` is evaluated (``eval_authors`` is
     ignored). Labels: every category seen."""
@@ -140,7 +141,7 @@ def split_authors(users: Sequence[User], *, eval_authors: int, k: int, seed: int
         eval_ids, train_ids = ids[:eval_authors], ids[eval_authors:]
     by_id = {u.id: u for u in users}
     evals, eval_skipped = split_horizon([by_id[i] for i in eval_ids], k, horizon or k, min_history)
-    train = split_users([by_id[i] for i in train_ids], k)
+    train = split_users([by_id[i] for i in train_ids], train_k or k)
     labels = tuple(sorted({it.label for i in ids for it in by_id[i].interactions if it.label}))
     return AuthorSplit(train.users, evals, train.skipped + eval_skipped, labels, near=k)
 
