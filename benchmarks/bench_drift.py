@@ -191,7 +191,8 @@ def _summary(per: dict[str, dict[str, dict[str, float]]], units: list[str], draw
     rows = {name: {d: interval([v[d][u] for u in units], draws) for d in DIRECTIONS} for name, v in per.items()}
     diffs = {}
     for name in [n for n in per if n not in ("stale", "regenerated")]:
-        for other in ("stale", "regenerated"):
+        # the trained writer is also paired with the untrained one (the same chain, another writer)
+        for other in ("stale", "regenerated", *(("incremental",) if name == "trained" else ())):
             diffs[f"{name}-{other}"] = {d: paired_difference(per[name][d], per[other][d], units, draws) for d in DIRECTIONS}
     within = {name: {d: rows["regenerated"][d]["lo"] <= rows[name][d]["mean"] <= rows["regenerated"][d]["hi"]
                      for d in DIRECTIONS} for name in per if name not in ("stale", "regenerated")}

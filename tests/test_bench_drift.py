@@ -39,6 +39,9 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
             assert 0 <= row["ndcg_a"]["lo"] <= row["ndcg_a"]["mean"] <= row["ndcg_a"]["hi"] <= 1
         assert set(entry["judges"]["lexical"]) >= {"keep", "add", "drop", "shift"}
         assert set(entry["topics"]) == set(rows)
+        # the same model as both writers: the trained chain is the untrained one, paired difference exactly 0
+        same = entry["judges"]["lexical"]["all"]["paired"]["trained-incremental"]["ndcg_a"]
+        assert same["mean"] == same["lo"] == same["hi"] == 0
     last = pop["rounds"][-1]["prompt_tokens_mean"]
     assert last["stale"] == 0 and last["regenerated"] > 0 and last["incremental"] > 0  # stale reads nothing after round 1
     # round 1: the three sets are the one scratch profile; later rounds differ in what they read
