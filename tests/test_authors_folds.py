@@ -156,3 +156,26 @@ def test_judge_sets_name_known_judges_and_sets(tmp_path):
     bad = load_bench_config(config, [f"out={tmp_path}", "eval.judge_sets={likelihood: [BUMP, profile]}"])
     with pytest.raises(ConfigError, match=r"eval.judge_sets.likelihood: unknown profile set\(s\) profile"):
         run(bad, ["split"])
+
+
+def test_judging_without_null_scores_where_the_calibration_needs_none():
+    """The authors' judges run without the null texts under calibration ``none`` (a sixth of the likelihood
+    judge's passes): the per-author NDCG is the same, and the judge never sees the empty text."""
+    from fakes import OverlapJudge
+
+    from bump_profiles.data.schema import User
+    from bump_profiles.data.split import UserSplit
+    from bump_profiles.rewards.scoring import NULL_TEXT
+
+    def it(i: int, text: str) -> Interaction:
+        return Interaction(id=str(i), fields={"text": text})
+
+    splits = [UserSplit(User(f"u{k}", []), [], [it(k * 10 + j, f"{w} story {j}") for j in range(3)])
+              for k, w in enumerate(["cats", "dogs", "birds", "fish"])]
+    profiles = {"u0": "cats", "u1": "dogs and birds", "u2": "birds", "u3": "story"}
+    with_null, without = OverlapJudge(), OverlapJudge()
+    a = per_author_ndcg(score_groups(splits, profiles, with_null, 2), "none")
+    b = per_author_ndcg(score_groups(splits, profiles, without, 2, null=False), "none")
+    assert a == b
+    assert any(NULL_TEXT in q for q, _, _ in with_null.calls)
+    assert not any(NULL_TEXT in q or NULL_TEXT in d for q, d, _ in without.calls)

@@ -93,6 +93,7 @@ def stage_judge(b: Bench, name: str, path: Path) -> None:
     Each grouping is scored once over all held-out items; a horizon ranks its own items only (near:
     the first k after the history; far: the rest), every profile of the group still a candidate."""
     from bump_profiles.evaluation.intrinsic import score_groups, select_items
+    from bump_profiles.judges.calibration import check_calibration
 
     judge = make_eval_judge(b, name)
     calibration = b.train_config("bump").judge.calibration
@@ -106,8 +107,9 @@ def stage_judge(b: Bench, name: str, path: Path) -> None:
     groupings = [(f"groups of {group}", group)]
     if b.config.eval.all_at_once is None or name in b.config.eval.all_at_once:
         groupings.append(("all at once", None))
+    null = check_calibration(calibration).needs_baseline  # the null texts' scores only where calibration reads them
     for grouping, size in groupings:
-        scored = {m: score_groups(splits, profiles, judge, size) for m, profiles in sets.items()}
+        scored = {m: score_groups(splits, profiles, judge, size, null=null) for m, profiles in sets.items()}
         for h in horizons:
             per = {m: per_author_ndcg([select_items(g, horizon_mask(g, b.split.near, h)) for g in groups], calibration)
                    for m, groups in scored.items()}

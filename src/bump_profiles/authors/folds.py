@@ -78,6 +78,7 @@ def rank_all_at_once(config: AuthorsBenchConfig, benches: list[Bench], judge_nam
     from bump_profiles.authors.evaluate import horizon_mask, make_eval_judge, summarize
     from bump_profiles.authors.stats import per_author_ndcg
     from bump_profiles.evaluation.intrinsic import score_groups, select_items
+    from bump_profiles.judges.calibration import check_calibration
 
     splits = [s for b in benches for s in b.split.eval]
     sets: dict[str, dict[str, str]] = {}
@@ -94,7 +95,8 @@ def rank_all_at_once(config: AuthorsBenchConfig, benches: list[Bench], judge_nam
     else:
         judge = make_eval_judge(first, judge_name)
     calibration = first.train_config("bump").judge.calibration
-    scored = {m: score_groups(splits, profiles, judge, None) for m, profiles in sets.items()}
+    null = check_calibration(calibration).needs_baseline
+    scored = {m: score_groups(splits, profiles, judge, None, null=null) for m, profiles in sets.items()}
     result = {}
     for h in first.split.horizons():
         per = {m: per_author_ndcg([select_items(g, horizon_mask(g, first.split.near, h)) for g in groups], calibration)
