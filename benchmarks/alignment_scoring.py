@@ -230,12 +230,14 @@ def print_table(window: str, res: dict) -> None:
               f"{cell(diff['pick - random candidate'])} | {row['profiles']['pick']['tokens_mean']:.1f} |")
 
 
-def run_likelihood(out: Path, layouts, train, eval_ids, windows: list[str], results: Path, n_authors: int) -> None:
+def run_likelihood(out: Path, layouts, train, eval_ids, windows: list[str], results: Path, n_authors: int,
+                   options: list[str] | None = None) -> None:
     """The likelihood judge (never in any reward option), far horizon, on the first ``n_authors``:
     each profile ranks its author's 6 far items among theirs plus the next author's 6 (NDCG A). Per
     candidate (within-author Spearman with each option's reward) and per final set (pick of each
     option vs random, greedy, history@budget), with paired intervals. Contrasting with one other
-    author only keeps it to ~100 pairs an author on a shared 2-core CPU."""
+    author only keeps it to ~100 pairs an author on a shared 2-core CPU. ``options``: the reward options
+    scored (default all; each option's history@budget is another text to score per author)."""
     from bump_profiles.authors.stats import paired_difference, resamples
     from bump_profiles.data.atomic import atomic_write_json
     from bump_profiles.engines.models import load_tokenizer
@@ -249,7 +251,7 @@ def run_likelihood(out: Path, layouts, train, eval_ids, windows: list[str], resu
     def count(text: str) -> int:
         return len(tok(text, add_special_tokens=False)["input_ids"])
 
-    judge = make_judge(JudgeConfig(kind="likelihood", dtype="bfloat16"))
+    judge = make_judge(JudgeConfig(kind="likelihood", dtype="auto"))  # bfloat16 only where native (6x slower without)
     judges, bank_data = make_judges(layouts, train, eval_ids), bank_for(layouts, train)
     report = json.loads(results.read_text())
     key = windows[0]
@@ -275,7 +277,13 @@ def run_likelihood(out: Path, layouts, train, eval_ids, windows: list[str], resu
     res: dict[str, Any] = {"authors": len(units), "window": key, "options": {}}
     cache: dict[tuple[str, str], float] = {}
     cand_texts = {u: set(cands[u].texts) for u in units}
-    for name, row in report["windows"][key]["options"].items():
+    rows = report["windows"][key]["options"]
+    unknown = sorted(set(options or ()) - set(rows))
+    if unknown:
+        raise SystemExit(f"--likelihood-options: unknown option(s) {', '.join(unknown)} (known: {', '.join(rows)})")
+    for name, row in rows.items():
+        if options and name not in options:
+            continue
         scores, _ = option_rewards(row["option"], lays, cands, judges, bank_data, count)
         rho = within_user_spearman({u: scores[u] for u in units}, per_candidate)
         kept = [u for u in units if u in rho]

@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--greedy-only", action="store_true", help="generate: the greedy profiles only (beside a sampling run)")
     p.add_argument("--limit", type=int, help="generate: only the first N authors (a longer read window costs more)")
     p.add_argument("--likelihood-authors", type=int, default=12, help="likelihood stage: the first N authors")
+    p.add_argument("--likelihood-options", help="likelihood stage: the reward options scored, '|'-separated (default all)")
     p.add_argument("--results", default="benchmarks/results/alignment.json")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     if "likelihood" in stages:
         from alignment_scoring import run_likelihood
 
-        run_likelihood(out, layouts, train, eval_ids, windows, Path(args.results), args.likelihood_authors)
+        options = args.likelihood_options.split("|") if args.likelihood_options else None
+        run_likelihood(out, layouts, train, eval_ids, windows, Path(args.results), args.likelihood_authors, options)
     return 0
 
 
