@@ -122,9 +122,8 @@ def split_authors(users: Sequence[User], *, eval_authors: int, k: int, seed: int
                   folds: int | None = None, fold: int = 0, train_k: int | None = None) -> AuthorSplit:
     """Seeded author split. Training authors: the ``train_k`` (default k) most recent articles held out
     (the reward's items). Evaluation authors: the ``horizon`` (default k) most recent, the earliest k of
-    them the near horizon. With ``folds``, the
-    shuffled authors are cut into that many folds and fold ``fold`` is evaluated (``eval_authors`` is
-    ignored). Labels: every category seen."""
+    them the near horizon. With ``folds``, the shuffled authors are cut into that many folds and fold
+    ``fold`` is evaluated (``eval_authors`` is ignored). Labels: every category seen."""
     users = cap_history(users, cap)
     ids = sorted(u.id for u in users)
     random.Random(seed).shuffle(ids)
