@@ -167,7 +167,8 @@ def run_scoring(out: Path, layouts, train, eval_ids, windows: list[str], results
     judges = make_judges(layouts, train, eval_ids)
     bank_data = bank_for(layouts, train)
     report: dict[str, Any] = json.loads(results.read_text()) if results.exists() else {}
-    report.update({"authors": len(layouts), "samples": 8, "temperature": 1.0, "windows": {}, "machine": {
+    report.setdefault("windows", {})  # windows scored earlier and not named now are kept
+    report.update({"authors": len(layouts), "samples": 8, "temperature": 1.0, "machine": {
         "cpu_count": os.cpu_count(), "threads": os.environ.get("OMP_NUM_THREADS")}})
     for key in windows:
         window, _, limit = key.partition(":")
