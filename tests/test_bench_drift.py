@@ -71,3 +71,28 @@ def test_the_judged_round_was_never_read():
     leaky = {**pop, "rounds": {u.id: [*rs[:2], rs[1], rs[3]] for u, rs in zip(users, pop["rounds"].values(), strict=True)}}
     with pytest.raises(DataError, match="read 3 of the items"):
         bench.check_unread(leaky, "incremental", 2)  # round 3 repeats round 2: a profile after round 2 read it
+
+
+def test_update_writer_training_data_leaves_out_the_benchmarks_authors(tmp_path, monkeypatch):
+    """scripts/drift_training_data.py draws the authors bench_drift samples the same way and writes every
+    other author with enough articles, none of the sampled ones."""
+    from argparse import Namespace
+
+    from authors_fixture import write_authors
+
+    from bump_profiles.authors.data import load_authors
+
+    data = write_authors(tmp_path / "authors.jsonl", n_authors=12, base=8)  # author i: 8 + i articles
+    spec = importlib.util.spec_from_file_location("drift_data", REPO / "scripts" / "drift_training_data.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "train.jsonl"
+    assert script.main(["--data", str(data), "--authors", "3", "--rounds", "3", "--per-round", "4",
+                        "--min-articles", "12", "--out", str(out)]) == 0
+    bench = _bench()
+    monkeypatch.setattr(bench, "AUTHORS", data)
+    pops = bench.populations(Namespace(synthetic=0, authors=3, rounds=3, per_round=4, seed=0))
+    sampled = {u.id for u in pops["huffpost-authors"]["users"]}
+    written = {u.id for u in load_authors(out)}
+    assert len(sampled) == 3 and not sampled & written
+    assert written == {u.id for u in load_authors(data) if u.id not in sampled and len(u.interactions) >= 12}
