@@ -54,6 +54,7 @@ def benchmark_prompt(window: str):
 def window_prompts(out: Path, backend, layouts, window: str) -> dict[str, list[dict[str, str]]]:
     """Each author's prompt for the window; a chunked window's notes are written first (greedy, kept in
     ``notes-<window>.jsonl`` one author a line, so a stopped run resumes) and its prompt merges them."""
+    from bump_profiles.data.atomic import append_jsonl
     from bump_profiles.profiles.chunked import ChunkedPrompt, write_notes
 
     prompt = benchmark_prompt(window)
@@ -66,8 +67,7 @@ def window_prompts(out: Path, backend, layouts, window: str) -> dict[str, list[d
     for a in layouts:
         if a.user_id not in notes:
             notes[a.user_id] = write_notes(backend, chunked, {a.user_id: a.read}, max_new_tokens=MAX_NEW_TOKENS)[a.user_id]
-            with path.open("a") as handle:
-                handle.write(json.dumps({"user_id": a.user_id, "notes": notes[a.user_id]}) + "\n")
+            append_jsonl(path, {"user_id": a.user_id, "notes": notes[a.user_id]})  # flushed: a crash loses one author
             log.info("%s: notes %s", window, a.user_id)
     return {a.user_id: chunked.merge_messages(notes[a.user_id]) for a in layouts}
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import random
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -81,7 +80,7 @@ def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Name -> ``users`` (User list), ``rounds`` ({user id: rounds of items}) and ``idf`` (corpus texts
     from outside the population, for the lexical judge)."""
     from bump_profiles.authors.data import load_authors
-    from bump_profiles.evaluation.drift import cut_rounds, make_drift_users
+    from bump_profiles.evaluation.drift import cut_rounds, make_drift_users, sample_authors
 
     out: dict[str, dict[str, Any]] = {}
     if args.synthetic:
@@ -91,13 +90,11 @@ def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         out["synthetic"] = {"users": users, "idf": [x.text for u in others for x in u.interactions],
                             "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round) for u in users}}
     if args.authors and AUTHORS.exists():
-        need = args.rounds * args.per_round
-        every = sorted(load_authors(AUTHORS), key=lambda u: u.id)
-        long = [u for u in every if len(u.interactions) >= need]
-        users = random.Random(args.seed).sample(long, min(args.authors, len(long)))
+        every = load_authors(AUTHORS)
+        users, eligible = sample_authors(every, args.authors, min_items=args.rounds * args.per_round, seed=args.seed)
         chosen = {u.id for u in users}
         out["huffpost-authors"] = {
-            "users": users, "eligible": len(long),
+            "users": users, "eligible": eligible,
             "idf": [x.text for u in every if u.id not in chosen for x in u.interactions],
             "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round) for u in users}}
     elif args.authors:

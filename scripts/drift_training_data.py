@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ AUTHORS = REPO.parent / "shared" / "data" / "huffpost-authors" / "interactions.j
 def main(argv: list[str] | None = None) -> int:
     from bump_profiles.authors.data import load_authors
     from bump_profiles.data.atomic import atomic_write_text
+    from bump_profiles.evaluation.drift import sample_authors
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=AUTHORS)
@@ -36,10 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
 
-    # the same draw as bench_drift.populations
-    every = sorted(load_authors(args.data), key=lambda u: u.id)
-    long = [u for u in every if len(u.interactions) >= args.rounds * args.per_round]
-    held = {u.id for u in random.Random(args.seed).sample(long, min(args.authors, len(long)))}
+    every = load_authors(args.data)
+    sampled, _ = sample_authors(every, args.authors, min_items=args.rounds * args.per_round, seed=args.seed)
+    held = {u.id for u in sampled}  # the authors bench_drift.py judges on
     keep = {u.id for u in every if u.id not in held and len(u.interactions) >= args.min_articles}
     lines = [line for line in args.data.read_text().splitlines() if line.strip() and json.loads(line)["user_id"] in keep]
     args.out.parent.mkdir(parents=True, exist_ok=True)

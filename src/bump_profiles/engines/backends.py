@@ -12,7 +12,7 @@ statistics need). Three backends:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -50,6 +50,11 @@ class Backend(Protocol):
     def complete(self, messages_batch: Sequence[Messages], *, max_new_tokens: int, temperature: float) -> list[Completion]: ...
 
     def generate(self, messages_batch: Sequence[Messages], *, max_new_tokens: int, temperature: float) -> list[str]: ...
+
+
+def token_counter(backend: Backend) -> Callable[[str], int] | None:
+    """The backend's token counter when it has one (probed once), else None (budgets count words)."""
+    return backend.count_tokens if backend.count_tokens("probe") is not None else None
 
 
 class TextsFromCompletions:

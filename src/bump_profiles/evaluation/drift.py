@@ -55,6 +55,13 @@ def cut_rounds(items: Sequence[Interaction], rounds: int, per_round: int | None 
     return out
 
 
+def sample_authors(users: Sequence[User], n: int, *, min_items: int, seed: int) -> tuple[list[User], int]:
+    """The drift benchmark's authors: ``n`` drawn with ``seed`` from those (sorted by id) with at least
+    ``min_items`` items, and how many were eligible. An update writer trained for it leaves these out."""
+    eligible = [u for u in sorted(users, key=lambda u: u.id) if len(u.interactions) >= min_items]
+    return random.Random(seed).sample(eligible, min(n, len(eligible))), len(eligible)
+
+
 def topic_schedule(kind: str, topics: Sequence[str], rounds: int) -> list[list[str]]:
     """The true topics in each round for one user of ``kind``, from its drawn ``topics`` (in order)."""
     if kind == "keep":

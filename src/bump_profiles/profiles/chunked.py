@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bump_profiles.data.schema import Interaction
+from bump_profiles.engines.backends import token_counter
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.profiles.prompts import MERGE_INSTRUCTION, ProfilePrompt
 
@@ -58,7 +59,7 @@ class ChunkedPrompt:
 def write_notes(backend, prompt: ChunkedPrompt, histories: Mapping[str, Sequence[Interaction]], *,
                 max_new_tokens: int) -> dict[str, list[str]]:
     """Every user's chunk notes, greedy, in one batched call (the backend batches as it is set to)."""
-    count = backend.count_tokens if backend.count_tokens("probe") is not None else None
+    count = token_counter(backend)
     per_user = {u: prompt.note_messages(h, count_tokens=count) for u, h in histories.items()}
     flat = [m for msgs in per_user.values() for m in msgs]
     texts = iter(c.text for c in backend.complete(flat, max_new_tokens=max_new_tokens, temperature=0.0))

@@ -13,14 +13,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bump_profiles.data.schema import Interaction, User
 from bump_profiles.data.split import UserSplit
-from bump_profiles.engines.backends import Backend
+from bump_profiles.engines.backends import Backend, token_counter
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.profiles.prompts import ProfilePrompt
 from bump_profiles.profiles.provenance import record
@@ -146,7 +146,7 @@ def _generate_locked(
     pending = [(uid, hist) for uid, hist in items if uid not in done]
     reads = {uid: record(x.history, x.heldout) if isinstance(x, UserSplit) else record(x.interactions)
              for (uid, _), x in zip(items, splits_or_users, strict=True)}
-    count: Callable[[str], int] | None = _counter(backend)
+    count = token_counter(backend)
     messages = [prompt.messages(hist, count_tokens=count) for _, hist in pending]
     sizes = [count(m[-1]["content"]) if count else len(m[-1]["content"]) for m in messages]
     order = sorted(range(len(pending)), key=lambda i: -sizes[i])
@@ -176,7 +176,3 @@ def _history_of(item: UserSplit | User) -> tuple[str, list[Interaction]]:
         return item.user.id, item.history
     return item.id, item.interactions
 
-
-def _counter(backend: Backend) -> Callable[[str], int] | None:
-    """The backend's token counter when it has one (probed once), else None (word budgets)."""
-    return backend.count_tokens if backend.count_tokens("probe") is not None else None

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from bump_profiles.data.render import fitting
 from bump_profiles.data.schema import Interaction
-from bump_profiles.engines.backends import Backend, Messages
+from bump_profiles.engines.backends import Backend, Messages, token_counter
 from bump_profiles.errors import ConfigError
 from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
 from bump_profiles.store import ProfileStore, StaleWriteError, StoredInteraction, StoredProfile
@@ -129,7 +129,7 @@ class Refresher:
         )
 
     def _count(self) -> Callable[[str], int] | None:
-        return self.backend.count_tokens if self.backend.count_tokens("probe") is not None else None
+        return token_counter(self.backend)
 
 
 @dataclass

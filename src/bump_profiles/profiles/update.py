@@ -34,7 +34,7 @@ from typing import Any
 from bump_profiles.data.render import fitting
 from bump_profiles.data.schema import Interaction, User, date_key
 from bump_profiles.data.split import UserSplit
-from bump_profiles.engines.backends import Backend, Messages
+from bump_profiles.engines.backends import Backend, Messages, token_counter
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.profiles.generate import GenerationSummary, read_done, writer_lock
 from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
@@ -128,7 +128,7 @@ def _update_locked(items: Sequence[UserSplit] | Sequence[User], previous_path: s
     start = time.perf_counter()
     previous = read_previous(previous_path)
     done = read_done(out_path, model=backend.name)
-    count: Callable[[str], int] | None = backend.count_tokens if backend.count_tokens("probe") is not None else None
+    count = token_counter(backend)
     jobs: list[tuple[dict[str, Any], Messages | None]] = []
     for item in items:
         uid, history = (item.user.id, item.history) if isinstance(item, UserSplit) else (item.id, item.interactions)

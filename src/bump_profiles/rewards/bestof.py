@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bump_profiles.data.schema import Interaction
-from bump_profiles.engines.backends import Backend, Completion
+from bump_profiles.engines.backends import Backend, Completion, token_counter
 from bump_profiles.errors import ConfigError, DataError
 from bump_profiles.rewards.rows import RewardRow
 
@@ -163,7 +163,7 @@ def best_of_profiles(items: Sequence, backend: Backend, prompt, reward, out_path
         heldout[uid] = x.heldout if isinstance(x, UserSplit) else None
     if len(reads) < 2:
         raise DataError("best-of needs at least 2 users: the other users are the reward's negatives")
-    count = backend.count_tokens if backend.count_tokens("probe") is not None else None
+    count = token_counter(backend)
     prompts = {u: prompt.messages(r, count_tokens=count) for u, r in reads.items()}
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
