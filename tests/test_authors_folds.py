@@ -179,3 +179,31 @@ def test_judging_without_null_scores_where_the_calibration_needs_none():
     assert a == b
     assert any(NULL_TEXT in q for q, _, _ in with_null.calls)
     assert not any(NULL_TEXT in q or NULL_TEXT in d for q, d, _ in without.calls)
+
+
+def test_chunked_mode_profiles_merge_notes_the_untrained_model_wrote_once(tmp_path):
+    """``train.prompt.mode: chunked``: the evaluation authors' chunks are noted once by the untrained model
+    (kept in the fold's ``notes/``, reused by every generator and by a rerun) and the profiles merge them."""
+    from bump_profiles.authors.bench import Bench
+    from bump_profiles.authors.config import load_bench_config
+    from bump_profiles.authors.folds import fold_config
+    from bump_profiles.data.profiles import load_profiles
+    from bump_profiles.profiles.chunked import chunk_key, chunked_prompt
+
+    model = save_tiny(tmp_path / "tiny")
+    run_dir = tmp_path / "run"
+    args = [a if not a.startswith("train.prompt=") else "train.prompt={max_words: 10, history_items: 4, history_tokens: 60, "
+            "mode: chunked, chunks: 2}" for a in fold_args(tmp_path, model, run_dir)]
+    extra = ["--set", "eval.budget_from=zero-shot", "--set", "eval.only=[zero-shot, history@budget]", "--stages", "split,profiles"]
+    assert authors_main()([*args, *extra, "--fold", "0"]) == 0
+    config = load_bench_config(args[1], [a for a in args[2:] if a != "--set"] + ["eval.budget_from=zero-shot"])
+    b = Bench.open(fold_config(config, 0))
+    notes = b.path("notes", "eval.jsonl")
+    prompt = chunked_prompt(b.train_config("bump").prompt)
+    want = {chunk_key(c) for s in b.splits("eval") for c in prompt.chunked(s.history)}
+    kept = [json.loads(line)["chunk"] for line in notes.read_text().splitlines()]
+    assert sorted(kept) == sorted(want) and len(want) == 2 * len(b.splits("eval"))
+    assert set(load_profiles(b.profile_file("zero-shot"))) == {s.user.id for s in b.splits("eval")}
+    b.profile_file("zero-shot").unlink()  # profiles again: the notes are read back, none written twice
+    assert authors_main()([*args, *extra, "--fold", "0"]) == 0
+    assert len(notes.read_text().splitlines()) == len(kept)

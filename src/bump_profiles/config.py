@@ -18,7 +18,7 @@ from bump_profiles.data import FORMATS
 from bump_profiles.errors import ConfigError
 from bump_profiles.judges import JudgeConfig
 from bump_profiles.judges.calibration import CALIBRATIONS, TRAINING_CALIBRATIONS
-from bump_profiles.profiles.prompts import UPDATE_INSTRUCTION, ProfilePrompt
+from bump_profiles.profiles.prompts import MERGE_INSTRUCTION, UPDATE_INSTRUCTION, ProfilePrompt
 from bump_profiles.rewards.contrast_config import ContrastConfig
 
 REWARD_KINDS = ("bump", "task", "bump+task")
@@ -103,7 +103,8 @@ class PromptConfig(ProfilePrompt):
     ``prompt.*`` keys) plus update mode."""
 
     mode: str = _help("scratch: profile from the history; update: previous profile + the recent history items "
-                      "(see bump_profiles.profiles.update)", "scratch")
+                      "(see bump_profiles.profiles.update); chunked: notes on chunks of the history, then a merge "
+                      "(see bump_profiles.profiles.chunked)", "scratch")
     update_recent: int = _help("update mode: the most recent history items shown as new interactions", 4)
     previous_profiles: str | None = _help("update mode: profiles JSONL of the older history, written by "
                                           "`profile --k <data.k + update_recent>`", None)
@@ -111,11 +112,17 @@ class PromptConfig(ProfilePrompt):
                                  UPDATE_INSTRUCTION)
     previous_from: str = _help("update mode: file (prompt.previous_profiles) | policy (written by the policy in training)", "file")
     previous_refresh_steps: int = _help("previous_from=policy: steps a previous profile is reused (1: current policy)", 1)
+    chunks: int = _help("chunked mode: chunks of the history read, each noted within history_items / history_tokens", 4)
+    merge_template: str = _help("chunked mode: the merge prompt, with {history} (the notes, oldest first) and {max_words}",
+                                MERGE_INSTRUCTION)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.mode not in ("scratch", "update"):
-            raise ConfigError(f"prompt.mode: 'scratch' or 'update', not {self.mode!r}")
+        if self.mode not in ("scratch", "update", "chunked"):
+            raise ConfigError(f"prompt.mode: 'scratch', 'update' or 'chunked', not {self.mode!r}")
+        if self.mode == "chunked" and (self.chunks < 1 or not self.history_items or "{history}" not in self.merge_template):
+            raise ConfigError("prompt.mode=chunked needs prompt.chunks >= 1, prompt.history_items (the items a chunk holds) "
+                              "and a prompt.merge_template with {history}")
         if self.previous_from not in ("file", "policy") or self.previous_refresh_steps < 1 or (self.previous_from == "policy" and (self.mode != "update" or self.previous_profiles)):
             raise ConfigError(f"prompt.previous_from={self.previous_from!r}: 'file' or 'policy'; policy needs prompt.mode=update and no prompt.previous_profiles (it writes them); previous_refresh_steps >= 1")
         if self.mode == "update":

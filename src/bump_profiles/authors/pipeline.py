@@ -130,10 +130,20 @@ def stage_profiles(b: Bench, name: str, part: str = "eval") -> None:
     from bump_profiles.profiles.generate import generate_profiles
 
     cfg = b.train_config("bump")
-    backend = TransformersBackend(generator(b, name), load_tokenizer(cfg.policy.model), batch_size=b.config.eval.batch_size,
+    tokenizer = load_tokenizer(cfg.policy.model)
+    prompt = cfg.prompt  # a ProfilePrompt
+    if cfg.prompt.mode == "chunked":  # the untrained model's notes (as in training), kept for every generator
+        from bump_profiles.engines.models import load_causal_lm
+        from bump_profiles.profiles.chunked import chunked_prompt, write_notes
+
+        prompt = chunked_prompt(cfg.prompt)
+        base = TransformersBackend(load_causal_lm(cfg.policy.model), tokenizer, batch_size=b.config.eval.batch_size)
+        write_notes(base, prompt, {s.user.id: s.history for s in b.splits(part)},
+                    max_new_tokens=cfg.grpo.max_completion_length, path=b.path("notes", f"{part}.jsonl"))
+    backend = TransformersBackend(generator(b, name), tokenizer, batch_size=b.config.eval.batch_size,
                                   name=f"{name}:{cfg.policy.model}")
-    generate_profiles(b.splits(part), backend, cfg.prompt,  # a ProfilePrompt
-                      b.profile_file(name, part), max_new_tokens=cfg.grpo.max_completion_length, progress=False)
+    generate_profiles(b.splits(part), backend, prompt, b.profile_file(name, part),
+                      max_new_tokens=cfg.grpo.max_completion_length, progress=False)
 
 
 def profiles_done(b: Bench, name: str, part: str = "eval") -> bool:

@@ -13,6 +13,7 @@ from bump_profiles.data import User, UserSplit, load_lamp_questions, load_users,
 from bump_profiles.errors import DataError
 from bump_profiles.profiles.prompts import ProfilePrompt
 from bump_profiles.profiles.update import UpdateTrainingPrompt
+from bump_profiles.train.notes import BaseNotes
 from bump_profiles.train.sequential import PolicyPrevious
 
 
@@ -81,18 +82,19 @@ def _task_rows(user: User) -> list[dict]:
     return [q for q in user.extra.get("questions", []) if q.get("output") is not None]
 
 
-def build_dataset(splits: list[UserSplit], prompt: ProfilePrompt | UpdateTrainingPrompt | PolicyPrevious,
+def build_dataset(splits: list[UserSplit], prompt: ProfilePrompt | UpdateTrainingPrompt | PolicyPrevious | BaseNotes,
                   count_tokens: Any = None, *, with_task: bool = False):
     """One row per user: ``prompt`` (chat messages from the history), ``user_id``, ``heldout`` and
     ``history`` (rendered texts) and, ``with_task``, the user's ``task_inputs`` and ``task_outputs``.
-    With a :class:`PolicyPrevious`, ``prompt`` is built when a row is read (the policy writes the previous
-    profile then)."""
+    With a :class:`PolicyPrevious` or :class:`BaseNotes`, ``prompt`` is built when a row is read (the policy
+    writes the previous profile, or the base model the chunk notes, then)."""
     from datasets import Dataset
 
+    lazy = isinstance(prompt, PolicyPrevious | BaseNotes)
     rows = []
     for s in splits:
         row = {
-            **({} if isinstance(prompt, PolicyPrevious) else {"prompt": prompt.split_messages(s, count_tokens=count_tokens)}),
+            **({} if lazy else {"prompt": prompt.split_messages(s, count_tokens=count_tokens)}),
             "user_id": s.user.id,
             "heldout": [it.text for it in s.heldout],
             "history": [it.text for it in s.history],
@@ -103,6 +105,6 @@ def build_dataset(splits: list[UserSplit], prompt: ProfilePrompt | UpdateTrainin
             row["task_outputs"] = [q["output"] for q in questions]
         rows.append(row)
     dataset = Dataset.from_list(rows)
-    if isinstance(prompt, PolicyPrevious):
+    if lazy:
         dataset.set_transform(prompt.transform)
     return dataset

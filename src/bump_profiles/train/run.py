@@ -16,6 +16,7 @@ from bump_profiles.errors import ConfigError
 from bump_profiles.profiles.update import training_prompt
 from bump_profiles.train.data import build_dataset, prepare_data
 from bump_profiles.train.rundir import Interrupt, check_same_users, metrics_callback, prepare_run_dir
+from bump_profiles.train.notes import BaseNotes, notes_prompt
 from bump_profiles.train.sequential import PolicyPrevious, policy_prompt
 from bump_profiles.train.trl_config import grpo_args, lora_config, use_bf16
 
@@ -82,6 +83,8 @@ def run_prompt(config: TrainConfig, splits) -> Any:
     run directory is written (also what ``train --check`` checks)."""
     if config.prompt.previous_from == "policy":  # sequential updates: the policy writes the previous profiles
         return policy_prompt(config, splits)
+    if config.prompt.mode == "chunked":  # the base model notes each chunk when a user is first drawn
+        return notes_prompt(config, splits)
     return training_prompt(config.prompt, splits)  # update mode from a file: its previous profiles are checked
 
 
@@ -152,6 +155,8 @@ def train(
     )
     if isinstance(prompt, PolicyPrevious):
         prompt.bind(lambda: trainer.accelerator.unwrap_model(trainer.model), tokenizer, lambda: trainer.state.global_step)
+    if isinstance(prompt, BaseNotes):
+        prompt.bind(lambda: trainer.accelerator.unwrap_model(trainer.model), tokenizer, run / "notes.jsonl")
     replace_trainer_printing(trainer, config.grpo.max_steps, bar=progress)
     log.info("training %d users (B=%d users x G=%d rollouts per step) for %d steps into %s",
              len(data.train), config.reward.users_per_call, config.grpo.num_generations, config.grpo.max_steps, run)
