@@ -35,9 +35,8 @@ def test_config_refuses_chunked_mode_it_cannot_run(tiny_model, tmp_path):
 
 
 def test_notes_are_the_base_models_kept_once_and_the_merge_hides_the_heldout_items(tiny_lm, tiny_model, tmp_path):
-    from peft import LoraConfig, get_peft_model
-
     import torch
+    from peft import LoraConfig, get_peft_model
 
     _, tok = tiny_lm
     base = tiny_causal_lm(tok)

@@ -15,8 +15,8 @@ from bump_profiles.engines.console import replace_trainer_printing
 from bump_profiles.errors import ConfigError
 from bump_profiles.profiles.update import training_prompt
 from bump_profiles.train.data import build_dataset, prepare_data
-from bump_profiles.train.rundir import Interrupt, check_same_users, metrics_callback, prepare_run_dir
 from bump_profiles.train.notes import BaseNotes, notes_prompt
+from bump_profiles.train.rundir import Interrupt, check_same_users, metrics_callback, prepare_run_dir
 from bump_profiles.train.sequential import PolicyPrevious, policy_prompt
 from bump_profiles.train.trl_config import grpo_args, lora_config, use_bf16
 
