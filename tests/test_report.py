@@ -38,6 +38,17 @@ def test_report_holds_the_runs_numbers_and_inlines_plots(tmp_path):
         assert png.startswith(b"\x89PNG")
         assert base64.b64encode(png).decode()[:200] in page
     assert "plots/" not in page.split("<body>")[1]  # self-contained: no file references left
+    assert not (run / "plots" / "headroom.png").exists()  # these metrics hold no headroom columns
+
+
+def test_headroom_is_plotted_when_the_run_logged_it(tmp_path):
+    run = _run_dir(tmp_path)
+    rows = [{"step": s, "reward": 0.5, "at_max_share": 0.1 * s, "group_spread": 0.2, "ndcg_a": 0.6, "ndcg_a_batch": 0.7}
+            for s in range(1, 4)]
+    (run / "train" / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    md_path, _ = write_report(run)
+    assert (run / "plots" / "headroom.png").read_bytes().startswith(b"\x89PNG")
+    assert "![headroom](plots/headroom.png)" in md_path.read_text()
 
 
 def test_report_leaves_out_sections_without_data(tmp_path, capsys):

@@ -19,11 +19,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bump_profiles.data.atomic import atomic_write_text
+from bump_profiles.data.atomic import atomic_write_bytes, atomic_write_text
 from bump_profiles.data.jsonl import iter_jsonl
 from bump_profiles.errors import DataError
 
 CURVES = [("reward", "reward"), ("ndcg_a", "NDCG A (profile -> items)"), ("ndcg_b", "NDCG B (items -> profile)")]
+# The reward's headroom per step (docs/alignment.md): GRPO learns from differences within a user's group.
+HEADROOM = [("at_max_share", "rollouts at the maximum"), ("group_spread", "within-user spread of the rewards"),
+            ("ndcg_a", "NDCG A (batch + bank)"), ("ndcg_a_batch", "NDCG A (batch only)")]
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -58,6 +61,32 @@ def _figure_png(fig) -> bytes:
     return buf.getvalue()
 
 
+def headroom_png(runs: dict[str, list[dict]]) -> bytes | None:
+    """One panel per headroom metric, one line per run (``{label: metrics rows}``); None for runs that
+    logged no headroom (older runs: no ``at_max_share``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not any(_series(rows, "at_max_share")[0] for rows in runs.values()):
+        return None
+    keys = [(k, label) for k, label in HEADROOM if any(_series(rows, k)[0] for rows in runs.values())]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 3.2), squeeze=False)
+    for ax, (key, label) in zip(axes[0], keys, strict=True):
+        for name, rows in runs.items():
+            xs, ys = _series(rows, key)
+            if xs:
+                ax.plot(xs, ys, marker="o", ms=3, label=name)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("training step")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    png = _figure_png(fig)
+    plt.close(fig)
+    return png
+
+
 def make_plots(run_dir: Path) -> dict[str, bytes]:
     """PNG bytes by name: training curves, profile length, before/after intrinsic scores."""
     import matplotlib
@@ -90,6 +119,9 @@ def make_plots(run_dir: Path) -> dict[str, bytes]:
             ax.grid(alpha=0.3)
             plots["length"] = _figure_png(fig)
             plt.close(fig)
+        headroom = headroom_png({"this run": metrics})
+        if headroom:
+            plots["headroom"] = headroom
     intrinsic = _read_json(run_dir / "intrinsic.json")
     if intrinsic and intrinsic.get("rows"):
         rows = intrinsic["rows"]
@@ -149,6 +181,9 @@ def build_markdown(run_dir: Path, plot_names: list[str]) -> str:
         parts += ["## Training", "", "![reward](plots/reward.png)", ""]
     if "length" in plot_names:
         parts += ["![profile length](plots/length.png)", ""]
+    if "headroom" in plot_names:
+        parts += ["The reward's headroom: a group of equal rewards teaches GRPO nothing (docs/alignment.md).", "",
+                  "![headroom](plots/headroom.png)", ""]
     intrinsic = _read_json(run_dir / "intrinsic.json")
     if intrinsic and intrinsic.get("rows"):
         parts += ["## Intrinsic scores (held-out users, label-free)", "",
@@ -194,9 +229,7 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     plots = make_plots(run_dir)
     (run_dir / "plots").mkdir(exist_ok=True)
     for name, png in plots.items():
-        tmp = run_dir / "plots" / f".{name}.png.tmp"
-        tmp.write_bytes(png)
-        tmp.replace(run_dir / "plots" / f"{name}.png")
+        atomic_write_bytes(run_dir / "plots" / f"{name}.png", png)
     md = build_markdown(run_dir, list(plots))
     atomic_write_text(run_dir / "report.md", md)
     atomic_write_text(run_dir / "report.html", markdown_to_html(md, plots, f"BUMP run {run_dir.name}"))
