@@ -100,21 +100,17 @@ class DataConfig:
 @dataclass
 class PromptConfig(ProfilePrompt):
     """The generator's prompt: a :class:`~bump_profiles.profiles.prompts.ProfilePrompt` (its fields are the
-    ``prompt.*`` keys) plus update mode."""
+    ``prompt.*`` keys) plus update and chunked modes."""
 
-    mode: str = _help("scratch: profile from the history; update: previous profile + the recent history items "
-                      "(see bump_profiles.profiles.update); chunked: notes on chunks of the history, then a merge "
-                      "(see bump_profiles.profiles.chunked)", "scratch")
+    mode: str = _help("scratch: profile from the history; update: previous profile + the recent history items (profiles.update); "
+                      "chunked: notes on chunks of the history, then a merge (profiles.chunked)", "scratch")
     update_recent: int = _help("update mode: the most recent history items shown as new interactions", 4)
-    previous_profiles: str | None = _help("update mode: profiles JSONL of the older history, written by "
-                                          "`profile --k <data.k + update_recent>`", None)
-    update_template: str = _help("update mode: template with {previous_profile}, {history} and {max_words}",
-                                 UPDATE_INSTRUCTION)
+    previous_profiles: str | None = _help("update mode: profiles JSONL of the older history (`profile --k <data.k + update_recent>`)", None)
+    update_template: str = _help("update mode: template with {previous_profile}, {history} and {max_words}", UPDATE_INSTRUCTION)
     previous_from: str = _help("update mode: file (prompt.previous_profiles) | policy (written by the policy in training)", "file")
     previous_refresh_steps: int = _help("previous_from=policy: steps a previous profile is reused (1: current policy)", 1)
     chunks: int = _help("chunked mode: chunks of the history read, each noted within history_items / history_tokens", 4)
-    merge_template: str = _help("chunked mode: the merge prompt, with {history} (the notes, oldest first) and {max_words}",
-                                MERGE_INSTRUCTION)
+    merge_template: str = _help("chunked mode: the merge prompt, {history} (the notes, oldest first) and {max_words}", MERGE_INSTRUCTION)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -128,11 +124,8 @@ class PromptConfig(ProfilePrompt):
         if self.mode == "update":
             if self.previous_from == "file" and not self.previous_profiles:
                 raise ConfigError("prompt.mode=update needs prompt.previous_profiles (a profiles JSONL of the older history)")
-            if self.update_recent < 1:
-                raise ConfigError("prompt.update_recent: at least 1")
-            for field_ in ("{previous_profile}", "{history}"):
-                if field_ not in self.update_template:
-                    raise ConfigError(f"prompt.update_template: must contain {field_}")
+            if self.update_recent < 1 or not all(f in self.update_template for f in ("{previous_profile}", "{history}")):
+                raise ConfigError("prompt.update_recent: at least 1; prompt.update_template: must contain {previous_profile} and {history}")
 
 
 @dataclass
