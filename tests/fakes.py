@@ -94,6 +94,18 @@ def tiny_causal_lm(tokenizer: PreTrainedTokenizerBase | None = None, *, seed: in
     return model
 
 
+def varied_tiny_lm(tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """A tiny random model whose greedy texts differ with the prompt: the plain one writes the same blank
+    token whatever it reads, so a test comparing its outputs could not fail."""
+    import torch
+
+    model = tiny_causal_lm(tokenizer)
+    noise = torch.Generator().manual_seed(1)
+    for weight in model.parameters():
+        weight.data += torch.randn(weight.shape, generator=noise) * 0.5
+    return model
+
+
 def save_tiny(path: str | Path, *, seed: int = 0) -> Path:
     """Write a tiny random model and its tokenizer to ``path`` (loadable by path like any model)."""
     path = Path(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakes import save_tiny
+from fakes import save_tiny, varied_tiny_lm
 from test_train import REPO, BigramJudge, tiny_config
 
 from bump_profiles.config import load_config
@@ -109,3 +109,30 @@ def test_users_without_older_history_are_refused_before_any_run_directory(tmp_pa
     with pytest.raises(ConfigError, match="leave those users out of data.path"):
         train(load_config(tiny, overrides), judge=object(), progress=False)
     assert not run.exists()
+
+
+def test_a_deeper_previous_chain_is_the_policys_scratch_then_its_own_updates(tiny_lm, tiny_model, tmp_path):
+    """``prompt.previous_rounds: 3``: the previous profile is written as a served one is, scratch over the
+    oldest part, then updated twice with the next rounds of ``update_recent`` items, each time from its own text."""
+    _, tok = tiny_lm
+    model = varied_tiny_lm(tok)
+    config = _sequential(tiny_model, tmp_path, "prompt.previous_rounds=3")
+    data = prepare_data(config)
+    prompt = policy_prompt(config, data.train)
+    split = data.train[0]
+    rounds = prompt.chain(split.user.id)
+    older = split.history[:-2]
+    assert [len(r) for r in rounds[1:]] == [2, 2] and sum(rounds, []) == older  # every older item once, in order
+    prompt.bind(lambda: model, tok, lambda: 0)
+    row = build_dataset(data.train, prompt)[0]
+    backend = TransformersBackend(model, tok)
+    n = config.grpo.max_completion_length
+    text = backend.complete([prompt.scratch.messages(rounds[0], count_tokens=prompt.count_tokens)], max_new_tokens=n)[0].text
+    for r in rounds[1:]:
+        text = backend.complete([prompt.update.messages(text, r, count_tokens=prompt.count_tokens)], max_new_tokens=n)[0].text
+    scratch_only = backend.complete([prompt.scratch.messages(older, count_tokens=prompt.count_tokens)], max_new_tokens=n)[0].text
+    assert row["previous_profile"] == text != scratch_only and prompt.generations == 3
+    # the chain needs the rounds: too few older items are refused before any model loads
+    deep = _sequential(tiny_model, tmp_path, "prompt.previous_rounds=50")
+    with pytest.raises(ConfigError, match="previous_rounds=50"):
+        policy_prompt(deep, prepare_data(deep).train)

@@ -109,6 +109,7 @@ class PromptConfig(ProfilePrompt):
     update_template: str = _help("update mode: template with {previous_profile}, {history} and {max_words}", UPDATE_INSTRUCTION)
     previous_from: str = _help("update mode: file (prompt.previous_profiles) | policy (written by the policy in training)", "file")
     previous_refresh_steps: int = _help("previous_from=policy: steps a previous profile is reused (1: current policy)", 1)
+    previous_rounds: int = _help("previous_from=policy: the previous profile's own chain: from scratch, then rounds - 1 updates", 1)
     chunks: int = _help("chunked mode: chunks of the history read, each noted within history_items / history_tokens", 4)
     merge_template: str = _help("chunked mode: the merge prompt, {history} (the notes, oldest first) and {max_words}", MERGE_INSTRUCTION)
 
@@ -119,8 +120,8 @@ class PromptConfig(ProfilePrompt):
         if self.mode == "chunked" and (self.chunks < 1 or not self.history_items or "{history}" not in self.merge_template):
             raise ConfigError("prompt.mode=chunked needs prompt.chunks >= 1, prompt.history_items (the items a chunk holds) "
                               "and a prompt.merge_template with {history}")
-        if self.previous_from not in ("file", "policy") or self.previous_refresh_steps < 1 or (self.previous_from == "policy" and (self.mode != "update" or self.previous_profiles)):
-            raise ConfigError(f"prompt.previous_from={self.previous_from!r}: 'file' or 'policy'; policy needs prompt.mode=update and no prompt.previous_profiles (it writes them); previous_refresh_steps >= 1")
+        if self.previous_from not in ("file", "policy") or min(self.previous_refresh_steps, self.previous_rounds) < 1 or (self.previous_from == "policy" and (self.mode != "update" or self.previous_profiles)):
+            raise ConfigError(f"prompt.previous_from={self.previous_from!r}: 'file' or 'policy'; policy needs prompt.mode=update and no prompt.previous_profiles (it writes them); previous_refresh_steps and previous_rounds >= 1")
         if self.mode == "update":
             if self.previous_from == "file" and not self.previous_profiles:
                 raise ConfigError("prompt.mode=update needs prompt.previous_profiles (a profiles JSONL of the older history)")
@@ -321,9 +322,7 @@ _EXPECTED = {int: "an integer", float: "a number", str: "a string", bool: "true 
 
 
 def _to_int(value: Any) -> Any:
-    if isinstance(value, bool):
-        return _Rejected(value)
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    return _Rejected(value) if isinstance(value, bool) else int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _to_float(value: Any) -> Any:

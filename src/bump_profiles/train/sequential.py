@@ -37,6 +37,7 @@ class PolicyPrevious:
     recent: int
     refresh_steps: int = 1
     max_new_tokens: int = 64
+    rounds: int = 1  # rounds the previous profile went through: scratch, then rounds - 1 updates of `recent` items
     count_tokens: Callable[[str], int] | None = None
     written: dict[str, tuple[int, str]] = field(default_factory=dict)  # user -> (policy step, previous profile)
     generations: int = 0  # previous profiles written so far (each one a policy generation)
@@ -62,17 +63,29 @@ class PolicyPrevious:
             was_training = model.training
             try:
                 backend = TransformersBackend(model, self._tokenizer, batch_size=len(due), name="policy")
-                msgs = [self.scratch.messages(self.older(u), count_tokens=self.count_tokens) for u in due]
-                for u, c in zip(due, backend.complete(msgs, max_new_tokens=self.max_new_tokens), strict=True):
-                    self.written[u] = (now, c.text)
+                msgs = [self.scratch.messages(self.chain(u)[0], count_tokens=self.count_tokens) for u in due]
+                texts = [c.text for c in backend.complete(msgs, max_new_tokens=self.max_new_tokens)]
+                for r in range(1, self.rounds):  # the chain a served profile goes through: updates of its own text
+                    msgs = [self.update.messages(t, self.chain(u)[r], count_tokens=self.count_tokens) for u, t in zip(due, texts, strict=True)]
+                    texts = [c.text for c in backend.complete(msgs, max_new_tokens=self.max_new_tokens)]
+                for u, text in zip(due, texts, strict=True):
+                    self.written[u] = (now, text)
             finally:
                 model.train(was_training)
-            self.generations += len(due)
+            self.generations += len(due) * self.rounds
         return {u: self.written[u][1] for u in user_ids}
 
     def older(self, user_id: str) -> list:
         """The part of the history the previous profile stands for (everything before the recent part)."""
         return self.splits[user_id].history[: -self.recent]
+
+    def chain(self, user_id: str) -> list[list]:
+        """The older part as the previous profile's rounds: what its scratch profile read, then ``rounds - 1``
+        rounds of ``recent`` items each, oldest first."""
+        older, n = self.older(user_id), self.recent * (self.rounds - 1)
+        if n == 0:
+            return [older]
+        return [older[:-n], *(older[len(older) - n + i * self.recent:][: self.recent] for i in range(self.rounds - 1))]
 
     def transform(self, batch: dict[str, list]) -> dict[str, list]:
         """``datasets`` transform: adds ``prompt`` (previous profile + the recent items) and ``previous_profile``."""
@@ -86,12 +99,13 @@ def policy_prompt(config: Any, splits: Sequence[UserSplit]) -> PolicyPrevious:
     """The :class:`PolicyPrevious` of a TrainConfig (``prompt.previous_from: policy``), checked before any
     model loads: every training user needs an older part to summarise before the recent items."""
     cfg = config.prompt
-    short = [s.user.id for s in splits if len(s.history) <= cfg.update_recent]
+    need = cfg.update_recent * cfg.previous_rounds
+    short = [s.user.id for s in splits if len(s.history) <= need]
     if short:
-        raise ConfigError(f"prompt.update_recent={cfg.update_recent}: {len(short)} user(s) have no older history "
-                          f"for the policy to profile, e.g. {short[:3]}: each needs more than {cfg.update_recent} read items "
-                          f"before its data.k held-out ones; lower it or leave those users out of data.path")
+        raise ConfigError(f"prompt.update_recent={cfg.update_recent} x prompt.previous_rounds={cfg.previous_rounds}: {len(short)} "
+                          f"user(s) have no older history for the policy to profile, e.g. {short[:3]}: each needs more than {need} "
+                          f"read items before its data.k held-out ones; lower it or leave those users out of data.path")
     budgets = dict(max_words=cfg.max_words, history_items=cfg.history_items, history_tokens=cfg.history_tokens)
     return PolicyPrevious(UpdatePrompt(cfg.update_template, **budgets), ProfilePrompt(cfg.template, **budgets),
                           {s.user.id: s for s in splits}, cfg.update_recent, cfg.previous_refresh_steps,
-                          config.grpo.max_completion_length)
+                          config.grpo.max_completion_length, cfg.previous_rounds)
