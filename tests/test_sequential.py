@@ -35,7 +35,8 @@ def _sequential(tiny_model, tmp_path, *extra):
 
 
 def test_previous_profiles_are_the_policys_own_and_refresh_with_its_steps(tiny_lm, tiny_model, tmp_path):
-    model, tok = tiny_lm
+    _, tok = tiny_lm
+    model = varied_tiny_lm(tok)
     config = _sequential(tiny_model, tmp_path, "prompt.previous_refresh_steps=2")
     data = prepare_data(config)
     prompt = policy_prompt(config, data.train)
@@ -52,7 +53,7 @@ def test_previous_profiles_are_the_policys_own_and_refresh_with_its_steps(tiny_l
                                                                      history_items=config.prompt.history_items,
                                                                      history_tokens=config.prompt.history_tokens).messages(older)],
                                                       max_new_tokens=config.grpo.max_completion_length)[0].text
-    assert row["previous_profile"] == expect and prompt.generations == 1
+    assert expect.strip() and row["previous_profile"] == expect and prompt.generations == 1
     content = row["prompt"][0]["content"]
     assert all(it.text in content for it in split.history[-2:])
     assert not any(it.text in content for it in [*older, *split.heldout])
