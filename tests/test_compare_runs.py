@@ -1,0 +1,42 @@
+"""benchmarks/compare_runs.py: gaps to each run's own history@budget, paired by author across runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def compare():
+    spec = importlib.util.spec_from_file_location("compare_runs", REPO / "benchmarks" / "compare_runs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_run(folder: Path, per_author: dict[str, dict[str, float]]) -> Path:
+    rows = {s: {u: {"ndcg_a": a, "ndcg_b": a / 2} for u, a in v.items()} for s, v in per_author.items()}
+    (folder / "intrinsic").mkdir(parents=True)
+    (folder / "intrinsic" / "lexical.json").write_text(json.dumps({"groupings": {"far, all at once": {"per_author": rows}}}))
+    return folder
+
+
+def test_gaps_to_each_runs_own_history_are_compared_by_author(tmp_path, capsys):
+    one = write_run(tmp_path / "one", {"BUMP": {"x": 0.5, "y": 0.7}, "history@budget": {"x": 0.6, "y": 0.6}})
+    two = write_run(tmp_path / "two", {"BUMP": {"x": 0.8, "y": 0.9, "z": 0.1}, "history@budget": {"x": 0.6, "y": 0.7, "z": 0.5}})
+    assert compare().main(["--term", f"one={one}:BUMP - history@budget", "--term", f"two={two}:BUMP - history@budget"]) == 0
+    out = capsys.readouterr().out
+    assert "2 authors" in out  # z is only in the second run
+    # gaps: one (-0.1, +0.1) mean 0; two (+0.2, +0.2) mean +0.2; two minus one: +0.2 on A, +0.1 on B
+    row = next(line for line in out.splitlines() if line.startswith("| two |"))
+    assert row.split(" | ")[1].startswith("+0.200") and row.split(" | ")[3].startswith("+0.200") and row.split(" | ")[4].startswith("+0.100")
+
+
+def test_a_set_the_run_does_not_have_is_named(tmp_path):
+    one = write_run(tmp_path / "one", {"BUMP": {"x": 0.5}})
+    with pytest.raises(SystemExit, match="among: BUMP"):
+        compare().main(["--term", f"one={one}:task-reward"])
