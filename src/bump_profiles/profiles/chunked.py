@@ -5,7 +5,9 @@ made of those same items: a profile written from them can only restate what the 
 Reading ``chunks`` consecutive chunks of the history, each within the usual prompt budget, writing a
 greedy note on each, and merging the notes lets the generator name what recurs over ``chunks`` times
 as many items, which is what a profile has and a cut history lacks. The notes are greedy, so the N
-samples of best-of-N differ only in the merge (docs/alignment.md measures it).
+samples of best-of-N differ only in the merge (docs/alignment.md measures it); in training
+(``prompt.mode: chunked``, :mod:`bump_profiles.train.notes`) the base model writes them and the policy
+learns the merge.
 """
 
 from __future__ import annotations
@@ -73,6 +75,10 @@ class ChunkedPrompt:
         text = "\n".join(f"- period {i}: {' '.join(n.split())}" for i, n in enumerate(notes, 1))
         return [{"role": "user", "content": self.merge_template.format(history=text, max_words=self.note.max_words)}]
 
+    def missing(self, histories: Mapping[str, Sequence[Interaction]]) -> dict[str, list[Interaction]]:
+        """The chunks of these histories not noted yet, by key (a chunk shared by two histories once)."""
+        return {k: c for h in histories.values() for c in self.chunked(h) if (k := chunk_key(c)) not in self.notes}
+
     def messages(self, history: Sequence[Interaction], count_tokens: Callable[[str], int] | None = None) -> list[dict[str, str]]:
         """The merge prompt of one history, from the cached notes of its chunks (written first by :func:`write_notes`)."""
         keys = [chunk_key(c) for c in self.chunked(history)]
@@ -106,7 +112,7 @@ def write_notes(backend, prompt: ChunkedPrompt, histories: Mapping[str, Sequence
     if path is not None:
         load_notes(prompt, path)
     count = token_counter(backend)
-    chunks = {k: c for h in histories.values() for c in prompt.chunked(h) if (k := chunk_key(c)) not in prompt.notes}
+    chunks = prompt.missing(histories)
     keys = list(chunks)
     for i in range(0, len(keys), slice_size):  # kept after each slice: a stop loses one slice
         part = keys[i : i + slice_size]

@@ -18,7 +18,7 @@ from typing import Any
 
 from bump_profiles.data.split import UserSplit
 from bump_profiles.errors import ConfigError
-from bump_profiles.profiles.chunked import ChunkedPrompt, chunk_key, chunked_prompt, load_notes, write_notes
+from bump_profiles.profiles.chunked import ChunkedPrompt, chunked_prompt, load_notes, write_notes
 
 
 @dataclass
@@ -43,7 +43,7 @@ class BaseNotes:
         if self._model is None:
             raise ConfigError("prompt.mode=chunked: the policy is not bound yet (BaseNotes.bind)")
         histories = {u: self.splits[u].history for u in user_ids}
-        if all(k in self.prompt.notes for h in histories.values() for k in map(chunk_key, self.prompt.chunked(h))):
+        if not self.prompt.missing(histories):
             return
         from bump_profiles.engines.backends import TransformersBackend
 
@@ -51,7 +51,7 @@ class BaseNotes:
         was_training = model.training
         try:
             with model.disable_adapter():
-                backend = TransformersBackend(model, self._tokenizer, batch_size=4 * len(user_ids), name="base")
+                backend = TransformersBackend(model, self._tokenizer, batch_size=self.prompt.chunks * len(user_ids), name="base")
                 write_notes(backend, self.prompt, histories, max_new_tokens=self.max_new_tokens, path=self.path)
         finally:
             model.train(was_training)
