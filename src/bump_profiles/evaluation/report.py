@@ -26,7 +26,7 @@ from bump_profiles.errors import DataError
 CURVES = [("reward", "reward"), ("ndcg_a", "NDCG A (profile -> items)"), ("ndcg_b", "NDCG B (items -> profile)")]
 # The reward's headroom per step (docs/alignment.md): GRPO learns from differences within a user's group.
 HEADROOM = [("at_max_share", "rollouts at the maximum"), ("group_spread", "within-user spread of the rewards"),
-            ("ndcg_a", "NDCG A (batch + bank)"), ("ndcg_a_batch", "NDCG A (batch only)")]
+            ("ndcg_a", "NDCG A (batch, + bank if on)"), ("ndcg_a_batch", "NDCG A (batch only)")]
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -71,7 +71,8 @@ def headroom_png(runs: dict[str, list[dict]]) -> bytes | None:
 
     if not any(_series(rows, "at_max_share")[0] for rows in runs.values()):
         return None
-    keys = [(k, label) for k, label in HEADROOM if any(_series(rows, k)[0] for rows in runs.values())]
+    keys = [(k, label) for k, label in HEADROOM if any(_series(rows, k)[0] for rows in runs.values())
+            and not (k == "ndcg_a_batch" and all(_series(r, k) == _series(r, "ndcg_a") for r in runs.values()))]  # no bank: the same
     fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 3.2), squeeze=False)
     for ax, (key, label) in zip(axes[0], keys, strict=True):
         for name, rows in runs.items():
