@@ -321,3 +321,20 @@ def test_embedding_cache_encodes_bank_items_once_and_is_off_by_default():
     assert plain.model.encoded == ["p1", "bank a", "bank b", "p2", "bank a", "bank b"]  # today: every call afresh
     assert cached.model.encoded == ["p1", "bank a", "bank b", "p2"]
     assert np.allclose(plain.score(["p2"], ["bank a"], "A"), cached.score(["p2"], ["bank a"], "A"))
+
+
+def test_the_chunked_and_gpu_variants_change_only_what_they_say(tmp_path):
+    """reward-aligned-chunked.yaml is the chosen reward with chunked reading; reward-aligned-gpu.yaml that at the
+    GPU sizes the docs give (B >= 8, G >= 8, >= 150 steps, a bank of 64 authors' items). Both keep the evaluation."""
+    from bump_profiles.authors.config import load_bench_config
+
+    (tmp_path / "q.json").write_text("[]")
+    configs = {n: load_bench_config(REPO / "configs" / f"{n}.yaml") for n in ("reward-aligned", "reward-aligned-chunked", "reward-aligned-gpu")}
+    train = {n: c.train_config("bump", tmp_path / "q.json", tmp_path / "o.json") for n, c in configs.items()}
+    aligned, chunked, gpu = train.values()
+    assert aligned.prompt.mode == "scratch" and chunked.prompt.mode == gpu.prompt.mode == "chunked" and chunked.prompt.chunks == 4
+    assert chunked.reward == aligned.reward and chunked.grpo == aligned.grpo and chunked.data.k == 16
+    assert gpu.reward.users_per_call >= 8 and gpu.grpo.num_generations >= 8 and gpu.grpo.max_steps >= 150
+    assert gpu.reward.contrast.bank_users * gpu.data.k >= 1000 and gpu.judge == aligned.judge  # fewer where fewer authors qualify
+    assert len({c.out for c in configs.values()}) == 3
+    assert all(c.data.held_out == configs["reward-aligned"].data.held_out and c.data.k == 2 for c in configs.values())
