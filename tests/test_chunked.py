@@ -64,3 +64,28 @@ def test_notes_read_their_own_chunk_only_and_the_merge_lists_them_oldest_first()
     merge = prompt.merge_messages(notes["a"])[0]["content"]
     assert merge.index("period 1: item4 item3 item2") < merge.index("period 2: item7 item6 item5")
     assert "at most 7 words" in merge
+
+
+def test_profile_command_reads_chunks_through_notes_kept_beside_the_profiles(tiny_model, tmp_path, capsys):
+    """``profile --chunks 2``: every user's two chunks (of --history-items items, held-out items excluded) are
+    noted once in ``<out>.notes.jsonl``; the profiles are merged from them; a rerun writes no note again."""
+    import json
+
+    from bump_profiles.cli import main
+    from bump_profiles.data import split_users, write_users_jsonl
+    from bump_profiles.data.synthetic import make_users
+    from bump_profiles.profiles.chunked import chunk_key
+
+    data, out = tmp_path / "users.jsonl", tmp_path / "profiles.jsonl"
+    users = make_users(3, seed=2)
+    write_users_jsonl(users, data)
+    args = ["profile", "--model", str(tiny_model), "--data", str(data), "--out", str(out), "--k", "2", "--chunks", "2",
+            "--history-items", "3", "--max-new-tokens", "4", "--no-progress"]
+    assert main(args) == 0 and json.loads(capsys.readouterr().out)["written"] == 3
+    notes = [json.loads(line)["chunk"] for line in (tmp_path / "profiles.jsonl.notes.jsonl").read_text().splitlines()]
+    want = [chunk_key(c) for s in split_users(users, 2, strategy="recent").users for c in chunk_history(s.history, 2, 3)]
+    assert sorted(notes) == sorted(want) and len(want) == 6
+    out.unlink()
+    assert main(args) == 0
+    assert len((tmp_path / "profiles.jsonl.notes.jsonl").read_text().splitlines()) == 6
+    assert main([*args, "--best-of", "2"]) == 2 and "--chunks" in capsys.readouterr().err

@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-words", type=int, default=60, help="profile length asked for in the prompt")
     p.add_argument("--history-items", type=int, default=20, help="most recent interactions shown to the generator")
     p.add_argument("--history-tokens", type=int, default=400, help="token budget of the history in the prompt")
+    p.add_argument("--chunks", type=int, metavar="C", help="read C chunks of --history-items items: a greedy note on "
+                   "each (kept in <out>.notes.jsonl), then the profile merged from the notes (docs/alignment.md)")
     p.add_argument("--update", metavar="PREVIOUS.jsonl",
                    help="update these profiles from the interactions each one has not seen (its 'read' or "
                         "'through_date', or --since); users without one are profiled from scratch")
@@ -90,8 +92,18 @@ def cmd_profile(args: argparse.Namespace) -> int:
         raise ConfigError("--since goes with --update")
     if args.best_of is not None and (args.best_of < 1 or args.update):
         raise ConfigError("--best-of takes N >= 1 and does not go with --update")
+    if args.chunks is not None and (args.chunks < 1 or args.update or args.best_of):
+        raise ConfigError("--chunks takes C >= 1 and goes with neither --update nor --best-of")
     backend = _backend(args)
     prompt = ProfilePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
+    if args.chunks:  # the same model notes each chunk, then merges the notes
+        from bump_profiles.profiles.chunked import ChunkedPrompt, write_notes
+
+        prompt = ChunkedPrompt(prompt, chunks=args.chunks, per_chunk=args.history_items)
+        from bump_profiles.profiles.generate import history_of
+
+        write_notes(backend, prompt, dict(map(history_of, items)), max_new_tokens=args.max_new_tokens,
+                    path=f"{args.out}.notes.jsonl", progress=not args.no_progress)
     if args.best_of:
         from bump_profiles.rewards.bestof import best_of_profiles
 

@@ -105,22 +105,27 @@ def load_notes(prompt: ChunkedPrompt, path: str | Path) -> None:
 
 
 def write_notes(backend, prompt: ChunkedPrompt, histories: Mapping[str, Sequence[Interaction]], *,
-                max_new_tokens: int, path: str | Path | None = None, slice_size: int = 64) -> dict[str, list[str]]:
+                max_new_tokens: int, path: str | Path | None = None, slice_size: int = 64,
+                progress: bool = False) -> dict[str, list[str]]:
     """Every user's chunk notes, oldest first: the chunks not noted yet are written greedy, ``slice_size``
     a backend call (the backend batches as it is set to); with ``path``, notes kept there are reused and new
     ones appended (flushed) after each call, so a stopped run loses at most one call's."""
+    from tqdm.auto import tqdm
+
     if path is not None:
         load_notes(prompt, path)
     count = token_counter(backend)
     chunks = prompt.missing(histories)
     keys = list(chunks)
-    for i in range(0, len(keys), slice_size):  # kept after each slice: a stop loses one slice
-        part = keys[i : i + slice_size]
-        msgs = [prompt.note.messages(chunks[k], count_tokens=count) for k in part]
-        for key, c in zip(part, backend.complete(msgs, max_new_tokens=max_new_tokens, temperature=0.0), strict=True):
-            prompt.notes[key] = c.text
-            if path is not None:
-                append_jsonl(path, {"chunk": key, "note": c.text})
+    with tqdm(total=len(keys), unit="note", desc="chunk notes", disable=not progress) as bar:
+        for i in range(0, len(keys), slice_size):  # kept after each slice: a stop loses one slice
+            part = keys[i : i + slice_size]
+            msgs = [prompt.note.messages(chunks[k], count_tokens=count) for k in part]
+            for key, c in zip(part, backend.complete(msgs, max_new_tokens=max_new_tokens, temperature=0.0), strict=True):
+                prompt.notes[key] = c.text
+                if path is not None:
+                    append_jsonl(path, {"chunk": key, "note": c.text})
+            bar.update(len(part))
     return {u: [prompt.notes[chunk_key(c)] for c in prompt.chunked(h)] for u, h in histories.items()}
 
 

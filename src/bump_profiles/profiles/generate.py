@@ -137,7 +137,7 @@ def _generate_locked(
     from tqdm.auto import tqdm
 
     done = read_done(out_path, model=backend.name)
-    items = [_history_of(x) for x in splits_or_users]
+    items = [history_of(x) for x in splits_or_users]
     seen: set[str] = set()
     for uid, _ in items:
         if uid in seen:
@@ -171,7 +171,8 @@ def _generate_locked(
     return GenerationSummary(str(out_path), len(items), len(items) - len(pending), written, hit, time.perf_counter() - start)
 
 
-def _history_of(item: UserSplit | User) -> tuple[str, list[Interaction]]:
+def history_of(item: UserSplit | User) -> tuple[str, list[Interaction]]:
+    """``(user id, what a generator may read)``: a split's history, or all of a user's interactions."""
     if isinstance(item, UserSplit):
         return item.user.id, item.history
     return item.id, item.interactions
