@@ -153,9 +153,9 @@ def _cmd_profile_ray(args: argparse.Namespace) -> int:
     from bump_profiles.scale.engines import EngineSpec
     from bump_profiles.scale.run import run_profiles
 
-    if args.update or args.best_of or args.per_person or args.format == "lamp" or str(args.data).endswith(".json"):
+    if args.update or args.best_of or args.chunks or args.per_person or args.format == "lamp" or str(args.data).endswith(".json"):
         raise ConfigError("--engine ray reads JSONL or Parquet logs and profiles from scratch: --update, --best-of, "
-                          "--per-person and LaMP files go with the default --engine local")
+                          "--chunks, --per-person and LaMP files go with the default --engine local")
     prompt = ProfilePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
     spec = EngineSpec(backend=args.backend, model=args.api_model or args.model if args.backend == "openai" else args.model,
                       actors=args.actors, threads=args.threads, batch_size=args.batch_size, dtype=args.dtype,
