@@ -13,6 +13,19 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bump_profiles.profiles.stats import words
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative: str):
+    """A benchmark or script of the repository as a module (``benchmarks/`` and ``scripts/`` are no packages)."""
+    import importlib.util
+
+    path = REPO / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 class OverlapJudge:
     """Score = number of shared words; records every call so tests can see what reached it."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 from authors_fixture import write_authors
-from fakes import save_tiny
+from fakes import load_script, save_tiny
 from test_authors_bench import OwnerJudge
 
 from bump_profiles.authors.data import load_authors, split_authors
@@ -77,10 +76,7 @@ def fold_args(tmp_path: Path, model: Path, run_dir: Path) -> list[str]:
 
 
 def authors_main():
-    spec = importlib.util.spec_from_file_location("authors_bench", REPO / "benchmarks" / "authors.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench.main
+    return load_script("benchmarks/authors.py").main
 
 
 def test_cross_fitted_benchmark_pools_every_author(tmp_path):

@@ -4,21 +4,14 @@ asserted (a random model writes noise)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-from fakes import save_tiny
-
-REPO = Path(__file__).resolve().parents[1]
+from fakes import load_script, save_tiny
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_drift", REPO / "benchmarks" / "bench_drift.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_script("benchmarks/bench_drift.py")
 
 
 @pytest.mark.slow
@@ -83,9 +76,7 @@ def test_update_writer_training_data_leaves_out_the_benchmarks_authors(tmp_path,
     from bump_profiles.authors.data import load_authors
 
     data = write_authors(tmp_path / "authors.jsonl", n_authors=12, base=8)  # author i: 8 + i articles
-    spec = importlib.util.spec_from_file_location("drift_data", REPO / "scripts" / "drift_training_data.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("scripts/drift_training_data.py")
     out = tmp_path / "train.jsonl"
     assert script.main(["--data", str(data), "--authors", "3", "--rounds", "3", "--per-round", "4",
                         "--min-articles", "12", "--out", str(out)]) == 0

@@ -3,21 +3,15 @@ profile sets are generated, judged and tabulated; no score is asserted (a random
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-from fakes import save_tiny
-
-REPO = Path(__file__).resolve().parents[1]
+from fakes import load_script, save_tiny
 
 
 @pytest.mark.slow
 def test_bench_incremental_runs_and_counts_prompt_tokens(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("bench_incremental", REPO / "benchmarks" / "bench_incremental.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/bench_incremental.py")
     tiny = save_tiny(tmp_path / "tiny")
     out = tmp_path / "incremental.json"
     assert bench.main(["--model", str(tiny), "--synthetic", "4", "--synthetic-interactions", "14", "16",
