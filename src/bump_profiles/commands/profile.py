@@ -98,10 +98,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
     prompt = ProfilePrompt(max_words=args.max_words, history_items=args.history_items, history_tokens=args.history_tokens)
     if args.chunks:  # the same model notes each chunk, then merges the notes
         from bump_profiles.profiles.chunked import ChunkedPrompt, write_notes
-
-        prompt = ChunkedPrompt(prompt, chunks=args.chunks, per_chunk=args.history_items)
         from bump_profiles.profiles.generate import history_of
 
+        prompt = ChunkedPrompt(prompt, chunks=args.chunks, per_chunk=args.history_items)
         write_notes(backend, prompt, dict(map(history_of, items)), max_new_tokens=args.max_new_tokens,
                     path=f"{args.out}.notes.jsonl", progress=not args.no_progress)
     if args.best_of:

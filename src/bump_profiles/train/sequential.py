@@ -10,7 +10,9 @@ interactions), and the ``data.k`` held-out items (the next round's, which the re
 policy, greedy, from scratch over the older part, when a user's row is drawn; it is kept and reused
 until the policy has taken ``prompt.previous_refresh_steps`` optimizer steps since (1: always the
 current policy, up to the batch the data loader fetches ahead; more: a cached earlier policy's,
-cheaper). Neither the older part's profile nor the update prompt ever holds a held-out item.
+cheaper). With ``prompt.previous_rounds: n`` the previous profile goes through the chain a served one does:
+from scratch over the oldest part, then ``n - 1`` updates of its own text with the next rounds of
+``update_recent`` items. Neither the older part's profile nor the update prompt ever holds a held-out item.
 
 :class:`PolicyPrevious` is a ``datasets`` transform: TRL reads the ``prompt`` column it builds for
 each generation batch (one batched generation for the batch's users whose previous profile is due).
@@ -85,7 +87,8 @@ class PolicyPrevious:
         older, n = self.older(user_id), self.recent * (self.rounds - 1)
         if n == 0:
             return [older]
-        return [older[:-n], *(older[len(older) - n + i * self.recent:][: self.recent] for i in range(self.rounds - 1))]
+        tail = older[-n:]
+        return [older[:-n], *(tail[i * self.recent : (i + 1) * self.recent] for i in range(self.rounds - 1))]
 
     def transform(self, batch: dict[str, list]) -> dict[str, list]:
         """``datasets`` transform: adds ``prompt`` (previous profile + the recent items) and ``previous_profile``."""
