@@ -14,7 +14,7 @@ from pathlib import Path
 from statistics import mean
 
 from bump_profiles.data.atomic import atomic_write_bytes
-from bump_profiles.evaluation.report import HEADROOM, _read_jsonl, _series, headroom_png
+from bump_profiles.evaluation.report import HEADROOM, read_run_rows, series, headroom_png
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         label, sep, folder = item.rpartition("=")
         if not sep or not label:
             p.error(f"--run {item!r}: expected LABEL=DIR")
-        rows = _read_jsonl(Path(folder) / "metrics.jsonl")
+        rows = read_run_rows(Path(folder) / "metrics.jsonl")
         if not rows:
             p.error(f"{folder}/metrics.jsonl: no steps logged")
         runs[label] = rows
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, rows in runs.items():
         cells = []
         for key, _ in HEADROOM:
-            ys = _series(rows, key)[1]
+            ys = series(rows, key)[1]
             cells.append(f"{ys[0]:.3f} / {ys[-1]:.3f} / {mean(ys):.3f}" if ys else "")
         print(f"| {label} | {len(rows)} | " + " | ".join(cells) + " |")
     png = headroom_png(runs)

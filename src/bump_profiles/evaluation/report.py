@@ -29,7 +29,7 @@ HEADROOM = [("at_max_share", "rollouts at the maximum"), ("group_spread", "withi
             ("ndcg_a", "NDCG A (batch, + bank if on)"), ("ndcg_a_batch", "NDCG A (batch only)")]
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def read_run_rows(path: Path) -> list[dict]:
     """The rows of a JSONL file the run appends to. Only a last line without its newline (cut by a
     crash mid-write) is skipped; any other malformed line is a DataError naming it."""
     if not path.exists():
@@ -50,7 +50,7 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def _series(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
+def series(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
     pts = [(r.get("step", i), r[key]) for i, r in enumerate(rows) if isinstance(r.get(key), (int, float))]
     return [p[0] for p in pts], [p[1] for p in pts]
 
@@ -69,14 +69,14 @@ def headroom_png(runs: dict[str, list[dict]]) -> bytes | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not any(_series(rows, "at_max_share")[0] for rows in runs.values()):
+    if not any(series(rows, "at_max_share")[0] for rows in runs.values()):
         return None
-    keys = [(k, label) for k, label in HEADROOM if any(_series(rows, k)[0] for rows in runs.values())
-            and not (k == "ndcg_a_batch" and all(_series(r, k) == _series(r, "ndcg_a") for r in runs.values()))]  # no bank: the same
+    keys = [(k, label) for k, label in HEADROOM if any(series(rows, k)[0] for rows in runs.values())
+            and not (k == "ndcg_a_batch" and all(series(r, k) == series(r, "ndcg_a") for r in runs.values()))]  # no bank: the same
     fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 3.2), squeeze=False)
     for ax, (key, label) in zip(axes[0], keys, strict=True):
         for name, rows in runs.items():
-            xs, ys = _series(rows, key)
+            xs, ys = series(rows, key)
             if xs:
                 ax.plot(xs, ys, marker="o", ms=3, label=name)
         ax.set_title(label, fontsize=9)
@@ -96,11 +96,11 @@ def make_plots(run_dir: Path) -> dict[str, bytes]:
     import matplotlib.pyplot as plt
 
     plots: dict[str, bytes] = {}
-    metrics = _read_jsonl(run_dir / "train" / "metrics.jsonl")
+    metrics = read_run_rows(run_dir / "train" / "metrics.jsonl")
     if metrics:
         fig, ax = plt.subplots(figsize=(6.5, 3.6))
         for key, label in CURVES:
-            xs, ys = _series(metrics, key)
+            xs, ys = series(metrics, key)
             if xs:
                 ax.plot(xs, ys, marker="o", ms=3, label=label)
         ax.set_xlabel("training step")
@@ -110,7 +110,7 @@ def make_plots(run_dir: Path) -> dict[str, bytes]:
         ax.legend()
         plots["reward"] = _figure_png(fig)
         plt.close(fig)
-        xs, ys = _series(metrics, "profile_tokens")
+        xs, ys = series(metrics, "profile_tokens")
         if xs:
             fig, ax = plt.subplots(figsize=(6.5, 3.0))
             ax.plot(xs, ys, marker="o", ms=3, color="tab:purple")
@@ -162,8 +162,8 @@ def _columns(rows: list[dict], first: str) -> list[str]:
 
 
 def _examples(run_dir: Path, n: int = 3) -> list[tuple[str, str, str]]:
-    before = {r["user_id"]: r["profile"] for r in _read_jsonl(run_dir / "profiles_before.jsonl")}
-    after = {r["user_id"]: r["profile"] for r in _read_jsonl(run_dir / "profiles_after.jsonl")}
+    before = {r["user_id"]: r["profile"] for r in read_run_rows(run_dir / "profiles_before.jsonl")}
+    after = {r["user_id"]: r["profile"] for r in read_run_rows(run_dir / "profiles_after.jsonl")}
     return [(uid, before[uid], after[uid]) for uid in list(before)[:] if uid in after][:n]
 
 
