@@ -14,7 +14,7 @@ from pathlib import Path
 from statistics import mean
 
 from bump_profiles.data.atomic import atomic_write_bytes
-from bump_profiles.evaluation.report import HEADROOM, read_run_rows, series, headroom_png
+from bump_profiles.evaluation.report import HEADROOM, headroom_png, read_run_rows, series
 
 
 def main(argv: list[str] | None = None) -> int:
