@@ -51,6 +51,7 @@ def _read_json(path: Path) -> Any:
 
 
 def series(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
+    """(steps, values) of one metric; rows without it are skipped."""
     pts = [(r.get("step", i), r[key]) for i, r in enumerate(rows) if isinstance(r.get(key), (int, float))]
     return [p[0] for p in pts], [p[1] for p in pts]
 
