@@ -53,8 +53,7 @@ def benchmark_prompt(window: str):
 
 def window_prompts(out: Path, backend, layouts, window: str) -> dict[str, list[dict[str, str]]]:
     """Each author's prompt for the window; a chunked window's notes are written first (greedy, kept in
-    ``notes-<window>.jsonl`` one author a line, so a stopped run resumes) and its prompt merges them."""
-    from bump_profiles.data.atomic import append_jsonl
+    ``notes-<window>.chunks.jsonl`` one chunk a line, so a stopped run resumes) and its prompt merges them."""
     from bump_profiles.profiles.chunked import ChunkedPrompt, write_notes
 
     prompt = benchmark_prompt(window)
@@ -62,14 +61,9 @@ def window_prompts(out: Path, backend, layouts, window: str) -> dict[str, list[d
     if chunks is None:
         return {a.user_id: prompt.messages(a.read, count_tokens=backend.count_tokens) for a in layouts}
     chunked = ChunkedPrompt(prompt, chunks=chunks, per_chunk=prompt.history_items)
-    path = out / f"notes-{window}.jsonl"
-    notes = {r["user_id"]: r["notes"] for r in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
-    for a in layouts:
-        if a.user_id not in notes:
-            notes[a.user_id] = write_notes(backend, chunked, {a.user_id: a.read}, max_new_tokens=MAX_NEW_TOKENS)[a.user_id]
-            append_jsonl(path, {"user_id": a.user_id, "notes": notes[a.user_id]})  # flushed: a crash loses one author
-            log.info("%s: notes %s", window, a.user_id)
-    return {a.user_id: chunked.merge_messages(notes[a.user_id]) for a in layouts}
+    write_notes(backend, chunked, {a.user_id: a.read for a in layouts}, max_new_tokens=MAX_NEW_TOKENS,
+                path=out / f"notes-{window}.chunks.jsonl", slice_size=chunks, progress=True)  # a stop loses one author's
+    return {a.user_id: chunked.messages(a.read) for a in layouts}
 
 
 def authors(data: str):

@@ -119,10 +119,11 @@ def varied_tiny_lm(tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
     return model
 
 
-def save_tiny(path: str | Path, *, seed: int = 0) -> Path:
-    """Write a tiny random model and its tokenizer to ``path`` (loadable by path like any model)."""
+def save_tiny(path: str | Path, *, seed: int = 0, varied: bool = False) -> Path:
+    """Write a tiny random model and its tokenizer to ``path`` (loadable by path like any model);
+    ``varied``: :func:`varied_tiny_lm`, whose texts differ with the prompt."""
     path = Path(path)
     tok = tiny_tokenizer()
-    tiny_causal_lm(tok, seed=seed).save_pretrained(path)
+    (varied_tiny_lm(tok) if varied else tiny_causal_lm(tok, seed=seed)).save_pretrained(path)
     tok.save_pretrained(path)
     return path

@@ -86,7 +86,7 @@ def test_grpo_steps_in_chunked_mode_train_the_merge_over_base_notes(tmp_path, mo
     import bump_profiles.train.run as run_module
     from bump_profiles.engines.models import load_causal_lm, load_tokenizer
 
-    tiny = save_tiny(tmp_path / "tiny")
+    tiny = save_tiny(tmp_path / "tiny", varied=True)  # notes that differ, so the comparison below can fail
     config = _chunked(tiny, tmp_path, "grpo.max_steps=2")
     result = run_module.train(config, judge=BigramJudge(), progress=False)
     assert result.global_step == 2 and result.final_dir
@@ -97,6 +97,7 @@ def test_grpo_steps_in_chunked_mode_train_the_merge_over_base_notes(tmp_path, mo
     chunked = chunked_prompt(config.prompt)
     base = TransformersBackend(load_causal_lm(str(tiny)), load_tokenizer(str(tiny)))
     chunks = {chunk_key(c): c for s in data.train for c in chunked.chunked(s.history)}
+    assert any(row["note"].strip() for row in notes)
     for row in notes[:4]:
         msgs = chunked.note.messages(chunks[row["chunk"]], count_tokens=base.count_tokens)
         assert base.complete([msgs], max_new_tokens=config.grpo.max_completion_length)[0].text == row["note"]

@@ -134,12 +134,14 @@ def stage_profiles(b: Bench, name: str, part: str = "eval") -> None:
     prompt = cfg.prompt  # a ProfilePrompt
     if cfg.prompt.mode == "chunked":  # the untrained model's notes (as in training), kept for every generator
         from bump_profiles.engines.models import load_causal_lm
-        from bump_profiles.profiles.chunked import chunked_prompt, write_notes
+        from bump_profiles.profiles.chunked import chunked_prompt, load_notes, write_notes
 
-        prompt = chunked_prompt(cfg.prompt)
-        base = TransformersBackend(load_causal_lm(cfg.policy.model), tokenizer, batch_size=b.config.eval.batch_size)
-        write_notes(base, prompt, {s.user.id: s.history for s in b.splits(part)},
-                    max_new_tokens=cfg.grpo.max_completion_length, path=b.path("notes", f"{part}.jsonl"))
+        prompt, notes = chunked_prompt(cfg.prompt), b.path("notes", f"{part}.jsonl")
+        histories = {s.user.id: s.history for s in b.splits(part)}
+        load_notes(prompt, notes)
+        if prompt.missing(histories):  # the base model is loaded only to write notes not kept yet
+            base = TransformersBackend(load_causal_lm(cfg.policy.model), tokenizer, batch_size=b.config.eval.batch_size)
+            write_notes(base, prompt, histories, max_new_tokens=cfg.grpo.max_completion_length, path=notes)
     backend = TransformersBackend(generator(b, name), tokenizer, batch_size=b.config.eval.batch_size,
                                   name=f"{name}:{cfg.policy.model}")
     generate_profiles(b.splits(part), backend, prompt, b.profile_file(name, part),
