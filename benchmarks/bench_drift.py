@@ -8,7 +8,12 @@ the same generator (greedy):
 - ``regenerated``: from scratch over rounds 1..r, within ``--scratch-tokens`` (the newest items first);
 - ``incremental``: the update prompt on the previous round's incremental profile plus round r's items
   only (round 1: the scratch profile, the same text as the other two);
-- ``trained`` (with ``--trained-model``): the same chain with another update writer (round 1 shared).
+- ``trained`` (with ``--trained-model``): the same chain with another update writer (round 1 shared);
+- ``notes`` (with ``--notes K``): rolling notes. Each round's new items get a note of their own (the
+  scratch prompt over that round only, written once and kept), and the profile is the merge of the
+  latest K notes (``PORTRAIT_MERGE_INSTRUCTION``): an update reads the new items and K short notes, never
+  its own previous profile, so nothing is a summary of a summary, and a round's note leaves the profile
+  K rounds later (round 1: the note is the scratch profile, the same text as the others).
 
 Each is judged on round r+1's items, which no profile has read (checked with the provenance hashes),
 ranking all users of a population at once (calibration none) under each of ``--judges``: ``lexical``
@@ -52,6 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Drift over rounds: stale vs regenerated vs incremental profiles.")
     p.add_argument("--model", default="smollm2-135m", help="generator (bundled name, path or hub id)")
     p.add_argument("--trained-model", help="a trained update writer (a run's final/): adds the 'trained' chain")
+    p.add_argument("--notes", type=int, metavar="K", help="adds the 'notes' chain: a note per round, the profile "
+                   "merged from the latest K notes")
     p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers")
     p.add_argument("--base-url")
     p.add_argument("--api-model")
@@ -73,7 +80,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bootstrap", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "drift.json")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.notes is not None and args.notes < 1:
+        p.error(f"--notes takes K >= 1 (notes merged into a profile), got {args.notes}")
+    return args
 
 
 def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -118,6 +128,9 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
     writers = {"incremental": base, **({"trained": backends["trained"]} if "trained" in backends else {})}
     for name in writers:
         out.setdefault(name, [first])
+    notes = [first]  # per round, every user's note on that round's items (round 1's is the scratch profile)
+    if args.notes:
+        out["notes"] = [first]
     yield 1, out
     for r in range(2, args.rounds):
         out["stale"].append(first)
@@ -127,7 +140,26 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
         for name, writer in writers.items():
             msgs = [update.messages(prev.text, ur[r - 1], count) for prev, ur in zip(out[name][-1], rounds, strict=True)]
             out[name].append(generate(writer, msgs, args, cache / f"round{r}-{name}.json"))
+        if args.notes:
+            notes.append(generate(base, [scratch.messages(ur[r - 1], count) for ur in rounds], args,
+                                  cache / f"round{r}-note.json"))
+            out["notes"].append(merge_notes(base, notes[-args.notes:], args, cache / f"round{r}-notes.json"))
         yield r, out
+
+
+def merge_notes(backend: Any, window: list[list[Any]], args: argparse.Namespace, cache: Path) -> list[Any]:
+    """Every user's profile merged from their notes in ``window`` (rounds oldest first, users in order); a
+    merged completion's prompt tokens count the newest note's prompt too (the older notes were paid for
+    in their rounds)."""
+    from bump_profiles.engines.backends import Completion
+    from bump_profiles.profiles.chunked import ChunkedPrompt
+    from bump_profiles.profiles.prompts import PORTRAIT_MERGE_INSTRUCTION, ProfilePrompt
+
+    merge = ChunkedPrompt(ProfilePrompt(max_words=args.max_words), merge_template=PORTRAIT_MERGE_INSTRUCTION)
+    msgs = [merge.merge_messages([n.text for n in user_notes]) for user_notes in zip(*window, strict=True)]
+    merged = generate(backend, msgs, args, cache)
+    return [Completion(m.text, None if m.prompt_tokens is None or n.prompt_tokens is None else m.prompt_tokens + n.prompt_tokens,
+                       m.completion_tokens, m.hit_limit) for m, n in zip(merged, window[-1], strict=True)]
 
 
 def read_by(pop: dict[str, Any], name: str, r: int) -> dict[str, list[Any]]:
@@ -188,8 +220,8 @@ def _summary(per: dict[str, dict[str, dict[str, float]]], units: list[str], draw
     rows = {name: {d: interval([v[d][u] for u in units], draws) for d in DIRECTIONS} for name, v in per.items()}
     diffs = {}
     for name in [n for n in per if n not in ("stale", "regenerated")]:
-        # the trained writer is also paired with the untrained one (the same chain, another writer)
-        for other in ("stale", "regenerated", *(("incremental",) if name == "trained" else ())):
+        # the trained writer and the notes are also paired with the untrained update (another writer or chain)
+        for other in ("stale", "regenerated", *(("incremental",) if name != "incremental" else ())):
             diffs[f"{name}-{other}"] = {d: paired_difference(per[name][d], per[other][d], units, draws) for d in DIRECTIONS}
     within = {name: {d: rows["regenerated"][d]["lo"] <= rows[name][d]["mean"] <= rows["regenerated"][d]["hi"]
                      for d in DIRECTIONS} for name in per if name not in ("stale", "regenerated")}

@@ -20,14 +20,14 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
     tiny = save_tiny(tmp_path / "tiny")
     out = tmp_path / "drift.json"
     argv = ["--model", str(tiny), "--trained-model", str(tiny), "--synthetic", "8", "--authors", "0", "--rounds", "4",
-            "--per-round", "3", "--max-new-tokens", "4", "--bootstrap", "50", "--out", str(out)]
+            "--per-round", "3", "--notes", "2", "--max-new-tokens", "4", "--bootstrap", "50", "--out", str(out)]
     assert bench.main(argv) == 0
     report = json.loads(out.read_text())
     pop = report["populations"]["synthetic"]
     assert pop["users"] == 8 and [r["judged_on_round"] for r in pop["rounds"]] == [2, 3, 4]
     for entry in pop["rounds"]:
         rows = entry["judges"]["lexical"]["all"]["rows"]
-        assert set(rows) == {"stale", "regenerated", "incremental", "trained"}
+        assert set(rows) == {"stale", "regenerated", "incremental", "trained", "notes"}
         for row in rows.values():
             assert 0 <= row["ndcg_a"]["lo"] <= row["ndcg_a"]["mean"] <= row["ndcg_a"]["hi"] <= 1
         assert set(entry["judges"]["lexical"]) >= {"keep", "add", "drop", "shift"}
@@ -35,6 +35,7 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
         # the same model as both writers: the trained chain is the untrained one, paired difference exactly 0
         same = entry["judges"]["lexical"]["all"]["paired"]["trained-incremental"]["ndcg_a"]
         assert same["mean"] == same["lo"] == same["hi"] == 0
+        assert "notes-incremental" in entry["judges"]["lexical"]["all"]["paired"]
     last = pop["rounds"][-1]["prompt_tokens_mean"]
     assert last["stale"] == 0 and last["regenerated"] > 0 and last["incremental"] > 0  # stale reads nothing after round 1
     # round 1: the three sets are the one scratch profile; later rounds differ in what they read
@@ -42,8 +43,9 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
     assert "incremental-stale (paired)" in capsys.readouterr().out
     cache = tmp_path / "drift-synthetic"
     assert sorted(p.name for p in cache.iterdir()) == [
-        "round1-scratch.json", "round2-incremental.json", "round2-regenerated.json", "round2-trained.json",
-        "round3-incremental.json", "round3-regenerated.json", "round3-trained.json"]
+        "round1-scratch.json", "round2-incremental.json", "round2-note.json", "round2-notes.json",
+        "round2-regenerated.json", "round2-trained.json", "round3-incremental.json", "round3-note.json",
+        "round3-notes.json", "round3-regenerated.json", "round3-trained.json"]
     assert bench.main(argv) == 0  # resumes from the kept generations and reproduces the report
     again = json.loads(out.read_text())["populations"]["synthetic"]
     assert again["rounds"][-1]["judges"] == pop["rounds"][-1]["judges"]
@@ -87,3 +89,67 @@ def test_update_writer_training_data_leaves_out_the_benchmarks_authors(tmp_path,
     written = {u.id for u in load_authors(out)}
     assert len(sampled) == 3 and not sampled & written
     assert written == {u.id for u in load_authors(data) if u.id not in sampled and len(u.interactions) >= 12}
+
+
+class _Recorder:
+    """A generator that answers each prompt with a tag of what it read, recording every prompt."""
+
+    name = "recorder"
+
+    def __init__(self):
+        self.prompts: list[str] = []
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def complete(self, messages, max_new_tokens, temperature):
+        from bump_profiles.engines.backends import Completion
+
+        out = []
+        for m in messages:
+            content = m[-1]["content"]
+            self.prompts.append(content)
+            out.append(Completion(f"note{len(self.prompts)}", len(content.split()), 1, False))
+        return out
+
+
+def test_rolling_notes_note_each_round_once_and_merge_the_latest_k(tmp_path):
+    """--notes K: a round's note reads that round's items only and is written once; the profile after round r
+    is the merge of the notes of rounds r-K+1..r (an older note is gone from the prompt); its prompt tokens
+    are the note's plus the merge's; round 1 is the shared scratch profile."""
+    import re
+    from argparse import Namespace
+
+    from bump_profiles.evaluation.drift import cut_rounds, make_drift_users
+
+    bench = _bench()
+    users = make_drift_users(2, rounds=5, per_round=3, seed=1)
+    rounds = [cut_rounds(u.interactions, 5, 3) for u in users]
+    pop = {"users": users, "rounds": {u.id: r for u, r in zip(users, rounds, strict=True)}}
+    args = Namespace(max_words=20, scratch_tokens=1500, update_tokens=400, rounds=5, notes=2, batch_size=8,
+                     max_new_tokens=8)
+    rec = _Recorder()
+    sets = list(bench.chains(pop, {"base": rec}, args, tmp_path))[-1][1]
+    assert sorted(sets) == ["incremental", "notes", "regenerated", "stale"] and len(sets["notes"]) == 4
+    assert sets["notes"][0] == sets["stale"][0]
+
+    def reads_only(prompt, i, r):  # the prompt shows user i's round r (1-based) and no other round of theirs
+        return all(x.text in prompt for x in rounds[i][r - 1]) and not any(
+            x.text in prompt for k, rnd in enumerate(rounds[i], 1) if k != r for x in rnd)
+
+    note_of = {}  # (user, round) -> the tag of the note written on that round alone
+    for k, p in enumerate(rec.prompts, 1):
+        for i in range(len(users)):
+            for r in range(1, 5):
+                if "notes on what a user did" not in p and "written earlier" not in p and reads_only(p, i, r):
+                    assert (i, r) not in note_of, "a round was noted twice"
+                    note_of[i, r] = f"note{k}"
+    assert set(note_of) == {(i, r) for i in range(2) for r in range(1, 5)}  # round 1's note: the scratch profile
+    merges = [p for p in rec.prompts if "notes on what a user did" in p]
+    assert len(merges) == 3 * len(users)
+    for n, prompt in enumerate(merges):
+        r, i = 2 + n // 2, n % 2
+        assert re.findall(r"note\d+", prompt) == [note_of[i, r - 1], note_of[i, r]]  # the latest K = 2, oldest first
+        assert not any(x.text in prompt for rnd in rounds[i] for x in rnd)  # notes only, no item
+    newest = rec.prompts[int(note_of[0, 4][4:]) - 1]
+    assert sets["notes"][-1][0].prompt_tokens == len(newest.split()) + len(merges[-2].split())

@@ -59,6 +59,14 @@ MERGE_INSTRUCTION = (
     "recur in at most {max_words} words, as short phrases separated by semicolons. Prefer what recurs over what "
     "appears once. Write only the phrases."
 )
+# The same merge written as a portrait (the portrait style's scratch and update prompts): a profile kept as
+# rolling notes, one per round of new items, is this merge over the latest notes (benchmarks/bench_drift.py).
+PORTRAIT_MERGE_INSTRUCTION = (
+    "Here are notes on what a user did, one note per period, oldest first:\n{history}\n\n"
+    "Write a concise profile of this user as they are now in at most {max_words} words: their interests, "
+    "preferences and style, in your own words. Keep what recurs or is recent; leave out what appears only in "
+    "the oldest periods. Write only the profile."
+)
 # --prompt of profile, refresh and serve: (from scratch, update) templates per style
 PROMPT_STYLES = {"subjects": (SUBJECTS_INSTRUCTION, SUBJECTS_UPDATE_INSTRUCTION),
                  "portrait": (PROFILE_INSTRUCTION, UPDATE_INSTRUCTION)}
