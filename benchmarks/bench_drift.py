@@ -13,7 +13,9 @@ the same generator (greedy):
   scratch prompt over that round only, written once and kept), and the profile is the merge of the
   latest K notes (``PORTRAIT_MERGE_INSTRUCTION``): an update reads the new items and K short notes, never
   its own previous profile, so nothing is a summary of a summary, and a round's note leaves the profile
-  K rounds later (round 1: the note is the scratch profile, the same text as the others).
+  K rounds later (round 1: the note is the scratch profile, the same text as the others);
+- ``notes-trained`` (with ``--notes K --merge-model``): the same notes, merged by another model (a run of
+  ``configs/update-writer-notes.yaml``), paired with ``notes``.
 
 Each is judged on round r+1's items, which no profile has read (checked with the provenance hashes),
 ranking all users of a population at once (calibration none) under each of ``--judges``: ``lexical``
@@ -59,6 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--trained-model", help="a trained update writer (a run's final/): adds the 'trained' chain")
     p.add_argument("--notes", type=int, metavar="K", help="adds the 'notes' chain: a note per round, the profile "
                    "merged from the latest K notes")
+    p.add_argument("--merge-model", help="with --notes: a trained merge (a run's final/): adds 'notes-trained', the "
+                   "same notes merged by it")
     p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers")
     p.add_argument("--base-url")
     p.add_argument("--api-model")
@@ -83,6 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.notes is not None and args.notes < 1:
         p.error(f"--notes takes K >= 1 (notes merged into a profile), got {args.notes}")
+    if args.merge_model and not args.notes:
+        p.error("--merge-model goes with --notes K")
     return args
 
 
@@ -129,8 +135,9 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
     for name in writers:
         out.setdefault(name, [first])
     notes = [first]  # per round, every user's note on that round's items (round 1's is the scratch profile)
-    if args.notes:
-        out["notes"] = [first]
+    mergers = {"notes": base, **({"notes-trained": backends["merge"]} if "merge" in backends else {})} if args.notes else {}
+    for name in mergers:
+        out[name] = [first]
     yield 1, out
     for r in range(2, args.rounds):
         out["stale"].append(first)
@@ -143,7 +150,8 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
         if args.notes:
             notes.append(generate(base, [scratch.messages(ur[r - 1], count) for ur in rounds], args,
                                   cache / f"round{r}-note.json"))
-            out["notes"].append(merge_notes(base, notes[-args.notes:], args, cache / f"round{r}-notes.json"))
+            for name, merger in mergers.items():
+                out[name].append(merge_notes(merger, notes[-args.notes:], args, cache / f"round{r}-{name}.json"))
         yield r, out
 
 
@@ -221,7 +229,8 @@ def _summary(per: dict[str, dict[str, dict[str, float]]], units: list[str], draw
     diffs = {}
     for name in [n for n in per if n not in ("stale", "regenerated")]:
         # the trained writer and the notes are also paired with the untrained update (another writer or chain)
-        for other in ("stale", "regenerated", *(("incremental",) if name != "incremental" else ())):
+        for other in ("stale", "regenerated", *(("incremental",) if name != "incremental" else ()),
+                      *(("notes",) if name == "notes-trained" else ())):
             diffs[f"{name}-{other}"] = {d: paired_difference(per[name][d], per[other][d], units, draws) for d in DIRECTIONS}
     within = {name: {d: rows["regenerated"][d]["lo"] <= rows[name][d]["mean"] <= rows["regenerated"][d]["hi"]
                      for d in DIRECTIONS} for name in per if name not in ("stale", "regenerated")}
@@ -334,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     backends = {"base": backend_for(args.model)}
     if args.trained_model:
         backends["trained"] = backend_for(args.trained_model)
+    if args.merge_model:
+        backends["merge"] = backend_for(args.merge_model)
     judges: dict[str, Any] = {}
     if "lexical" in args.judges:
         judges["lexical"] = {name: LexicalJudge.fitted(p["idf"]) for name, p in pops.items()}
@@ -341,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         from bump_profiles.judges import JudgeConfig, make_judge
 
         judges["likelihood"] = make_judge(JudgeConfig(kind="likelihood", calibration="none"))
-    report: dict[str, Any] = {"generator": backends["base"].name, "trained": args.trained_model,
+    report: dict[str, Any] = {"generator": backends["base"].name, "trained": args.trained_model, "merge": args.merge_model,
                               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                               "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                                           "loadavg_1m_start": round(os.getloadavg()[0], 2)}, "populations": {}}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakes import load_script, save_tiny
+from fakes import REPO, load_script, save_tiny
 
 
 def _bench():
@@ -20,14 +20,14 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
     tiny = save_tiny(tmp_path / "tiny")
     out = tmp_path / "drift.json"
     argv = ["--model", str(tiny), "--trained-model", str(tiny), "--synthetic", "8", "--authors", "0", "--rounds", "4",
-            "--per-round", "3", "--notes", "2", "--max-new-tokens", "4", "--bootstrap", "50", "--out", str(out)]
+            "--per-round", "3", "--notes", "2", "--merge-model", str(tiny), "--max-new-tokens", "4", "--bootstrap", "50", "--out", str(out)]
     assert bench.main(argv) == 0
     report = json.loads(out.read_text())
     pop = report["populations"]["synthetic"]
     assert pop["users"] == 8 and [r["judged_on_round"] for r in pop["rounds"]] == [2, 3, 4]
     for entry in pop["rounds"]:
         rows = entry["judges"]["lexical"]["all"]["rows"]
-        assert set(rows) == {"stale", "regenerated", "incremental", "trained", "notes"}
+        assert set(rows) == {"stale", "regenerated", "incremental", "trained", "notes", "notes-trained"}
         for row in rows.values():
             assert 0 <= row["ndcg_a"]["lo"] <= row["ndcg_a"]["mean"] <= row["ndcg_a"]["hi"] <= 1
         assert set(entry["judges"]["lexical"]) >= {"keep", "add", "drop", "shift"}
@@ -36,6 +36,8 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
         same = entry["judges"]["lexical"]["all"]["paired"]["trained-incremental"]["ndcg_a"]
         assert same["mean"] == same["lo"] == same["hi"] == 0
         assert "notes-incremental" in entry["judges"]["lexical"]["all"]["paired"]
+        same = entry["judges"]["lexical"]["all"]["paired"]["notes-trained-notes"]["ndcg_b"]
+        assert same["mean"] == same["lo"] == same["hi"] == 0  # the same model merges the same notes
     last = pop["rounds"][-1]["prompt_tokens_mean"]
     assert last["stale"] == 0 and last["regenerated"] > 0 and last["incremental"] > 0  # stale reads nothing after round 1
     # round 1: the three sets are the one scratch profile; later rounds differ in what they read
@@ -43,9 +45,9 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
     assert "incremental-stale (paired)" in capsys.readouterr().out
     cache = tmp_path / "drift-synthetic"
     assert sorted(p.name for p in cache.iterdir()) == [
-        "round1-scratch.json", "round2-incremental.json", "round2-note.json", "round2-notes.json",
-        "round2-regenerated.json", "round2-trained.json", "round3-incremental.json", "round3-note.json",
-        "round3-notes.json", "round3-regenerated.json", "round3-trained.json"]
+        "round1-scratch.json", "round2-incremental.json", "round2-note.json", "round2-notes-trained.json",
+        "round2-notes.json", "round2-regenerated.json", "round2-trained.json", "round3-incremental.json", "round3-note.json",
+        "round3-notes-trained.json", "round3-notes.json", "round3-regenerated.json", "round3-trained.json"]
     assert bench.main(argv) == 0  # resumes from the kept generations and reproduces the report
     again = json.loads(out.read_text())["populations"]["synthetic"]
     assert again["rounds"][-1]["judges"] == pop["rounds"][-1]["judges"]
@@ -153,3 +155,20 @@ def test_rolling_notes_note_each_round_once_and_merge_the_latest_k(tmp_path):
         assert not any(x.text in prompt for rnd in rounds[i] for x in rnd)  # notes only, no item
     newest = rec.prompts[int(note_of[0, 4][4:]) - 1]
     assert sets["notes"][-1][0].prompt_tokens == len(newest.split()) + len(merges[-2].split())
+
+
+def test_the_notes_writer_config_trains_the_benchmarks_merge():
+    """configs/update-writer-notes.yaml trains the merge bench_drift --notes 3 --per-round 5 --max-words 40
+    runs: the same merge template, and the note prompt of a round of 5 is the benchmark's scratch prompt."""
+    from bump_profiles.config import load_config
+    from bump_profiles.evaluation.drift import make_drift_users
+    from bump_profiles.profiles.chunked import chunked_prompt
+    from bump_profiles.profiles.prompts import PORTRAIT_MERGE_INSTRUCTION, ProfilePrompt
+
+    cfg = load_config(REPO / "configs" / "update-writer-notes.yaml")
+    assert (cfg.prompt.mode, cfg.prompt.chunks, cfg.prompt.history_items, cfg.data.k) == ("chunked", 3, 5, 5)
+    prompt = chunked_prompt(cfg.prompt)
+    assert prompt.merge_template == PORTRAIT_MERGE_INSTRUCTION
+    round_items = make_drift_users(1, rounds=2, per_round=5, seed=3)[0].interactions[:5]
+    bench_scratch = ProfilePrompt(max_words=40, history_items=None, history_tokens=1500)
+    assert prompt.note.messages(round_items) == bench_scratch.messages(round_items)
