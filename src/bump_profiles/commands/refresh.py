@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from bump_profiles.commands.store_generator import add_store_generator_arguments
+from bump_profiles.commands.store_generator import add_refresh_mode_arguments, add_store_generator_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: this process, --batch-size users per generation call; ray: Ray Data engines "
                         "(needs pip install -e '.[scale]'; docs/scale.md)")
-    p.add_argument("--mode", choices=["update", "scratch"], default="update",
-                   help="from the previous profile plus new interactions (update), or from scratch")
+    add_refresh_mode_arguments(p)
     p.add_argument("--min-new", type=int, default=1, help="stale when at least this many interactions are new")
     p.add_argument("--max-age-s", type=float, help="or when the profile is older than this (with anything new)")
     p.add_argument("--page-size", type=int, default=10_000, help="stale users read from the store at a time")
@@ -68,7 +67,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         backend = _backend(args)
         refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=scratch,
                               update_prompt=update, max_new_tokens=args.max_new_tokens,
-                              temperature=args.temperature)
+                              temperature=args.temperature, notes_kept=args.notes_kept)
         pages = written = failed = 0
         after = None
         while args.max_pages is None or pages < args.max_pages:

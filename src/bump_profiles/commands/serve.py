@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bump_profiles.commands.store_generator import add_store_generator_arguments
+from bump_profiles.commands.store_generator import add_refresh_mode_arguments, add_store_generator_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,8 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--token-env", default="BUMP_API_TOKEN", help="environment variable holding the bearer token")
     p.add_argument("--no-auth", action="store_true", help="serve without a token (refused unless --host is loopback)")
-    p.add_argument("--mode", choices=["update", "scratch"], default="update",
-                   help="refresh from the previous profile plus new interactions (update), or from scratch")
+    add_refresh_mode_arguments(p)
     p.add_argument("--rate", type=float, default=200.0, help="requests/s per client (0: unlimited)")
     p.add_argument("--burst", type=int, default=400, help="requests a client may send at once before --rate applies")
     p.add_argument("--max-batch", type=int, default=1000, help="interactions per batch request")
@@ -66,7 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     scratch, update = prompt_pair(args.prompt, max_words=args.max_words, history_items=args.history_items,
                                   history_tokens=args.history_tokens)
     refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=scratch,
-                          update_prompt=update, max_new_tokens=args.max_new_tokens)
+                          update_prompt=update, max_new_tokens=args.max_new_tokens, notes_kept=args.notes_kept)
     settings = ServeSettings(token=token, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
                              rate=args.rate, burst=args.burst, max_refresh_users=args.max_refresh_users,
                              **({"replica": args.replica} if args.replica else {}))

@@ -25,3 +25,14 @@ def add_store_generator_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-words", type=int, default=40)
     p.add_argument("--history-items", type=int, default=20)
     p.add_argument("--history-tokens", type=int, default=400)
+
+
+def add_refresh_mode_arguments(p: argparse.ArgumentParser) -> None:
+    """How a refresh builds the next version (the choices are :data:`bump_profiles.profiles.refresh.MODES`)."""
+    p.add_argument("--mode", choices=["update", "scratch", "notes"], default="update",
+                   help="update: the previous profile plus the new interactions; scratch: the newest interactions "
+                        "alone; notes (rolling notes): a note on each round of new interactions, written once, and "
+                        "the profile merged from the latest --notes-kept notes, so it follows interests that move "
+                        "(docs/serving.md; measured in docs/drift.md, Rolling notes)")
+    p.add_argument("--notes-kept", type=int, default=3,
+                   help="--mode notes: the profile merges the user's latest this many notes (1: the newest note)")

@@ -8,7 +8,7 @@ with :meth:`Refresher.write`, on top of the version it was built on; a backlog l
 update prompt holds is chained (one more pass for those users, on the version just written).
 Idempotent under retries: a user written before a crash is not stale at the rerun, and a version
 written meanwhile by another refresh makes the write a StaleWriteError, counted as ``superseded``,
-never a second version.
+never a second version. Mode ``notes`` (rolling notes) is not run here: it runs with the local engine.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from bump_profiles.errors import ConfigError
 from bump_profiles.profiles.refresh import EmptyProfileError, PendingRefresh, Refresher, as_interaction
 from bump_profiles.scale import require_ray
 from bump_profiles.scale.engines import EngineSpec, generate
@@ -36,6 +37,8 @@ def refresh_store(store: ProfileStore, spec: EngineSpec, *, mode: str = "update"
                   max_age_s: float | None = None, page_size: int = 10_000, max_pages: int | None = None,
                   address: str | None = None) -> RefreshSummary:
     """Refresh every stale user of ``store`` (see the module docstring)."""
+    if mode == "notes":
+        raise ConfigError("refresh --mode notes runs with the local engine (--engine local), not on Ray")
     ray = require_ray()
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)

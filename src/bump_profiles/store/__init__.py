@@ -7,8 +7,9 @@ from bump_profiles.store.store import (
     ProfileStore,
     StaleWriteError,
     StoredInteraction,
+    StoredNote,
     StoredProfile,
 )
 
-__all__ = ["Job", "NewInteraction", "ProfileStore", "StaleWriteError", "StoredInteraction", "StoredProfile",
-           "database_url", "open_engine", "upgrade"]
+__all__ = ["Job", "NewInteraction", "ProfileStore", "StaleWriteError", "StoredInteraction", "StoredNote",
+           "StoredProfile", "database_url", "open_engine", "upgrade"]

@@ -14,6 +14,11 @@ read of a user's interactions takes the same lock shared: it waits for the user'
 then sees all of it. (Advisory rather than ``SELECT ... FOR UPDATE`` of the user's row: a shared row
 lock writes to the row on every read, and a user's first write has no committed row to lock.)
 SQLite needs nothing: ``BEGIN IMMEDIATE`` serializes every writer of the database.
+
+A user's notes (refresh mode ``notes``) follow one another: a note is written after the newest one
+it was built on, and a note writer takes the user's advisory lock, so two refreshes of one user
+cannot both add a note after the same one (their ``through_seq`` may differ, so the unique
+constraint alone would not catch it).
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bump_profiles.errors import BumpError
 from bump_profiles.store.engine import open_engine
-from bump_profiles.store.tables import InteractionRow, JobRow, ProfileRow, UserRow
+from bump_profiles.store.tables import InteractionRow, JobRow, NoteRow, ProfileRow, UserRow
 
-USERS, INTERACTIONS, PROFILES, JOBS = (r.__table__ for r in (UserRow, InteractionRow, ProfileRow, JobRow))
+USERS, INTERACTIONS, PROFILES, JOBS, NOTES = (r.__table__ for r in (UserRow, InteractionRow, ProfileRow, JobRow, NoteRow))
+PROFILE_MODES = ("scratch", "update", "notes")
 
 
 class StaleWriteError(BumpError):
@@ -73,10 +79,22 @@ class StoredProfile:
     version: int
     text: str
     generator: str
-    mode: str  # "scratch" or "update"
+    mode: str  # "scratch", "update" or "notes"
     previous_version: int | None
     through_seq: int
     source_seqs: list[int]
+    prompt_tokens: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredNote:
+    id: int
+    user_id: str
+    through_seq: int  # the newest interaction the note read
+    source_seqs: list[int]  # exactly the interactions its prompt showed
+    text: str
+    generator: str
     prompt_tokens: int | None
     created_at: datetime
 
@@ -237,8 +255,8 @@ class ProfileStore:
         ``previous_version`` is the version the new text was built on (None: there was none); if a
         newer one was written meanwhile, nothing is written and :class:`StaleWriteError` is raised.
         """
-        if mode not in ("scratch", "update"):
-            raise ValueError(f"mode must be 'scratch' or 'update', not {mode!r}")
+        if mode not in PROFILE_MODES:
+            raise ValueError(f"mode must be one of {', '.join(PROFILE_MODES)}, not {mode!r}")
         with self._write() as conn:
             newest = conn.execute(select(func.max(PROFILES.c.version)).where(PROFILES.c.user_id == user_id)).scalar()
             if newest != previous_version:
@@ -254,6 +272,38 @@ class ProfileStore:
                 raise StaleWriteError(f"user '{user_id}': profile v{values['version']} was written concurrently "
                                       f"on top of v{previous_version}") from None
         return StoredProfile(**{k: v for k, v in values.items()})  # type: ignore[arg-type]
+
+    # --- notes -----------------------------------------------------------------------------------
+
+    def write_note(self, user_id: str, text: str, *, generator: str, source_seqs: Sequence[int],
+                   prompt_tokens: int | None, after_seq: int | None) -> StoredNote:
+        """Add a note on ``source_seqs`` in one transaction. ``after_seq`` is the ``through_seq`` of the
+        newest note it was built after (None: there was none); if another note was written meanwhile,
+        nothing is written and :class:`StaleWriteError` is raised."""
+        values = dict(user_id=user_id, through_seq=max(source_seqs), source_seqs=list(source_seqs), text=text,
+                      generator=generator, prompt_tokens=prompt_tokens, created_at=_now())
+        with self._write() as conn:
+            _lock_users(conn, [user_id])  # PostgreSQL: the check below sees every note written before it
+            newest = conn.execute(select(func.max(NOTES.c.through_seq)).where(NOTES.c.user_id == user_id)).scalar()
+            if newest != after_seq:
+                raise StaleWriteError(f"user '{user_id}': a note through seq {newest} was written while the note "
+                                      f"after seq {after_seq} was generated")
+            try:
+                note_id = conn.execute(insert(NOTES).values(**values).returning(NOTES.c.id)).scalar_one()
+            except IntegrityError as exc:  # PostgreSQL: a concurrent writer inserted this note first
+                if conn.dialect.name != "postgresql" or "uq_notes_user_through" not in str(exc.orig):
+                    raise
+                raise StaleWriteError(f"user '{user_id}': a note through seq {values['through_seq']} was written "
+                                      "concurrently") from None
+        return StoredNote(id=note_id, **values)  # type: ignore[arg-type]
+
+    def latest_notes(self, user_id: str, k: int) -> list[StoredNote]:
+        """The user's newest ``k`` notes, oldest first."""
+        q = select(NOTES).where(NOTES.c.user_id == user_id).order_by(NOTES.c.through_seq.desc()).limit(k)
+        with self._read() as conn:
+            rows = list(conn.execute(q))
+        return [StoredNote(r.id, r.user_id, r.through_seq, list(r.source_seqs), r.text, r.generator, r.prompt_tokens,
+                           _aware(r.created_at)) for r in reversed(rows)]
 
     def stale_users(self, *, min_new: int = 1, max_age_s: float | None = None, now: datetime | None = None,
                     after_user: str | None = None, limit: int | None = None) -> list[str]:

@@ -3,7 +3,8 @@ migrations in ``migrations/versions``; these classes must match them (a test com
 
 Provenance of a stored profile version: ``generator`` (the model that wrote it), ``mode``
 (``scratch``: from the newest interactions alone; ``update``: from the previous version plus
-interactions since), ``source_seqs`` (exactly the interactions this version's prompt showed),
+interactions since; ``notes``: merged from the user's latest notes, whose ``source_seqs`` it unites),
+``source_seqs`` (exactly the interactions this version's prompt showed),
 ``through_seq`` (the newest interaction the version accounts for, directly or through the version it
 updated: later ones are "new"), and ``created_at``. This is not the ``read`` record of a
 profiles.jsonl line (:mod:`bump_profiles.profiles.provenance`): that one lists every interaction a profile
@@ -56,6 +57,22 @@ class ProfileRow(Base):
     previous_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     through_seq: Mapped[int] = mapped_column(BigInteger)
     source_seqs: Mapped[list] = mapped_column(JSON)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NoteRow(Base):
+    """A note on one round of a user's new interactions (refresh mode ``notes``): written once, never rewritten."""
+
+    __tablename__ = "notes"
+    __table_args__ = (UniqueConstraint("user_id", "through_seq", name="uq_notes_user_through"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    through_seq: Mapped[int] = mapped_column(BigInteger)  # the newest interaction the note read
+    source_seqs: Mapped[list] = mapped_column(JSON)  # exactly the interactions its prompt showed
+    text: Mapped[str] = mapped_column(Text)
+    generator: Mapped[str] = mapped_column(String(500))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
