@@ -14,6 +14,7 @@ from bump_profiles.data import split
 from bump_profiles.evaluation.intrinsic import PSEUDO_PROFILES
 from bump_profiles.lamp.retrieval import RETRIEVERS
 from bump_profiles.lamp.runner import METHODS
+from bump_profiles.profiles.refresh import MODES
 
 
 def _choices(argv_prefix: list[str], flag: str) -> list[str]:
@@ -35,6 +36,8 @@ def _choices(argv_prefix: list[str], flag: str) -> list[str]:
     (["profile"], "--format", list(data.FORMATS)),
     (["eval", "run"], "--method", list(METHODS)),
     (["eval", "run"], "--retriever", list(RETRIEVERS)),
+    (["refresh"], "--mode", list(MODES)),
+    (["serve"], "--mode", list(MODES)),
 ])
 def test_cli_choices_are_the_registries(path, flag, registry):
     assert _choices(path, flag) == registry

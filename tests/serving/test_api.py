@@ -136,3 +136,21 @@ def test_a_failed_generation_writes_nothing_and_is_reported(store_url):
         assert (job["status"], job["failed"]) == ("failed", 1) and "empty profile" in job["error"]
         assert store.profile_history("ana") == []
     store.close()
+
+
+def test_a_service_in_notes_mode_serves_merged_profiles(store_url):
+    store = ProfileStore(store_url)
+    backend = EchoBackend()
+    app = create_app(store, Refresher(store, backend, mode="notes", notes_kept=2),
+                     ServeSettings(token=TOKEN, max_batch=50, max_body_bytes=200_000, rate=0))
+    with TestClient(app) as client:
+        for text in ("baked sourdough", "rode 100 km"):
+            client.post("/v1/users/ana/interactions", headers=AUTH, json={"text": text})
+            job = client.post("/v1/users/ana/refresh", headers=AUTH).json()
+            assert wait_job(client, job["id"])["status"] == "done"
+        v2 = client.get("/v1/users/ana/profile", headers=AUTH).json()
+        history = client.get("/v1/users/ana/profiles", headers=AUTH).json()
+    store.close()
+    assert (v2["version"], v2["mode"], v2["previous_version"]) == (2, "notes", 1)
+    assert v2["source_seqs"] == history[0]["source_seqs"] + [v2["through_seq"]]  # the union of the two notes
+    assert "Here are notes on what a user did" in backend.prompts[-1]  # the merge prompt

@@ -104,3 +104,65 @@ def test_unfinished_jobs_are_marked_interrupted(store):
     assert store.interrupt_unfinished_jobs() == 1
     j = store.job(job.id)
     assert (j.status, j.done, j.total) == ("interrupted", 1, 2)
+
+
+def test_notes_follow_one_another_and_a_stale_note_writes_nothing(store):
+    first = store.add_interactions("cy", [NewInteraction("a"), NewInteraction("b")])
+    n1 = store.write_note("cy", "about a and b", generator="g", source_seqs=first, prompt_tokens=9, after_seq=None)
+    more = store.add_interactions("cy", [NewInteraction("c")])
+    n2 = store.write_note("cy", "about c", generator="g", source_seqs=more, prompt_tokens=None, after_seq=n1.through_seq)
+    kept = store.latest_notes("cy", 5)
+    assert [(n.id, n.text, n.through_seq, n.source_seqs, n.prompt_tokens) for n in kept] == [
+        (n1.id, "about a and b", first[-1], first, 9), (n2.id, "about c", more[-1], more, None)]
+    assert [n.id for n in store.latest_notes("cy", 1)] == [n2.id]
+    for after in (n1.through_seq, None):  # built after n1, or as a first note: n2 exists, nothing is written
+        with pytest.raises(StaleWriteError):
+            store.write_note("cy", "late", generator="g", source_seqs=more, prompt_tokens=1, after_seq=after)
+    assert len(store.latest_notes("cy", 5)) == 2
+    v = store.write_profile("cy", "merged", generator="g", mode="notes", previous_version=None,
+                            through_seq=n2.through_seq, source_seqs=first + more)
+    assert store.current_profile("cy").mode == v.mode == "notes"
+
+
+def test_concurrent_first_notes_of_a_user_write_one(store):
+    """Notes on different interactions (so different through_seq: the unique key alone would let both in),
+    each built as the user's first note: the per-user lock lets exactly one write."""
+    seqs = store.add_interactions("dee", [NewInteraction(f"item {k}") for k in range(6)])
+    barrier, outcomes = threading.Barrier(6), []
+
+    def writer(k: int) -> None:
+        barrier.wait()
+        try:
+            store.write_note("dee", f"note {k}", generator="g", source_seqs=seqs[: k + 1], prompt_tokens=None,
+                             after_seq=None)
+            outcomes.append("written")
+        except StaleWriteError:
+            outcomes.append("stale")
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["stale"] * 5 + ["written"] and len(store.latest_notes("dee", 10)) == 1
+
+
+def test_the_notes_migration_upgrades_and_downgrades(store_url):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from bump_profiles.store.engine import MIGRATIONS, database_url, upgrade
+
+    engine = create_engine(database_url(store_url))
+    upgrade(engine, "0002")
+    assert "notes" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    assert {c["name"] for c in inspect(engine).get_columns("notes")} == set(Base.metadata.tables["notes"].columns.keys())
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    assert "notes" not in inspect(engine).get_table_names()
+    engine.dispose()
