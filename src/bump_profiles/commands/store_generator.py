@@ -31,8 +31,9 @@ def add_refresh_mode_arguments(p: argparse.ArgumentParser) -> None:
     """How a refresh builds the next version (the choices are :data:`bump_profiles.profiles.refresh.MODES`)."""
     p.add_argument("--mode", choices=["update", "scratch", "notes"], default="update",
                    help="update: the previous profile plus the new interactions; scratch: the newest interactions "
-                        "alone; notes (rolling notes): a note on each round of new interactions, written once, and "
-                        "the profile merged from the latest --notes-kept notes, so it follows interests that move "
-                        "(docs/serving.md; measured in docs/drift.md, Rolling notes)")
+                        "alone; notes (rolling notes): a note on each round of new interactions, written once and "
+                        "kept, and the profile merged from the user's latest notes (how many: --notes-kept), so it "
+                        "follows interests that move (docs/serving.md; measured in docs/drift.md, Rolling notes)")
     p.add_argument("--notes-kept", type=int, default=3,
-                   help="--mode notes: the profile merges the user's latest this many notes (1: the newest note)")
+                   help="--mode notes: the profile merges the user's latest this many notes (1: the profile is "
+                        "the newest note)")

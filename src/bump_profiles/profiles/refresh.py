@@ -25,7 +25,7 @@ makes a read wait for a write of the same user in progress, so no smaller ``seq`
 
 Many users are refreshed with one batched generation call per round
 (:meth:`Refresher.refresh_many`); the Ray path (:mod:`bump_profiles.scale.refresh`) reads and writes
-through the same :meth:`Refresher.prepare` and :meth:`Refresher.write`.
+through the same :meth:`Refresher.prepare` and :meth:`Refresher.write` (update and scratch modes).
 """
 
 from __future__ import annotations
