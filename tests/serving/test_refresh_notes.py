@@ -153,3 +153,21 @@ def test_refresh_command_in_notes_mode(tmp_path, capsys, monkeypatch):
     assert len(store.latest_notes("x", 5)) == 2 and len(store.latest_notes("y", 5)) == 1
     assert main(["refresh", "--store", db, "--mode", "notes", "--engine", "ray"]) != 0
     assert "runs with the local engine" in capsys.readouterr().err
+
+
+def test_a_chained_note_records_only_what_its_prompt_shows(tmp_path):
+    """The note prompt is the scratch prompt: with budgets tighter than the update prompt's, a chunk is cut
+    to them, so every recorded interaction was in the note's prompt."""
+    store = ProfileStore(str(tmp_path / "s.db"))
+    backend = NumberedBackend()
+    r = Refresher(store, backend, mode="notes", scratch_prompt=ProfilePrompt(history_items=3),
+                  update_prompt=UpdatePrompt(history_items=5))
+    add(store, "u", "first")
+    r.refresh("u")
+    backlog = add(store, "u", *(f"thing{k}" for k in range(7)))
+    r.refresh("u")
+    notes = store.latest_notes("u", 10)[1:]
+    assert [n.source_seqs for n in notes] == [backlog[:3], backlog[3:6], backlog[6:]]
+    texts = {i.seq: i.text for i in store.interactions("u") if i.seq in backlog}
+    for prompt, n in zip(backend.prompts[1:4], notes, strict=True):
+        assert sorted(t for t in texts.values() if t in prompt.split()) == sorted(texts[s] for s in n.source_seqs)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from bump_profiles.data.render import fitting
 from bump_profiles.data.schema import Interaction
@@ -86,7 +85,7 @@ class Refresher:
         chained backlog; in notes mode, the notes' rounds then one merge call); per user, in order: the
         newest version written, None (nothing new), or the error about that user (an empty generation, a
         stale write) that stopped it. Any other error (database, model) is raised."""
-        results: dict[str, StoredProfile | StoredNote | None | Exception] = dict.fromkeys(user_ids)
+        results: dict[str, StoredProfile | None | Exception] = dict.fromkeys(user_ids)
         targets: dict[str, int] = {}
         active = list(results)
         while active:
@@ -99,8 +98,10 @@ class Refresher:
             for p, c in zip(pending, completions, strict=True):
                 targets[p.user_id] = p.target
                 try:
-                    write = self.write_note if p.mode == "note" else self.write
-                    written = results[p.user_id] = write(p, c.text, c.prompt_tokens)
+                    if p.mode == "note":  # the profile comes with the merge, below
+                        written: StoredProfile | StoredNote = self.write_note(p, c.text, c.prompt_tokens)
+                    else:
+                        written = results[p.user_id] = self.write(p, c.text, c.prompt_tokens)
                 except (EmptyProfileError, StaleWriteError) as exc:
                     results[p.user_id] = exc
                     continue
@@ -108,12 +109,11 @@ class Refresher:
                     active.append(p.user_id)  # a chained backlog: the next chunk, on this version or note
         if self.mode == "notes":
             self._merge_many([u for u in user_ids if not isinstance(results[u], Exception)], results)
-        return [results[u] for u in user_ids]  # type: ignore[misc]  # _merge_many replaced the notes
+        return [results[u] for u in user_ids]
 
-    def _merge_many(self, user_ids: Sequence[str], results: dict[str, Any]) -> None:
+    def _merge_many(self, user_ids: Sequence[str], results: dict[str, StoredProfile | None | Exception]) -> None:
         """Each user's profile from their latest notes, one generation call for those with more than one."""
         merges = [m for m in map(self.prepare_merge, user_ids) if m is not None]
-        results.update(dict.fromkeys(user_ids))
         asked = [m for m in merges if len(m.notes) > 1]
         completions = iter(self._complete([self.merge_prompt.merge_messages([n.text for n in m.notes]) for m in asked])
                            if asked else [])
