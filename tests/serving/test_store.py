@@ -166,3 +166,13 @@ def test_the_notes_migration_upgrades_and_downgrades(store_url):
         command.downgrade(cfg, "0002")
     assert "notes" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_a_note_reads_only_interactions_after_the_note_it_follows(store):
+    seqs = store.add_interactions("eve", [NewInteraction("a"), NewInteraction("b")])
+    with pytest.raises(ValueError):
+        store.write_note("eve", "nothing read", generator="g", source_seqs=[], prompt_tokens=None, after_seq=None)
+    store.write_note("eve", "about a", generator="g", source_seqs=seqs[:1], prompt_tokens=None, after_seq=None)
+    with pytest.raises(ValueError):  # a again: noted twice
+        store.write_note("eve", "about a, b", generator="g", source_seqs=seqs, prompt_tokens=None, after_seq=seqs[0])
+    assert [n.text for n in store.latest_notes("eve", 5)] == ["about a"]

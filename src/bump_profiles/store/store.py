@@ -280,6 +280,8 @@ class ProfileStore:
         """Add a note on ``source_seqs`` in one transaction. ``after_seq`` is the ``through_seq`` of the
         newest note it was built after (None: there was none); if another note was written meanwhile,
         nothing is written and :class:`StaleWriteError` is raised."""
+        if not source_seqs or (after_seq is not None and min(source_seqs) <= after_seq):
+            raise ValueError(f"user '{user_id}': a note reads interactions after seq {after_seq}, not {list(source_seqs)}")
         values = dict(user_id=user_id, through_seq=max(source_seqs), source_seqs=list(source_seqs), text=text,
                       generator=generator, prompt_tokens=prompt_tokens, created_at=_now())
         with self._write() as conn:
@@ -290,7 +292,7 @@ class ProfileStore:
                                       f"after seq {after_seq} was generated")
             try:
                 note_id = conn.execute(insert(NOTES).values(**values).returning(NOTES.c.id)).scalar_one()
-            except IntegrityError as exc:  # PostgreSQL: a concurrent writer inserted this note first
+            except IntegrityError as exc:  # PostgreSQL: a writer that took no lock inserted this note first
                 if conn.dialect.name != "postgresql" or "uq_notes_user_through" not in str(exc.orig):
                     raise
                 raise StaleWriteError(f"user '{user_id}': a note through seq {values['through_seq']} was written "
