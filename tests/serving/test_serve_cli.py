@@ -50,3 +50,18 @@ def test_an_unknown_prompt_style_is_refused():
 
     with pytest.raises(ConfigError, match="not one of subjects, portrait"):
         prompt_pair("haiku", max_words=10)
+
+
+def test_serve_in_notes_mode(monkeypatch, tmp_path):
+    import uvicorn
+
+    import bump_profiles.commands.profile as profile_command
+    import bump_profiles.serve as serve
+
+    built = {}
+    monkeypatch.setattr(profile_command, "_backend", lambda args: type("B", (), {"name": "fake"})())
+    monkeypatch.setattr(serve, "create_app", lambda store, refresher, settings: built.setdefault("refresher", refresher))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    assert main(["serve", "--store", str(tmp_path / "s.db"), "--no-auth", "--mode", "notes", "--notes-kept", "5"]) == 0
+    assert (built["refresher"].mode, built["refresher"].notes_kept) == ("notes", 5)
+    assert main(["serve", "--store", str(tmp_path / "s.db"), "--no-auth", "--mode", "notes", "--notes-kept", "0"]) != 0

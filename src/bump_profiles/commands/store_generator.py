@@ -25,6 +25,7 @@ def add_store_generator_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-words", type=int, default=40)
     p.add_argument("--history-items", type=int, default=20)
     p.add_argument("--history-tokens", type=int, default=400)
+    p.set_defaults(top_p=1.0)  # the transformers backend's nucleus sampling (profile's --top-p): off
 
 
 def add_refresh_mode_arguments(p: argparse.ArgumentParser) -> None:
