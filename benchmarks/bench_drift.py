@@ -274,7 +274,7 @@ def run_population(name: str, pop: dict[str, Any], backends: dict[str, Any], jud
 def judge_all(name: str, pop: dict[str, Any], sets: dict[str, list[list[Any]]], r: int, judges: dict[str, Any],
               draws: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
     """Round r under every judge, the prompt tokens each set read that round, and (synthetic) topics."""
-    from bump_profiles.authors.stats import interval
+    from bump_profiles.authors.stats import interval, paired_difference
 
     ids = [u.id for u in pop["users"]]
     tokens = {s: _mean_tokens(c[r - 1]) if (s != "stale" or r == 1) else 0.0 for s, c in sets.items()}
@@ -290,13 +290,17 @@ def judge_all(name: str, pop: dict[str, Any], sets: dict[str, list[list[Any]]], 
             continue
         entry["judges"][jname] = judge_round(pop, sets, r, judge[name] if jname == "lexical" else judge, draws)
     if name == "synthetic":
-        entry["topics"] = {}
+        entry["topics"], recalls = {}, {}
         for s, c in sets.items():
             t = topic_scores(pop, {u: x.text for u, x in zip(ids, c[r - 1], strict=True)}, r)
             dropped = [v for v in t["dropped_mentions"] if v is not None]
+            recalls[s] = dict(zip(ids, t["topic_recall"], strict=True))
             entry["topics"][s] = {
                 "topic_recall": interval(t["topic_recall"], draws),
                 "dropped_mentions": float(np.mean(dropped)) if dropped else None, "users_with_dropped": len(dropped)}
+        entry["topic_recall_paired"] = {f"{s}-{o}": paired_difference(recalls[s], recalls[o], ids, draws)
+                                        for s in recalls if s not in ("stale", "regenerated")
+                                        for o in ("stale", "regenerated", "incremental") if o != s}
     return entry
 
 
@@ -324,6 +328,8 @@ def table(name: str, e: dict[str, Any]) -> str:
         dm = "n/a" if t["dropped_mentions"] is None else f"{t['dropped_mentions']:.2f}"
         lines.append(f"- {set_name}: topic recall {f(t['topic_recall'])}, dropped topics still mentioned {dm} "
                      f"({t['users_with_dropped']} users)")
+    for pair, d in e.get("topic_recall_paired", {}).items():
+        lines.append(f"- topic recall {pair} (paired): {f(d)}")
     return "\n".join(lines) + "\n"
 
 

@@ -38,6 +38,9 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
         assert "notes-incremental" in entry["judges"]["lexical"]["all"]["paired"]
         same = entry["judges"]["lexical"]["all"]["paired"]["notes-trained-notes"]["ndcg_b"]
         assert same["mean"] == same["lo"] == same["hi"] == 0  # the same model merges the same notes
+        recall = entry["topic_recall_paired"]
+        assert {"notes-stale", "notes-incremental", "incremental-stale"} <= set(recall)
+        assert recall["trained-incremental"]["mean"] == recall["trained-incremental"]["hi"] == 0  # the same writer
     last = pop["rounds"][-1]["prompt_tokens_mean"]
     assert last["stale"] == 0 and last["regenerated"] > 0 and last["incremental"] > 0  # stale reads nothing after round 1
     # round 1: the three sets are the one scratch profile; later rounds differ in what they read
