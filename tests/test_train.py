@@ -98,6 +98,17 @@ def test_train_two_steps_changes_weights_and_writes_metrics(tiny_model, tmp_path
     users = json.loads((run / "users.json").read_text())
     assert len(users["train"]) == 10 and len(users["eval"]) == 2
 
+    # Resumed at its max_steps (a run whose final/ was lost, or finished early at a checkpoint), it trains no
+    # further step: final/ is the checkpoint's weights (HF alone trains one more).
+    (final / "adapter_model.safetensors").unlink()
+    result = train(tiny_config(tiny_model, run), judge=BigramJudge(), resume=True)
+    assert result.global_step == 2 and [r["step"] for r in read_metrics(run)] == [1, 2]
+    from safetensors.numpy import load_file
+
+    saved = load_file(str(run / "checkpoint-2" / "adapter_model.safetensors"))
+    restored = load_file(str(final / "adapter_model.safetensors"))
+    assert saved.keys() == restored.keys() and all(np.array_equal(saved[k], restored[k]) for k in saved)
+
     # Resume from the last checkpoint and train one more step.
     result = train(tiny_config(tiny_model, run, "grpo.max_steps=3"), judge=BigramJudge(), resume=True)
     assert result.global_step == 3

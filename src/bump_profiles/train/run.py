@@ -3,6 +3,7 @@ the final model."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -161,7 +162,10 @@ def train(
     log.info("training %d users (B=%d users x G=%d rollouts per step) for %d steps into %s",
              len(data.train), config.reward.users_per_call, config.grpo.num_generations, config.grpo.max_steps, run)
     with interrupt:
-        trainer.train(resume_from_checkpoint=checkpoint)
+        if checkpoint is not None and _steps_done(checkpoint) >= config.grpo.max_steps:
+            _restore(trainer, checkpoint)  # resumed at max_steps, HF would train one step more
+        else:
+            trainer.train(resume_from_checkpoint=checkpoint)
     final_dir = None
     if not interrupt.requested:
         final = run / "final"
@@ -175,3 +179,17 @@ def train(
     if state.is_main_process:
         append_jsonl(run / "runs.jsonl", result.__dict__)
     return result
+
+
+def _steps_done(checkpoint: str) -> int:
+    """The optimizer steps a checkpoint holds (its trainer_state.json)."""
+    return int(json.loads((Path(checkpoint) / "trainer_state.json").read_text()).get("global_step", 0))
+
+
+def _restore(trainer: Any, checkpoint: str) -> None:
+    """The checkpoint's weights and state without training: what ``final/`` is saved from."""
+    from transformers import TrainerState
+
+    trainer._load_from_checkpoint(checkpoint)  # the adapter (or full weights), as train(resume_from_checkpoint) loads them
+    trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+    log.info("%s already holds %d steps (grpo.max_steps): no further training", checkpoint, trainer.state.global_step)
