@@ -16,6 +16,8 @@ the same generator (greedy):
   K rounds later (round 1: the note is the scratch profile, the same text as the others);
 - ``notes-trained`` (with ``--notes K --merge-model``): the same notes, merged by another model (a run of
   ``configs/update-writer-notes.yaml``), paired with ``notes``.
+- ``history@notes`` (with ``--notes K``): no profile, the adversary of ``notes``: each user's rounds so far,
+  newest first, cut to the notes profile's token count (what pasting the history scores at that length).
 
 Each is judged on round r+1's items, which no profile has read (checked with the provenance hashes),
 ranking all users of a population at once (calibration none) under each of ``--judges``: ``lexical``
@@ -138,6 +140,8 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
     mergers = {"notes": base, **({"notes-trained": backends["merge"]} if "merge" in backends else {})} if args.notes else {}
     for name in mergers:
         out[name] = [first]
+    if args.notes:
+        out["history@notes"] = [pasted(pop, first, 1, count)]
     yield 1, out
     for r in range(2, args.rounds):
         out["stale"].append(first)
@@ -152,7 +156,21 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
                                   cache / f"round{r}-note.json"))
             for name, merger in mergers.items():
                 out[name].append(merge_notes(merger, notes[-args.notes:], args, cache / f"round{r}-{name}.json"))
+            out["history@notes"].append(pasted(pop, out["notes"][-1], r, count))
         yield r, out
+
+
+def pasted(pop: dict[str, Any], profiles: list[Any], r: int, count: Any) -> list[Any]:
+    """The adversary of the notes: each user's rounds 1..r, newest first, cut to their notes profile's
+    token count (what pasting the history would score at the same length); no prompt, no generation."""
+    from bump_profiles.data.split import UserSplit
+    from bump_profiles.engines.backends import Completion
+    from bump_profiles.profiles.baselines import budget_history
+
+    count = count or (lambda t: len(t.split()))
+    splits = [UserSplit(u, [x for rnd in pop["rounds"][u.id][:r] for x in rnd], []) for u in pop["users"]]
+    cut = budget_history(splits, {u.id: count(p.text) for u, p in zip(pop["users"], profiles, strict=True)}, count)
+    return [Completion(cut[u.id], 0, None, False) for u in pop["users"]]
 
 
 def merge_notes(backend: Any, window: list[list[Any]], args: argparse.Namespace, cache: Path) -> list[Any]:
@@ -230,7 +248,7 @@ def _summary(per: dict[str, dict[str, dict[str, float]]], units: list[str], draw
     for name in [n for n in per if n not in ("stale", "regenerated")]:
         # the trained writer and the notes are also paired with the untrained update (another writer or chain)
         for other in ("stale", "regenerated", *(("incremental",) if name != "incremental" else ()),
-                      *(("notes",) if name == "notes-trained" else ())):
+                      *(("notes",) if name == "notes-trained" else ()), *(("history@notes",) if name == "notes" else ())):
             diffs[f"{name}-{other}"] = {d: paired_difference(per[name][d], per[other][d], units, draws) for d in DIRECTIONS}
     within = {name: {d: rows["regenerated"][d]["lo"] <= rows[name][d]["mean"] <= rows["regenerated"][d]["hi"]
                      for d in DIRECTIONS} for name in per if name not in ("stale", "regenerated")}

@@ -27,7 +27,7 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
     assert pop["users"] == 8 and [r["judged_on_round"] for r in pop["rounds"]] == [2, 3, 4]
     for entry in pop["rounds"]:
         rows = entry["judges"]["lexical"]["all"]["rows"]
-        assert set(rows) == {"stale", "regenerated", "incremental", "trained", "notes", "notes-trained"}
+        assert set(rows) == {"stale", "regenerated", "incremental", "trained", "notes", "notes-trained", "history@notes"}
         for row in rows.values():
             assert 0 <= row["ndcg_a"]["lo"] <= row["ndcg_a"]["mean"] <= row["ndcg_a"]["hi"] <= 1
         assert set(entry["judges"]["lexical"]) >= {"keep", "add", "drop", "shift"}
@@ -35,7 +35,7 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
         # the same model as both writers: the trained chain is the untrained one, paired difference exactly 0
         same = entry["judges"]["lexical"]["all"]["paired"]["trained-incremental"]["ndcg_a"]
         assert same["mean"] == same["lo"] == same["hi"] == 0
-        assert "notes-incremental" in entry["judges"]["lexical"]["all"]["paired"]
+        assert {"notes-incremental", "notes-history@notes"} <= set(entry["judges"]["lexical"]["all"]["paired"])
         same = entry["judges"]["lexical"]["all"]["paired"]["notes-trained-notes"]["ndcg_b"]
         assert same["mean"] == same["lo"] == same["hi"] == 0  # the same model merges the same notes
         recall = entry["topic_recall_paired"]
@@ -114,7 +114,7 @@ class _Recorder:
         for m in messages:
             content = m[-1]["content"]
             self.prompts.append(content)
-            out.append(Completion(f"note{len(self.prompts)}", len(content.split()), 1, False))
+            out.append(Completion(f"note{len(self.prompts)} on what this user did", len(content.split()), 6, False))
         return out
 
 
@@ -135,7 +135,7 @@ def test_rolling_notes_note_each_round_once_and_merge_the_latest_k(tmp_path):
                      max_new_tokens=8)
     rec = _Recorder()
     sets = list(bench.chains(pop, {"base": rec}, args, tmp_path))[-1][1]
-    assert sorted(sets) == ["incremental", "notes", "regenerated", "stale"] and len(sets["notes"]) == 4
+    assert sorted(sets) == ["history@notes", "incremental", "notes", "regenerated", "stale"] and len(sets["notes"]) == 4
     assert sets["notes"][0] == sets["stale"][0]
 
     def reads_only(prompt, i, r):  # the prompt shows user i's round r (1-based) and no other round of theirs
@@ -156,6 +156,9 @@ def test_rolling_notes_note_each_round_once_and_merge_the_latest_k(tmp_path):
         r, i = 2 + n // 2, n % 2
         assert re.findall(r"note\d+", prompt) == [note_of[i, r - 1], note_of[i, r]]  # the latest K = 2, oldest first
         assert not any(x.text in prompt for rnd in rounds[i] for x in rnd)  # notes only, no item
+    for r, (cut, merged) in enumerate(zip(sets["history@notes"], sets["notes"], strict=True), 1):
+        for i, (c, m) in enumerate(zip(cut, merged, strict=True)):  # the newest items, cut to the profile's length
+            assert 0 < len(c.text.split()) <= len(m.text.split()) and c.text.split()[0] in rounds[i][r - 1][-1].text
     newest = rec.prompts[int(note_of[0, 4][4:]) - 1]
     assert sets["notes"][-1][0].prompt_tokens == len(newest.split()) + len(merges[-2].split())
 
