@@ -10,11 +10,13 @@ from bump_profiles.engines.backends import Completion, Messages, TextsFromComple
 
 
 class EchoBackend(TextsFromCompletions):
-    """Answers with a profile naming the prompt's size; ``delay`` seconds per call; records prompts."""
+    """Answers with a profile naming the prompt's size; ``delay`` seconds per call; records prompts and each
+    call's batch size (``calls``)."""
 
     def __init__(self, name: str = "echo-gen", delay: float = 0.0, empty: bool = False):
         self.name, self.delay, self.empty = name, delay, empty
         self.prompts: list[str] = []
+        self.calls: list[int] = []
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
@@ -22,6 +24,8 @@ class EchoBackend(TextsFromCompletions):
 
     def complete(self, messages_batch: Sequence[Messages], *, max_new_tokens: int, temperature: float = 0.0) -> list[Completion]:
         out = []
+        with self._lock:
+            self.calls.append(len(messages_batch))
         for messages in messages_batch:
             prompt = messages[-1]["content"]
             with self._lock:

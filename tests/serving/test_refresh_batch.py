@@ -12,16 +12,6 @@ from bump_profiles.store import NewInteraction, ProfileStore, StaleWriteError
 from serving.fakes import EchoBackend
 
 
-class CountingBackend(EchoBackend):
-    def __init__(self):
-        super().__init__()
-        self.calls: list[int] = []
-
-    def complete(self, messages_batch, **kw):
-        self.calls.append(len(messages_batch))
-        return super().complete(messages_batch, **kw)
-
-
 def fill(store, n):
     for i in range(n):
         store.add_interactions(f"u{i:03d}", [NewInteraction(f"item {i} a"), NewInteraction(f"item {i} b")])
@@ -30,7 +20,7 @@ def fill(store, n):
 def test_refresh_many_is_one_generation_call_and_never_writes_twice(tmp_path):
     store = ProfileStore(str(tmp_path / "s.db"))
     fill(store, 5)
-    backend = CountingBackend()
+    backend = EchoBackend()
     r = Refresher(store, backend)
     users = store.stale_users()
     pending = r.prepare("u000")
@@ -49,7 +39,7 @@ def test_refresh_many_is_one_generation_call_and_never_writes_twice(tmp_path):
 def test_service_jobs_generate_in_batches(tmp_path):
     store = ProfileStore(str(tmp_path / "s.db"))
     fill(store, 10)
-    backend = CountingBackend()
+    backend = EchoBackend()
     runner = JobRunner(store, Refresher(store, backend), batch_size=4)
     job = store.create_job(store.stale_users())
     runner._run(job.id)

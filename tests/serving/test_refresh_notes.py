@@ -17,14 +17,9 @@ from serving.fakes import EchoBackend
 
 
 class NumberedBackend(EchoBackend):
-    """Answers each prompt with a distinct text ("written <1>", "written <2>", ...); records each call's size."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls: list[int] = []
+    """Answers each prompt with a distinct text ("written <1>", "written <2>", ...)."""
 
     def complete(self, messages_batch, **kw):
-        self.calls.append(len(messages_batch))
         out = super().complete(messages_batch, **kw)
         first = len(self.prompts) - len(out) + 1
         return [replace(c, text=f"written <{first + k}>") for k, c in enumerate(out)]
