@@ -163,15 +163,18 @@ def test_rolling_notes_note_each_round_once_and_merge_the_latest_k(tmp_path):
     assert sets["notes"][-1][0].prompt_tokens == len(newest.split()) + len(merges[-2].split())
 
 
-def test_the_notes_writer_config_trains_the_benchmarks_merge():
+def test_the_notes_writer_config_trains_the_benchmarks_merge(tmp_path):
     """configs/update-writer-notes.yaml trains the merge bench_drift --notes 3 --per-round 5 --max-words 40
-    runs: the same merge template, and the note prompt of a round of 5 is the benchmark's scratch prompt."""
+    runs: the same merge template, and the note prompt of a round of 5 is the benchmark's scratch prompt.
+    The config's training data is built under runs/ (gitignored), so a stand-in file takes its place here."""
     from bump_profiles.config import load_config
     from bump_profiles.evaluation.drift import make_drift_users
     from bump_profiles.profiles.chunked import chunked_prompt
     from bump_profiles.profiles.prompts import PORTRAIT_MERGE_INSTRUCTION, ProfilePrompt
 
-    cfg = load_config(REPO / "configs" / "update-writer-notes.yaml")
+    stand_in = tmp_path / "authors-train-notes.jsonl"
+    stand_in.write_text("", encoding="utf-8")
+    cfg = load_config(REPO / "configs" / "update-writer-notes.yaml", [f"data.path={stand_in}"])
     assert (cfg.prompt.mode, cfg.prompt.chunks, cfg.prompt.history_items, cfg.data.k) == ("chunked", 3, 5, 5)
     prompt = chunked_prompt(cfg.prompt)
     assert prompt.merge_template == PORTRAIT_MERGE_INSTRUCTION
