@@ -83,6 +83,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--judges", nargs="+", choices=["lexical", "likelihood"], default=["lexical"])
     p.add_argument("--likelihood-rounds", type=int, nargs="*", help="rounds the likelihood judge scores (default all)")
+    p.add_argument("--likelihood-sets", nargs="+", help="profile sets the likelihood judge scores (default all)")
+    p.add_argument("--likelihood-group", type=int, metavar="G", help="the likelihood judge ranks within consecutive "
+                   "groups of G users instead of all at once (G/n of the pairs; default all at once)")
     p.add_argument("--bootstrap", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "drift.json")
@@ -217,9 +220,9 @@ def topic_scores(pop: dict[str, Any], profiles: dict[str, str], r: int) -> dict[
 
 
 def judge_round(pop: dict[str, Any], sets: dict[str, list[list[Any]]], r: int, judge: Any,
-                draws: np.ndarray) -> dict[str, Any]:
+                draws: np.ndarray, group_size: int | None = None) -> dict[str, Any]:
     """One round under one judge: per set NDCG intervals, paired differences, and for subsets of users
-    (synthetic kinds, shifting/stable authors) the same."""
+    (synthetic kinds, shifting/stable authors) the same; users ranked all at once or in groups of ``group_size``."""
     from bump_profiles.data.split import UserSplit
 
     users = pop["users"]
@@ -229,9 +232,10 @@ def judge_round(pop: dict[str, Any], sets: dict[str, list[list[Any]]], r: int, j
     for name, rounds in sets.items():
         check_unread(pop, name, r)
         profiles = {u: c.text for u, c in zip(ids, rounds[r - 1], strict=True)}
-        a, b = per_user_ndcg(splits, profiles, judge)
+        a, b = per_user_ndcg(splits, profiles, judge, group_size)
         per[name] = {"ndcg_a": dict(zip(ids, a, strict=True)), "ndcg_b": dict(zip(ids, b, strict=True))}
-    out: dict[str, Any] = {"all": _summary(per, ids, draws)}
+    out: dict[str, Any] = {"ranked": f"groups of {group_size}" if group_size and group_size < len(ids) else "all at once",
+                           "all": _summary(per, ids, draws)}
     for group, members in pop["groups"].items():
         if len(members) >= 2:
             rng_draws = np.random.default_rng(len(members)).integers(0, len(members), size=(draws.shape[0], len(members)))
@@ -249,9 +253,10 @@ def _summary(per: dict[str, dict[str, dict[str, float]]], units: list[str], draw
         # the trained writer and the notes are also paired with the untrained update (another writer or chain)
         for other in ("stale", "regenerated", *(("incremental",) if name != "incremental" else ()),
                       *(("notes",) if name == "notes-trained" else ()), *(("history@notes",) if name == "notes" else ())):
-            diffs[f"{name}-{other}"] = {d: paired_difference(per[name][d], per[other][d], units, draws) for d in DIRECTIONS}
+            if other in per:  # a judge may score a subset of the sets (--likelihood-sets)
+                diffs[f"{name}-{other}"] = {d: paired_difference(per[name][d], per[other][d], units, draws) for d in DIRECTIONS}
     within = {name: {d: rows["regenerated"][d]["lo"] <= rows[name][d]["mean"] <= rows["regenerated"][d]["hi"]
-                     for d in DIRECTIONS} for name in per if name not in ("stale", "regenerated")}
+                     for d in DIRECTIONS} for name in per if name not in ("stale", "regenerated") and "regenerated" in per}
     return {"users": len(units), "rows": rows, "paired": diffs, "within_regenerated_ci": within}
 
 
@@ -306,7 +311,11 @@ def judge_all(name: str, pop: dict[str, Any], sets: dict[str, list[list[Any]]], 
     for jname, judge in judges.items():
         if jname == "likelihood" and args.likelihood_rounds and r not in args.likelihood_rounds:
             continue
-        entry["judges"][jname] = judge_round(pop, sets, r, judge[name] if jname == "lexical" else judge, draws)
+        if jname == "likelihood":
+            chosen = {s: c for s, c in sets.items() if not args.likelihood_sets or s in args.likelihood_sets}
+            entry["judges"][jname] = judge_round(pop, chosen, r, judge, draws, args.likelihood_group)
+        else:
+            entry["judges"][jname] = judge_round(pop, sets, r, judge[name], draws)
     if name == "synthetic":
         entry["topics"], recalls = {}, {}
         for s, c in sets.items():
@@ -331,9 +340,9 @@ def table(name: str, e: dict[str, Any]) -> str:
     f = lambda t: f"{t['mean']:.3f} [{t['lo']:.3f}, {t['hi']:.3f}]"  # noqa: E731
     lines = [f"### {name}: profiles after round {e['round']}, judged on round {e['judged_on_round']}"]
     for jname, j in e["judges"].items():
-        for group in [g for g in j if g != "per_user"]:
+        for group in [g for g in j if g not in ("per_user", "ranked")]:
             s = j[group]
-            lines += ["", f"{jname} judge, {group} ({s['users']} users)", "",
+            lines += ["", f"{jname} judge, {group} ({s['users']} users, ranked {j.get('ranked', 'all at once')})", "",
                       "| profiles | NDCG_A | NDCG_B | prompt tokens |", "|---|---|---|---|"]
             for set_name, row in s["rows"].items():
                 lines.append(f"| {set_name} | {f(row['ndcg_a'])} | {f(row['ndcg_b'])} | {e['prompt_tokens_mean'][set_name]:.0f} |")

@@ -109,18 +109,21 @@ def generate(backend: Any, messages: list[Any], args: argparse.Namespace, cache:
     return out
 
 
-def per_user_ndcg(splits: list[Any], profiles: dict[str, str], judge: Any) -> tuple[np.ndarray, np.ndarray]:
-    """NDCG_A and NDCG_B (mean over the user's held-out items) per user, all users ranked at once."""
+def per_user_ndcg(splits: list[Any], profiles: dict[str, str], judge: Any,
+                  group_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """NDCG_A and NDCG_B (mean over the user's held-out items) per user, in split order: all users ranked at
+    once, or within consecutive groups of ``group_size`` (a slow judge's bound on the pairs it scores)."""
     from bump_profiles.evaluation.intrinsic import score_groups
     from bump_profiles.judges.ranking import multi_positive_ndcg
 
-    (g,) = score_groups(splits, profiles, judge)
-    profile_to_item, item_to_profile = g.raw.calibrated("none")  # raw scores, as this benchmark was measured
-    users, item_users = np.asarray(g.users), np.asarray(g.item_users)
-    a = np.array([multi_positive_ndcg(row, item_users == u) for row, u in zip(profile_to_item, users, strict=True)])
-    b_items = np.array([multi_positive_ndcg(row, users == u) for row, u in zip(item_to_profile, item_users, strict=True)])
-    b = np.array([b_items[item_users == u].mean() for u in users])
-    return a, b
+    a_all, b_all = [], []
+    for g in score_groups(splits, profiles, judge, group_size, null=False):
+        profile_to_item, item_to_profile = g.raw.calibrated("none")  # raw scores, as this benchmark was measured
+        users, item_users = np.asarray(g.users), np.asarray(g.item_users)
+        a_all += [multi_positive_ndcg(row, item_users == u) for row, u in zip(profile_to_item, users, strict=True)]
+        b_items = np.array([multi_positive_ndcg(row, users == u) for row, u in zip(item_to_profile, item_users, strict=True)])
+        b_all += [b_items[item_users == u].mean() for u in users]
+    return np.array(a_all), np.array(b_all)
 
 
 def bootstrap(values: np.ndarray, n: int, rng: np.random.Generator) -> tuple[float, float, float]:

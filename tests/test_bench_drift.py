@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 from fakes import REPO, load_script, save_tiny
 
@@ -181,3 +183,36 @@ def test_the_notes_writer_config_trains_the_benchmarks_merge(tmp_path):
     round_items = make_drift_users(1, rounds=2, per_round=5, seed=3)[0].interactions[:5]
     bench_scratch = ProfilePrompt(max_words=40, history_items=None, history_tokens=1500)
     assert prompt.note.messages(round_items) == bench_scratch.messages(round_items)
+
+
+def test_grouped_ranking_scores_each_group_on_its_own_and_a_judge_may_score_a_subset_of_sets(monkeypatch):
+    """--likelihood-group G: a user's NDCG is its rank among its own group only (the same numbers as judging
+    that group alone); --likelihood-sets: pairs and the regenerated interval are reported only for sets judged."""
+    from fakes import OverlapJudge
+
+    from bump_profiles.data.split import UserSplit
+    from bump_profiles.evaluation.drift import cut_rounds, make_drift_users
+
+    bench = _bench()
+    users = make_drift_users(8, rounds=3, per_round=3, seed=5)
+    splits = [UserSplit(u, u.interactions[:3], u.interactions[3:6]) for u in users]
+    profiles = {u.id: " ".join(x.text for x in u.interactions[:2]) for u in users}
+    judge = OverlapJudge()
+    a, b = bench.per_user_ndcg(splits, profiles, judge, group_size=4)
+    for half in (slice(0, 4), slice(4, 8)):
+        alone_a, alone_b = bench.per_user_ndcg(splits[half], profiles, judge)
+        assert a[half].tolist() == alone_a.tolist() and b[half].tolist() == alone_b.tolist()
+    all_a, _ = bench.per_user_ndcg(splits, profiles, judge)
+    assert a.tolist() != all_a.tolist()  # ranking among 4 is not ranking among 8
+
+    class Text:
+        def __init__(self, text):
+            self.text = text
+
+    pop = {"users": users, "rounds": {u.id: cut_rounds(u.interactions, 3, 3) for u in users}, "groups": {}}
+    sets = {name: [[Text(profiles[u.id]) for u in users]] for name in ("stale", "notes", "history@notes")}
+    monkeypatch.setattr(bench, "check_unread", lambda *args: None)  # these stand-in profiles carry no provenance
+    out = bench.judge_round(pop, sets, 1, judge, np.zeros((10, 8), dtype=int), group_size=4)
+    assert out["ranked"] == "groups of 4" and set(out["all"]["rows"]) == set(sets)
+    assert set(out["all"]["paired"]) == {"notes-stale", "notes-history@notes", "history@notes-stale"}
+    assert out["all"]["within_regenerated_ci"] == {}
