@@ -95,7 +95,8 @@ def test_cross_fitted_benchmark_pools_every_author(tmp_path):
     assert not any("all authors" in g for g in r["intrinsic"]["likelihood"]["groupings"])  # too slow: never pooled at once
     for grouping in lexical.values():
         assert grouping["authors"] == 6 and set(grouping["rows"]) == {"zero-shot", "BUMP", "task-reward", "history@budget",
-                                                                        "keywords", "full history"}
+                                                                        "keywords", "full history", "history@central",
+                                                                        "keywords@budget"}
         assert "history@budget - history@budget" not in grouping["differences"]
         assert {"BUMP - history@budget", "zero-shot - history@budget", "BUMP - zero-shot"} <= set(grouping["differences"])
     assert lexical["near, all authors at once"]["random"]["a"] < lexical["near, each fold at once"]["random"]["a"]

@@ -33,3 +33,29 @@ def test_reference_profiles_for_synthetic_users_include_the_truth():
     for s in splits:
         assert len(refs["history@budget"][s.user.id].split()) <= len(profiles[s.user.id].split())
         assert s.user.extra["interests"][0] in refs["true interests"][s.user.id]
+
+
+def test_central_history_shows_the_items_most_typical_of_the_user_first_within_the_budget():
+    from bump_profiles.data.schema import Interaction, User
+    from bump_profiles.data.split import UserSplit
+    from bump_profiles.profiles.baselines import central_history
+
+    texts = ["garden roses pruning", "garden tomatoes soil", "election results tonight", "garden roses soil compost",
+             "stock market crash"]  # oldest first: the newest two are off-topic, the garden items recur
+    items = [Interaction(str(i), {"text": t}) for i, t in enumerate(texts)]
+    split = UserSplit(User("u", items), items, [])
+    shown = central_history([split], {"u": 8}).get("u").split("\n")
+    assert shown[0] == "garden roses soil compost" and "market" not in " ".join(shown) and "election" not in " ".join(shown)
+    assert len(" ".join(shown).split()) <= 8
+    recent = budget_history([split], {"u": 8})["u"]
+    assert recent.startswith("stock market crash")  # the rival it is built against: the newest items first
+
+
+def test_cut_keywords_keeps_whole_keywords_within_each_budget():
+    from bump_profiles.authors.keywords import cut_keywords
+
+    def count(text: str) -> int:
+        return len(text.split())
+
+    cut = cut_keywords({"a": "red, green blue, yellow", "b": "one, two"}, {"a": 3, "b": 0}, count)
+    assert cut == {"a": "red, green blue", "b": ""}

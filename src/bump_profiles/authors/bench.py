@@ -22,7 +22,7 @@ from bump_profiles.data.atomic import atomic_write_json
 log = logging.getLogger(__name__)
 
 GENERATORS = {"zero-shot": None, "BUMP": "bump", "task-reward": "task"}  # profile set -> training run
-REFERENCES = ("history@budget", "keywords", "full history")
+REFERENCES = ("history@budget", "keywords", "full history", "history@central", "keywords@budget")
 TRAIN_PART = (*GENERATORS, "history@budget", "keywords")  # the sets a downstream method reads
 
 

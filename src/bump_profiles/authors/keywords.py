@@ -7,7 +7,7 @@ held-out article enters it, so each keyword profile is built from its own author
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -34,4 +34,16 @@ def keyword_profiles(targets: Sequence[UserSplit], background: Sequence[UserSpli
         vocab = vectorizer.get_feature_names_out()
         order = sorted(np.flatnonzero(row), key=lambda j: (-row[j], vocab[j]))[:n_words]
         out[s.user.id] = ", ".join(vocab[j] for j in order)
+    return out
+
+
+def cut_keywords(profiles: dict[str, str], budgets: dict[str, int], count: Callable[[str], int]) -> dict[str, str]:
+    """Each keyword profile cut to its author's token budget, whole keywords only (``keywords@budget``:
+    the keyword reference at the length of the profile it is compared with)."""
+    out = {}
+    for u, text in profiles.items():
+        words, kept = text.split(", "), 0
+        while kept < len(words) and count(", ".join(words[: kept + 1])) <= budgets[u]:
+            kept += 1
+        out[u] = ", ".join(words[:kept])
     return out

@@ -27,6 +27,8 @@ from bump_profiles.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+KEYWORDS_TO_CUT = 200  # keywords@budget: ranked keywords to cut from, more than any budget holds
+
 STAGES = ("split", "train-bump", "train-task", "profiles", "references", "judges", "downstream", "report")
 
 
@@ -156,27 +158,33 @@ def profiles_done(b: Bench, name: str, part: str = "eval") -> bool:
 
 def stage_references(b: Bench, part: str = "eval") -> None:
     """history@budget (cut to each profile's token count of ``eval.budget_from``, BUMP by default), keywords,
-    full history (cut to a budget).
+    full history (cut to a budget), and at the same budgets history@central (the most typical items) and
+    keywords@budget: the label-free texts a generated profile of that length must beat.
 
     A training author's keywords are counted against the other training authors, as an evaluation
     author's are against the training authors."""
-    from bump_profiles.authors.keywords import keyword_profiles
+    from bump_profiles.authors.keywords import cut_keywords, keyword_profiles
     from bump_profiles.data.profiles import load_profiles
     from bump_profiles.data.render import render_history
-    from bump_profiles.profiles.baselines import budget_history
+    from bump_profiles.profiles.baselines import budget_history, central_history
 
     count = b.count_tokens()
     splits, train = b.splits(part), b.split.train
     bump = load_profiles(b.profile_file(b.config.eval.budget_from, part))
+    budgets = {u: count(p) for u, p in bump.items()}
     cap = b.config.eval.full_history_tokens
     n = b.config.eval.keyword_words
-    refs = {
-        "history@budget": budget_history(splits, {u: count(p) for u, p in bump.items()}, count),
-        "keywords": (keyword_profiles(splits, train, n) if part == "eval" else
-                     {u: p for s in splits for u, p in keyword_profiles([s], [x for x in train if x is not s], n).items()}),
-    }
+
+    def keywords(n_words: int) -> dict[str, str]:
+        if part == "eval":
+            return keyword_profiles(splits, train, n_words)
+        return {u: p for s in splits for u, p in keyword_profiles([s], [x for x in train if x is not s], n_words).items()}
+
+    refs = {"history@budget": budget_history(splits, budgets, count), "keywords": keywords(n)}
     if part == "eval":
         refs["full history"] = {s.user.id: render_history(s.history, max_tokens=cap, count_tokens=count, bullet="") for s in splits}
+        refs["history@central"] = central_history(splits, budgets, count)
+        refs["keywords@budget"] = cut_keywords(keywords(KEYWORDS_TO_CUT), budgets, count)
     for name, profiles in refs.items():
         lines = [json.dumps({"user_id": u, "profile": p, "model": f"reference:{name}"}, ensure_ascii=False) for u, p in profiles.items()]
         atomic_write_text(b.profile_file(name, part), "\n".join(lines) + "\n")

@@ -219,7 +219,7 @@ def into_docs(docs: Path, markers: tuple[str, str], section: str, figure: Path, 
 # --- the pooled report of a cross-fitted run (every author evaluated) ---------------------------------
 
 POOLED_BEGIN, POOLED_END = "<!-- authors-folds:begin (generated) -->", "<!-- authors-folds:end -->"
-POOLED_ROWS = ("history@budget", "keywords", "full history", "zero-shot", "BUMP", "task-reward")
+POOLED_ROWS = ("history@budget", "history@central", "keywords@budget", "keywords", "full history", "zero-shot", "BUMP", "task-reward")
 JUDGE_NAMES = {"training": "training judge (BUMP trained on it)", "likelihood": "likelihood", "lexical": "lexical"}
 
 

@@ -25,6 +25,32 @@ def budget_history(
     }
 
 
+def central_history(
+    splits: Sequence[UserSplit], budgets: Mapping[str, int], count_tokens: Callable[[str], int] | None = None
+) -> dict[str, str]:
+    """Each user's history, the items most typical of it first, cut to ``budgets[user_id]`` tokens.
+
+    Typical = the highest mean TF-IDF cosine to the user's other items (the vectorizer fitted on that user's
+    items alone; ties keep the newest first). The label-free extractive rival of ``history@budget``: the same
+    words pasted, chosen for what recurs over the whole history instead of what came last, so it asks
+    whether any text at a profile's length can beat the latest items without a generator."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    out = {}
+    for s in splits:
+        if s.user.id not in budgets:
+            continue
+        items = list(s.history)
+        if len(items) > 1:
+            m = TfidfVectorizer(sublinear_tf=True, stop_words="english").fit_transform([it.text for it in items])
+            sim = (m @ m.T).toarray()
+            typical = (sim.sum(axis=1) - sim.diagonal()) / (len(items) - 1)
+            # render_history shows its input's last item first: most typical last, newest last among ties
+            items = [items[i] for i in sorted(range(len(items)), key=lambda i: (typical[i], i))]
+        out[s.user.id] = render_history(items, max_tokens=budgets[s.user.id], count_tokens=count_tokens, bullet="")
+    return out
+
+
 def full_history(splits: Sequence[UserSplit]) -> dict[str, str]:
     """Each user's whole history, most recent first: an upper reference, not a profile."""
     return {s.user.id: render_history(s.history, bullet="") for s in splits}
