@@ -75,6 +75,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--authors", type=int, default=32, help="HuffPost authors, sampled with --seed (0: none)")
     p.add_argument("--rounds", type=int, default=5, help="rounds of items; profiles after rounds 1..rounds-1")
     p.add_argument("--per-round", type=int, default=6, help="items per round (authors: their newest rounds*per_round)")
+    p.add_argument("--fresh-from", type=int, metavar="N", help="authors: also report the authors drawn after the first "
+                   "N apart ('fresh': a sample no earlier run of the first N saw; the draw is prefix-stable)")
     p.add_argument("--shift-threshold", type=float, default=0.5, help="authors: category TV distance that counts as shifting")
     p.add_argument("--scratch-tokens", type=int, default=1500, help="history budget of a regeneration")
     p.add_argument("--update-tokens", type=int, default=400, help="budget of the new items in an update")
@@ -121,6 +123,15 @@ def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     elif args.authors:
         print(f"skipping the news authors: {AUTHORS} is absent", file=sys.stderr)
     return out
+
+
+def author_groups(ids: list[str], shifts: dict[str, float], threshold: float, fresh_from: int | None) -> dict[str, list[str]]:
+    """The authors reported apart: shifting / stable by category shift and, with ``fresh_from`` N, the first N
+    of the draw and the rest ('fresh')."""
+    groups = {"shifting": [u for u in ids if shifts[u] >= threshold], "stable": [u for u in ids if shifts[u] < threshold]}
+    if fresh_from:
+        groups.update({f"first {fresh_from}": ids[:fresh_from], "fresh": ids[fresh_from:]})
+    return groups
 
 
 def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespace,
@@ -276,8 +287,7 @@ def run_population(name: str, pop: dict[str, Any], backends: dict[str, Any], jud
         pop["groups"] = {k: [u.id for u in pop["users"] if u.extra["kind"] == k] for k in args.kinds}
     else:
         shifts = {u.id: category_shift(pop["rounds"][u.id][0], pop["rounds"][u.id][-1]) for u in pop["users"]}
-        pop["groups"] = {"shifting": [u for u in ids if shifts[u] >= args.shift_threshold],
-                         "stable": [u for u in ids if shifts[u] < args.shift_threshold]}
+        pop["groups"] = author_groups(ids, shifts, args.shift_threshold, args.fresh_from)
     draws = np.random.default_rng(args.seed).integers(0, len(ids), size=(args.bootstrap, len(ids)))
     report: dict[str, Any] = {
         "users": len(ids), "user_ids": ids, "random_ndcg_a": float(random_ndcg(len(ids) * args.per_round, args.per_round)),

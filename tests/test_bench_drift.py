@@ -215,3 +215,19 @@ def test_grouped_ranking_scores_each_group_on_its_own_and_a_judge_may_score_a_su
     assert out["ranked"] == "groups of 4" and set(out["all"]["rows"]) == set(sets)
     assert set(out["all"]["paired"]) == {"notes-stale", "notes-history@notes", "history@notes-stale"}
     assert out["all"]["within_regenerated_ci"] == {}
+
+
+def test_a_larger_author_draw_starts_with_the_smaller_one_and_fresh_authors_are_reported_apart():
+    """The pre-registered fresh sample (docs/drift.md) rests on this: --authors 64 of 65 eligible draws the 32 of
+    --authors 32 first, so the rest are authors no 32-author run saw."""
+    from bump_profiles.data.schema import Interaction, User
+    from bump_profiles.evaluation.drift import sample_authors
+
+    users = [User(f"a{i:02d}", [Interaction(str(j), {"text": "x"}) for j in range(30 + (i >= 5))]) for i in range(70)]
+    small, eligible = sample_authors(users, 32, min_items=31, seed=0)
+    large, _ = sample_authors(users, 64, min_items=31, seed=0)
+    assert eligible == 65 and len(large) == 64 and [u.id for u in large[:32]] == [u.id for u in small]
+    ids = [u.id for u in large]
+    groups = _bench().author_groups(ids, {u: 0.6 if i % 2 else 0.1 for i, u in enumerate(ids)}, 0.5, 32)
+    assert groups["first 32"] == [u.id for u in small] and groups["fresh"] == ids[32:]
+    assert len(groups["shifting"]) == 32 and "fresh" not in _bench().author_groups(ids, dict.fromkeys(ids, 0.0), 0.5, None)
