@@ -49,6 +49,8 @@ def test_central_history_shows_the_items_most_typical_of_the_user_first_within_t
     assert len(" ".join(shown).split()) <= 8
     recent = budget_history([split], {"u": 8})["u"]
     assert recent.startswith("stock market crash")  # the rival it is built against: the newest items first
+    bare = [Interaction(str(i), {"text": t}) for i, t in enumerate(["the and", "of the"])]
+    assert central_history([UserSplit(User("v", bare), bare, [])], {"v": 8}) == {"v": "of the\nthe and"}  # stop words only
 
 
 def test_cut_keywords_keeps_whole_keywords_within_each_budget():

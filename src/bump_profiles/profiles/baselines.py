@@ -41,8 +41,11 @@ def central_history(
         if s.user.id not in budgets:
             continue
         items = list(s.history)
-        if len(items) > 1:
+        try:
             m = TfidfVectorizer(sublinear_tf=True, stop_words="english").fit_transform([it.text for it in items])
+        except ValueError:  # no word outside the stop list in any item: nothing is more typical, keep recency
+            m = None
+        if m is not None and len(items) > 1:
             sim = (m @ m.T).toarray()
             typical = (sim.sum(axis=1) - sim.diagonal()) / (len(items) - 1)
             # render_history shows its input's last item first: most typical last, newest last among ties
