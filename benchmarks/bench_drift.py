@@ -22,12 +22,14 @@ the same generator (greedy):
 Each is judged on round r+1's items, which no profile has read (checked with the provenance hashes),
 ranking all users of a population at once (calibration none) under each of ``--judges``: ``lexical``
 (TF-IDF cosine; its IDF is fitted on texts outside the population: other synthetic users, the news
-authors not sampled) and ``likelihood`` (SmolLM2 PMI, slow on CPU). Printed per round: NDCG_A / NDCG_B
+authors not sampled) and ``likelihood`` (SmolLM2 PMI, slow on CPU: ``--likelihood-rounds``, ``--likelihood-sets``
+and ``--likelihood-group G``, ranking within groups of G users, bound its cost). Printed per round: NDCG_A / NDCG_B
 with 95% bootstrap intervals over users, the paired differences incremental - stale and incremental -
 regenerated (same resamples), the mean prompt tokens each set read that round. Synthetic users (kinds
 keep / add / drop / shift, their true topics known per round) also get the recall of the current true
 topics and the share of dropped topics still mentioned; news authors are reported all, shifting
-(category mix of the first and last round apart by total variation >= ``--shift-threshold``) and stable.
+(category mix of the first and last round apart by total variation >= ``--shift-threshold``) and stable,
+and with ``--fresh-from N`` the first N of the draw and the rest (a fresh sample for a pre-registered check).
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_drift.py --synthetic 32 --authors 32 \
         --rounds 5 --per-round 6 --judges lexical
