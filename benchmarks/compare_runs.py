@@ -8,7 +8,8 @@ generators are compared through their gaps to their own history@budget, paired b
         --term "chosen reward=runs/authors-folds-aligned/fold-0:BUMP - history@budget"
 
 ``--term LABEL=RUN_DIR:SET`` or ``LABEL=RUN_DIR:SET - SET`` reads the per-author NDCG of
-``RUN_DIR/intrinsic/<judge>.json``. Prints each term (mean [95% bootstrap interval over authors]) and
+``RUN_DIR/intrinsic/<judge>.json`` (a folds run's pooled 128 authors: ``RUN_DIR`` = ``<run>/pooled``,
+``--judge lexical-all --grouping "far, all authors at once"``). Prints each term (mean [95% bootstrap interval over authors]) and
 each term minus the first, A and B, over the authors every term has (the same resamples throughout).
 """
 
@@ -30,7 +31,8 @@ def read_term(spec: str, judge: str, grouping: str) -> tuple[str, dict[str, dict
     path = Path(run) / "intrinsic" / f"{judge}.json"
     if not path.exists():
         raise SystemExit(f"{path}: no such file (run the judges stage with this judge)")
-    groupings = json.loads(path.read_text())["groupings"]
+    data = json.loads(path.read_text())
+    groupings = data.get("groupings", data)  # a pooled run's <judge>-all.json is the groupings mapping itself
     if grouping not in groupings:
         raise SystemExit(f"{path}: no grouping {grouping!r} (it has: {', '.join(groupings)})")
     per = groupings[grouping]["per_author"]

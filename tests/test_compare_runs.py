@@ -35,3 +35,16 @@ def test_a_set_the_run_does_not_have_is_named(tmp_path):
     one = write_run(tmp_path / "one", {"BUMP": {"x": 0.5}})
     with pytest.raises(SystemExit, match="among: BUMP"):
         compare().main(["--term", f"one={one}:task-reward"])
+
+
+def test_a_pooled_runs_all_authors_file_is_read(tmp_path, capsys):
+    """A folds run's pooled/intrinsic/<judge>-all.json holds the groupings at its top level."""
+    rows = {s: {u: {"ndcg_a": a, "ndcg_b": a} for u, a in v.items()} for s, v in
+            {"BUMP": {"x": 0.5, "y": 0.9}, "history@budget": {"x": 0.4, "y": 0.6}}.items()}
+    (tmp_path / "pooled" / "intrinsic").mkdir(parents=True)
+    (tmp_path / "pooled" / "intrinsic" / "lexical-all.json").write_text(
+        json.dumps({"far, all authors at once": {"per_author": rows}}))
+    assert compare().main(["--judge", "lexical-all", "--grouping", "far, all authors at once",
+                           "--term", f"pooled={tmp_path / 'pooled'}:BUMP - history@budget"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| pooled |"))
+    assert row.split(" | ")[1].startswith("+0.200")  # gaps +0.1 and +0.3
