@@ -174,17 +174,15 @@ def stage_references(b: Bench, part: str = "eval") -> None:
     budgets = {u: count(p) for u, p in bump.items()}
     cap = b.config.eval.full_history_tokens
     n = b.config.eval.keyword_words
-
-    def keywords(n_words: int) -> dict[str, str]:
-        if part == "eval":
-            return keyword_profiles(splits, train, n_words)
-        return {u: p for s in splits for u, p in keyword_profiles([s], [x for x in train if x is not s], n_words).items()}
-
-    refs = {"history@budget": budget_history(splits, budgets, count), "keywords": keywords(n)}
+    depth = max(n, KEYWORDS_TO_CUT)  # one ranking serves the n-word keywords and keywords@budget
+    ranked = (keyword_profiles(splits, train, depth) if part == "eval" else
+              {u: p for s in splits for u, p in keyword_profiles([s], [x for x in train if x is not s], depth).items()})
+    refs = {"history@budget": budget_history(splits, budgets, count),
+            "keywords": {u: ", ".join(p.split(", ")[:n]) for u, p in ranked.items()}}
     if part == "eval":
         refs["full history"] = {s.user.id: render_history(s.history, max_tokens=cap, count_tokens=count, bullet="") for s in splits}
         refs["history@central"] = central_history(splits, budgets, count)
-        refs["keywords@budget"] = cut_keywords(keywords(KEYWORDS_TO_CUT), budgets, count)
+        refs["keywords@budget"] = cut_keywords(ranked, budgets, count)
     for name, profiles in refs.items():
         lines = [json.dumps({"user_id": u, "profile": p, "model": f"reference:{name}"}, ensure_ascii=False) for u, p in profiles.items()]
         atomic_write_text(b.profile_file(name, part), "\n".join(lines) + "\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from bump_profiles.data.render import render_history
+from bump_profiles.data.schema import Interaction
 from bump_profiles.data.split import UserSplit
 from bump_profiles.data.synthetic import interests_profile
 
@@ -34,24 +35,25 @@ def central_history(
     items alone; ties keep the newest first). The label-free extractive rival of ``history@budget``: the same
     words pasted, chosen for what recurs over the whole history instead of what came last, so it asks
     whether any text at a profile's length can beat the latest items without a generator."""
+    return {s.user.id: render_history(_most_typical_last(s.history), max_tokens=budgets[s.user.id],
+                                      count_tokens=count_tokens, bullet="")
+            for s in splits if s.user.id in budgets}
+
+
+def _most_typical_last(items: Sequence[Interaction]) -> list[Interaction]:
+    """``items`` ordered by typicality, most typical last (render_history shows its input's last item first),
+    the newest last among ties; in time order when nothing can be compared."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    out = {}
-    for s in splits:
-        if s.user.id not in budgets:
-            continue
-        items = list(s.history)
-        try:
-            m = TfidfVectorizer(sublinear_tf=True, stop_words="english").fit_transform([it.text for it in items])
-        except ValueError:  # no word outside the stop list in any item: nothing is more typical, keep recency
-            m = None
-        if m is not None and len(items) > 1:
-            sim = (m @ m.T).toarray()
-            typical = (sim.sum(axis=1) - sim.diagonal()) / (len(items) - 1)
-            # render_history shows its input's last item first: most typical last, newest last among ties
-            items = [items[i] for i in sorted(range(len(items)), key=lambda i: (typical[i], i))]
-        out[s.user.id] = render_history(items, max_tokens=budgets[s.user.id], count_tokens=count_tokens, bullet="")
-    return out
+    if len(items) < 2:
+        return list(items)
+    try:
+        m = TfidfVectorizer(sublinear_tf=True, stop_words="english").fit_transform([it.text for it in items])
+    except ValueError:  # no word outside the stop list in any item
+        return list(items)
+    sim = (m @ m.T).toarray()
+    typical = (sim.sum(axis=1) - sim.diagonal()) / (len(items) - 1)
+    return [items[i] for i in sorted(range(len(items)), key=lambda i: (typical[i], i))]
 
 
 def full_history(splits: Sequence[UserSplit]) -> dict[str, str]:
