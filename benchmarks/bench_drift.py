@@ -1,7 +1,8 @@
 """Profiles that follow a person over rounds: stale vs regenerated vs incremental, judged on the next round.
 
 Every user's log is cut into ``--rounds`` rounds of ``--per-round`` items in time order
-(:mod:`bump_profiles.evaluation.drift`). After round r (r = 1 .. rounds-1) each user has three profiles, all from
+(:mod:`bump_profiles.evaluation.drift`); with ``--first-round N`` round 1 holds N (a long-lived user's older
+history: what a regeneration reads again every round, and the setting where an update saves reading). After round r (r = 1 .. rounds-1) each user has three profiles, all from
 the same generator (greedy):
 
 - ``stale``: written from round 1 only and never updated;
@@ -60,6 +61,8 @@ DIRECTIONS = ("ndcg_a", "ndcg_b")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from bump_profiles.evaluation.drift import ALL_KINDS, KINDS
+
     p = argparse.ArgumentParser(description="Drift over rounds: stale vs regenerated vs incremental profiles.")
     p.add_argument("--model", default="smollm2-135m", help="generator (bundled name, path or hub id)")
     p.add_argument("--trained-model", help="a trained update writer (a run's final/): adds the 'trained' chain")
@@ -73,10 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dtype", default="float32")
     p.add_argument("--synthetic", type=int, default=32, help="synthetic drift users (0: none)")
     p.add_argument("--synthetic-seed", type=int, default=9101, help="a seed no training config uses")
-    p.add_argument("--kinds", nargs="+", default=["keep", "add", "drop", "shift"], help="synthetic kinds, cycled")
+    p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=ALL_KINDS, help="synthetic kinds, cycled")
     p.add_argument("--authors", type=int, default=32, help="HuffPost authors, sampled with --seed (0: none)")
     p.add_argument("--rounds", type=int, default=5, help="rounds of items; profiles after rounds 1..rounds-1")
     p.add_argument("--per-round", type=int, default=6, help="items per round (authors: their newest rounds*per_round)")
+    p.add_argument("--first-round", type=int, metavar="N", help="items in round 1 (default --per-round): a long-lived "
+                   "user's older history, which a regeneration reads again every round and an update never does")
     p.add_argument("--fresh-from", type=int, metavar="N", help="authors: also report the authors drawn after the first "
                    "N apart ('fresh': a sample no earlier run of the first N saw; the draw is prefix-stable)")
     p.add_argument("--shift-threshold", type=float, default=0.5, help="authors: category TV distance that counts as shifting")
@@ -108,20 +113,22 @@ def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     from bump_profiles.evaluation.drift import cut_rounds, make_drift_users, sample_authors
 
     out: dict[str, dict[str, Any]] = {}
+    first = args.first_round or args.per_round
     if args.synthetic:
         users = make_drift_users(args.synthetic, rounds=args.rounds, per_round=args.per_round,
-                                 seed=args.synthetic_seed, kinds=args.kinds)
+                                 seed=args.synthetic_seed, kinds=args.kinds, first_round=first)
         others = make_drift_users(200, rounds=args.rounds, per_round=args.per_round, seed=args.synthetic_seed + 1)
         out["synthetic"] = {"users": users, "idf": [x.text for u in others for x in u.interactions],
-                            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round) for u in users}}
+                            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, first) for u in users}}
     if args.authors and AUTHORS.exists():
         every = load_authors(AUTHORS)
-        users, eligible = sample_authors(every, args.authors, min_items=args.rounds * args.per_round, seed=args.seed)
+        need = first + (args.rounds - 1) * args.per_round
+        users, eligible = sample_authors(every, args.authors, min_items=need, seed=args.seed)
         chosen = {u.id for u in users}
         out["huffpost-authors"] = {
             "users": users, "eligible": eligible,
             "idf": [x.text for u in every if u.id not in chosen for x in u.interactions],
-            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round) for u in users}}
+            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, first) for u in users}}
     elif args.authors:
         print(f"skipping the news authors: {AUTHORS} is absent", file=sys.stderr)
     return out

@@ -231,3 +231,25 @@ def test_a_larger_author_draw_starts_with_the_smaller_one_and_fresh_authors_are_
     groups = _bench().author_groups(ids, {u: 0.6 if i % 2 else 0.1 for i, u in enumerate(ids)}, 0.5, 32)
     assert groups["first 32"] == [u.id for u in small] and groups["fresh"] == ids[32:]
     assert len(groups["shifting"]) == 32 and "fresh" not in _bench().author_groups(ids, dict.fromkeys(ids, 0.0), 0.5, None)
+
+
+def test_a_long_first_round_is_read_again_by_regeneration_and_never_by_an_update(tmp_path):
+    """--first-round: round 1 holds the older history; after it a regeneration reads it again every round
+    while an update reads the previous profile and the round's items only, which is where an update saves
+    reading (the goal's token ratio). Switch users drop round 1's topics, so its items are the faded ones."""
+    bench = _bench()
+    tiny = save_tiny(tmp_path / "tiny")
+    out = tmp_path / "long.json"
+    argv = ["--model", str(tiny), "--synthetic", "3", "--authors", "0", "--kinds", "switch", "--rounds", "3",
+            "--per-round", "3", "--first-round", "24", "--max-new-tokens", "4", "--bootstrap", "20", "--out", str(out)]
+    args = bench.parse_args(argv)
+    pop = bench.populations(args)["synthetic"]
+    assert all([len(r) for r in rounds] == [24, 3, 3] for rounds in pop["rounds"].values())
+    assert bench.read_by(pop, "stale", 2) == {u: rs[0] for u, rs in pop["rounds"].items()}
+    assert bench.main(argv) == 0
+    rounds = json.loads(out.read_text())["populations"]["synthetic"]["rounds"]
+    first, second = (r["prompt_tokens_mean"] for r in rounds)
+    assert first["regenerated"] == first["incremental"] > 3 * second["incremental"] > 0  # round 1: the one scratch prompt
+    assert second["regenerated"] > first["regenerated"] and second["stale"] == 0  # the older history read again
+    assert set(rounds[0]["judges"]["lexical"]) >= {"all", "switch"}
+    assert rounds[1]["topics"]["stale"]["users_with_dropped"] == 3  # every switch user dropped round 1's topics

@@ -42,6 +42,18 @@ def test_cut_rounds_equal_rounds_in_time_order_and_fixed_size():
         cut_rounds(items, 12)
 
 
+def test_a_long_first_round_holds_the_older_history_and_later_rounds_keep_their_size():
+    items = [it(i) for i in range(20)]
+    rounds = cut_rounds(items, 4, per_round=3, first=8)
+    assert [len(r) for r in rounds] == [8, 3, 3, 3]
+    assert [x for r in rounds for x in r] == items[-17:]  # the most recent 8 + 3 * 3, consecutive, in time order
+    assert cut_rounds(items, 4, per_round=3, first=3) == cut_rounds(items, 4, per_round=3)  # the default first round
+    with pytest.raises(DataError, match=r"4 rounds of 3 \(the first of 15\) need 24"):
+        cut_rounds(items, 4, per_round=3, first=15)
+    with pytest.raises(DataError, match="goes with per_round"):
+        cut_rounds(items, 4, first=8)
+
+
 def test_drift_users_follow_their_schedule_round_by_round():
     users = make_drift_users(8, rounds=5, per_round=6, seed=3)
     assert [u.extra["kind"] for u in users[:4]] == ["keep", "add", "drop", "shift"]
@@ -61,6 +73,24 @@ def test_drift_users_follow_their_schedule_round_by_round():
     assert dropped_topics(shift, 2) == sorted(set(shift[0]) | {shift[1][0]} - set(shift[2]))
     assert dropped_topics(keep, 4) == [] and dropped_topics(add, 4) == []
     assert make_drift_users(8, rounds=5, per_round=6, seed=3)[5].interactions == users[5].interactions  # seeded
+
+
+def test_switch_users_replace_both_topics_after_a_long_first_round():
+    users = make_drift_users(4, rounds=5, per_round=6, seed=3, kinds=["switch", "keep"], first_round=40)
+    switch, keep = users[0], users[1]
+    assert len(switch.interactions) == 40 + 4 * 6 and switch.extra["first_round"] == 40
+    old, new = switch.extra["topics"][0], switch.extra["topics"][1]
+    assert len(old) == len(new) == 2 and not set(old) & set(new)
+    assert all(t == new for t in switch.extra["topics"][1:])  # replaced once, then kept: a profile can follow it
+    rounds = cut_rounds(switch.interactions, 5, per_round=6, first=40)
+    assert {x.label for x in rounds[0]} == set(old) and all({x.label for x in r} == set(new) for r in rounds[1:])
+    assert dropped_topics(switch.extra["topics"], 1) == sorted(old)
+    assert keep.extra["topics"][0] == keep.extra["topics"][4]
+    # a longer first round changes how many items a round draws, not which topics a user has
+    assert make_drift_users(4, rounds=5, per_round=6, seed=3)[0].extra["topics"] == make_drift_users(
+        4, rounds=5, per_round=6, seed=3, first_round=40)[0].extra["topics"]
+    with pytest.raises(DataError, match="unknown drift kind 'swap'"):
+        make_drift_users(1, kinds=["swap"])
 
 
 def test_topic_metrics_and_their_adversaries():

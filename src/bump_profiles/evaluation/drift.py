@@ -8,7 +8,8 @@ round's items; this module holds the parts that need no model:
 - :func:`make_drift_users`: synthetic users whose true topics per round are known. Kinds: ``keep``
   (the same two topics throughout), ``add`` (one topic, a second from round 2, a third from round 3),
   ``drop`` (three topics, one fewer at round 2 and at round 3), ``shift`` (two topics, one replaced
-  every round: by round 3 none of round 1's is left);
+  every round: by round 3 none of round 1's is left), ``switch`` (two topics in round 1, two others from
+  round 2 on: the strongest drift a profile can still follow, since round 2 already shows the new ones);
 - :func:`topic_recall` / :func:`dropped_mentions`: the share of the current true topics a profile
   mentions, and of the dropped ones it still mentions (a faded interest kept is an error);
 - :func:`category_shift`: for real authors, how far the categories of the first and the last round
@@ -27,23 +28,30 @@ from bump_profiles.data.schema import Interaction, User
 from bump_profiles.data.synthetic import TEMPLATES, TOPICS
 from bump_profiles.errors import DataError
 
-KINDS = ("keep", "add", "drop", "shift")
+KINDS = ("keep", "add", "drop", "shift")  # the default mix; also "switch"
+ALL_KINDS = (*KINDS, "switch")
 
 
-def cut_rounds(items: Sequence[Interaction], rounds: int, per_round: int | None = None) -> list[list[Interaction]]:
+def cut_rounds(items: Sequence[Interaction], rounds: int, per_round: int | None = None,
+               first: int | None = None) -> list[list[Interaction]]:
     """``rounds`` consecutive rounds of ``items`` (time order). With ``per_round``, the most recent
-    ``rounds * per_round`` items in rounds of exactly that size; without, all items in rounds whose
-    sizes differ by at most one (the earlier rounds the larger)."""
+    ``first + (rounds - 1) * per_round`` items: a first round of ``first`` (default ``per_round``: a
+    long-lived user's older history when larger), then rounds of exactly ``per_round``; without, all
+    items in rounds whose sizes differ by at most one (the earlier rounds the larger)."""
     if rounds < 1:
         raise DataError(f"rounds must be at least 1, got {rounds}")
     if per_round is not None:
-        if per_round < 1:
-            raise DataError(f"items per round must be at least 1, got {per_round}")
-        need = rounds * per_round
+        first = per_round if first is None else first
+        if min(per_round, first) < 1:
+            raise DataError(f"items per round must be at least 1, got {per_round} (first round {first})")
+        need = first + (rounds - 1) * per_round
         if len(items) < need:
-            raise DataError(f"{len(items)} interactions: {rounds} rounds of {per_round} need {need}")
+            long_first = f" (the first of {first})" if first != per_round else ""
+            raise DataError(f"{len(items)} interactions: {rounds} rounds of {per_round}{long_first} need {need}")
         kept = list(items[-need:])
-        return [kept[r * per_round : (r + 1) * per_round] for r in range(rounds)]
+        return [kept[:first]] + [kept[first + r * per_round : first + (r + 1) * per_round] for r in range(rounds - 1)]
+    if first is not None:
+        raise DataError("a first round's size goes with per_round")
     if len(items) < rounds:
         raise DataError(f"{len(items)} interactions cannot fill {rounds} rounds")
     size, extra = divmod(len(items), rounds)
@@ -72,27 +80,32 @@ def topic_schedule(kind: str, topics: Sequence[str], rounds: int) -> list[list[s
         return [list(topics[: max(3 - r, 1)]) for r in range(rounds)]
     if kind == "shift":
         return [list(topics[r : r + 2]) for r in range(rounds)]
-    raise DataError(f"unknown drift kind '{kind}' (use one of {', '.join(KINDS)})")
+    if kind == "switch":
+        return [list(topics[:2])] + [list(topics[2:4]) for _ in range(rounds - 1)]
+    raise DataError(f"unknown drift kind '{kind}' (use one of {', '.join(ALL_KINDS)})")
 
 
 def make_drift_users(n_users: int, *, rounds: int = 5, per_round: int = 6, seed: int = 0,
-                     kinds: Sequence[str] = KINDS) -> list[User]:
-    """``n_users`` deterministic users, kinds cycling over ``kinds``, ``rounds * per_round`` dated items
-    each. ``extra``: ``kind``, ``topics`` (the true topics of each round, a list per round) and
-    ``per_round``. Every true topic of a round gets at least one of that round's items."""
-    if per_round < 3:
-        raise DataError(f"per_round={per_round}: a round needs at least 3 items (up to 3 topics each)")
+                     kinds: Sequence[str] = KINDS, first_round: int | None = None) -> list[User]:
+    """``n_users`` deterministic users, kinds cycling over ``kinds``, dated items in ``rounds`` rounds:
+    the first of ``first_round`` items (default ``per_round``), the others of ``per_round``. ``extra``:
+    ``kind``, ``topics`` (the true topics of each round, a list per round), ``per_round`` and
+    ``first_round``. Every true topic of a round gets at least one of that round's items."""
+    first_round = per_round if first_round is None else first_round
+    if min(per_round, first_round) < 3:
+        raise DataError(f"per_round={per_round}, first_round={first_round}: a round needs at least 3 items "
+                        "(up to 3 topics each)")
     rng = random.Random(seed)
     names = sorted(TOPICS)
     users = []
     for u in range(n_users):
         kind = kinds[u % len(kinds)]
-        drawn = rng.sample(names, rounds + 1)
+        drawn = rng.sample(names, max(rounds + 1, 4))
         schedule = topic_schedule(kind, drawn, rounds)
         start = date(2024, 1, 1) + timedelta(days=rng.randint(0, 100))
         items = []
-        for now in schedule:
-            order = list(now) + [rng.choice(now) for _ in range(per_round - len(now))]
+        for r, now in enumerate(schedule):
+            order = list(now) + [rng.choice(now) for _ in range((first_round if r == 0 else per_round) - len(now))]
             rng.shuffle(order)
             for topic in order:
                 i = len(items)
@@ -101,7 +114,8 @@ def make_drift_users(n_users: int, *, rounds: int = 5, per_round: int = 6, seed:
                 items.append(Interaction(id=f"d{seed}-u{u}-i{i}", fields={"text": text},
                                          source="synthetic", label=topic, date=day))
         users.append(User(id=f"drift-{seed}-{u}", interactions=items,
-                          extra={"kind": kind, "topics": schedule, "per_round": per_round}))
+                          extra={"kind": kind, "topics": schedule, "per_round": per_round,
+                                 "first_round": first_round}))
     return users
 
 
