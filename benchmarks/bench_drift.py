@@ -116,7 +116,8 @@ def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     first = args.first_round or args.per_round
     if args.synthetic:
         users = make_drift_users(args.synthetic, rounds=args.rounds, per_round=args.per_round,
-                                 seed=args.synthetic_seed, kinds=args.kinds, first_round=first)
+                                 seed=args.synthetic_seed, kinds=args.kinds, first_round=first,
+                                 distinct=True)
         others = make_drift_users(200, rounds=args.rounds, per_round=args.per_round, seed=args.synthetic_seed + 1)
         out["synthetic"] = {"users": users, "idf": [x.text for u in others for x in u.interactions],
                             "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, first) for u in users}}

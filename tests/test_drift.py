@@ -93,6 +93,21 @@ def test_switch_users_replace_both_topics_after_a_long_first_round():
         make_drift_users(1, kinds=["swap"])
 
 
+def test_distinct_users_never_repeat_a_text_and_the_draw_is_unchanged_up_to_the_first_repeat():
+    """A repeated text counts as read by the provenance check: a long first round on two topics repeats some
+    (seed 3: a few), and the benchmark's users are drawn distinct; the benchmark's earlier populations had no
+    repeat, so they are drawn as before."""
+    plain = make_drift_users(8, rounds=4, per_round=6, seed=3, kinds=["keep"], first_round=100)
+    distinct = make_drift_users(8, rounds=4, per_round=6, seed=3, kinds=["keep"], first_round=100, distinct=True)
+    repeats = [len(u.interactions) - len({x.text for x in u.interactions}) for u in plain]
+    assert sum(repeats) > 0 and all(len({x.text for x in u.interactions}) == 118 for u in distinct)
+    first = next(i for i, n in enumerate(repeats) if n)
+    assert [u.interactions for u in plain[:first]] == [u.interactions for u in distinct[:first]]
+    assert plain[first].interactions != distinct[first].interactions
+    old = make_drift_users(32, rounds=6, per_round=6, seed=9101)  # the 32-user population of docs/drift.md
+    assert [u.interactions for u in old] == [u.interactions for u in make_drift_users(32, rounds=6, per_round=6, seed=9101, distinct=True)]
+
+
 def test_topic_metrics_and_their_adversaries():
     assert mentions("Loves sourdough and bread.", "baking") and mentions("Into Cooking-Asian food", "cooking-asian")
     assert not mentions("Loves cooking in general.", "cooking-asian")  # "cooking" alone names no topic

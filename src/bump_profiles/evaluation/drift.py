@@ -86,11 +86,17 @@ def topic_schedule(kind: str, topics: Sequence[str], rounds: int) -> list[list[s
 
 
 def make_drift_users(n_users: int, *, rounds: int = 5, per_round: int = 6, seed: int = 0,
-                     kinds: Sequence[str] = KINDS, first_round: int | None = None) -> list[User]:
+                     kinds: Sequence[str] = KINDS, first_round: int | None = None,
+                     distinct: bool = False) -> list[User]:
     """``n_users`` deterministic users, kinds cycling over ``kinds``, dated items in ``rounds`` rounds:
     the first of ``first_round`` items (default ``per_round``), the others of ``per_round``. ``extra``:
     ``kind``, ``topics`` (the true topics of each round, a list per round), ``per_round`` and
-    ``first_round``. Every true topic of a round gets at least one of that round's items."""
+    ``first_round``. Every true topic of a round gets at least one of that round's items.
+
+    ``distinct`` redraws an item whose text the user already has: the provenance check counts a repeated
+    text as read, so a long first round on two topics would credit a profile with the round it is judged
+    on. Off by default so that earlier draws (the benchmark's IDF corpus) stay as they were; a draw without
+    a repeat is the same either way (one seeded stream: the users before the first repeat are too)."""
     first_round = per_round if first_round is None else first_round
     if min(per_round, first_round) < 3:
         raise DataError(f"per_round={per_round}, first_round={first_round}: a round needs at least 3 items "
@@ -110,6 +116,8 @@ def make_drift_users(n_users: int, *, rounds: int = 5, per_round: int = 6, seed:
             for topic in order:
                 i = len(items)
                 text = rng.choice(TEMPLATES).format(*rng.sample(TOPICS[topic], 3))
+                while distinct and any(x.text == text for x in items):
+                    text = rng.choice(TEMPLATES).format(*rng.sample(TOPICS[topic], 3))
                 day = (start + timedelta(days=2 * i)).isoformat()
                 items.append(Interaction(id=f"d{seed}-u{u}-i{i}", fields={"text": text},
                                          source="synthetic", label=topic, date=day))
