@@ -2,8 +2,8 @@
 
 Every user's log is cut into ``--rounds`` rounds of ``--per-round`` items in time order
 (:mod:`bump_profiles.evaluation.drift`); with ``--first-round N`` round 1 holds N (a long-lived user's older
-history: what a regeneration reads again every round, and the setting where an update saves reading). After round r (r = 1 .. rounds-1) each user has three profiles, all from
-the same generator (greedy):
+history: what a regeneration reads again every round, and the setting where an update saves reading). After
+round r (r = 1 .. rounds-1) each user has three profiles, all from the same generator (greedy):
 
 - ``stale``: written from round 1 only and never updated;
 - ``regenerated``: from scratch over rounds 1..r, within ``--scratch-tokens`` (the newest items first);

@@ -2,7 +2,7 @@
 95% interval, round by round, and the prompt tokens each set read that round.
 
     python benchmarks/plot_drift.py benchmarks/results/drift-synthetic-switch.json \\
-        benchmarks/results/drift-authors-long.json --out docs/figure-drift.png
+        benchmarks/results/drift-authors-long.json --groups switch keep all --out docs/figure-drift.png
 
 Reads the reports ``bench_drift.py`` writes (any number; one column per population), prints the plotted
 figures as a table, and writes one PNG.
@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("reports", nargs="+", type=Path, help="bench_drift.py JSON reports")
     p.add_argument("--judge", default="lexical")
-    p.add_argument("--group", default="all", help="'all', a synthetic kind or an authors' group (shifting, ...)")
+    p.add_argument("--groups", nargs="+", default=["all"], help="'all', synthetic kinds, authors' groups (shifting, "
+                   "...): a column for each population that reports the group")
     p.add_argument("--direction", choices=["ndcg_a", "ndcg_b"], default="ndcg_a")
     p.add_argument("--out", required=True, help="the PNG to write")
     args = p.parse_args(argv)
@@ -84,11 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             report = json.loads(path.read_text())
             for name, population in report["populations"].items():
-                columns[f"{path.stem}: {name} ({population['users']} users, {args.judge} judge, {args.group})"] = \
-                    drift_series(population, args.judge, args.group, args.direction)
+                for group in [g for g in args.groups if g == "all" or g in population.get("groups", {})]:
+                    size = population["users"] if group == "all" else population["groups"][group]
+                    columns[f"{path.stem}: {name}, {group} ({size} users, {args.judge} judge)"] = \
+                        drift_series(population, args.judge, group, args.direction)
         except (OSError, ValueError, KeyError, DataError) as e:
             print(f"error: {path}: {e!r}", file=sys.stderr)
             return 2
+    if not columns:
+        print(f"error: no population reports any of the groups {args.groups}", file=sys.stderr)
+        return 2
     print(f"| population | set | {args.direction} per round (mean [95% CI]) | prompt tokens per round |")
     print("|---|---|---|---|")
     for title, series in columns.items():

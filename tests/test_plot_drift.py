@@ -22,7 +22,7 @@ def _report() -> dict:
         if r == 3:
             judges["likelihood"] = {"all": {"rows": {"stale": _row(0.7), "notes": _row(0.8)}}}
         rounds.append({"round": r, "judges": judges, "prompt_tokens_mean": {"stale": 300.0 if r == 1 else 0.0, "notes": 300.0 + r}})
-    return {"populations": {"synthetic": {"users": 4, "rounds": rounds}}}
+    return {"populations": {"synthetic": {"users": 4, "groups": {"keep": 2}, "rounds": rounds}}}
 
 
 def test_drift_series_are_the_reports_numbers_and_a_missing_judge_is_refused(tmp_path, capsys):
@@ -41,4 +41,6 @@ def test_drift_series_are_the_reports_numbers_and_a_missing_judge_is_refused(tmp
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "r2: 0.500 [0.400, 0.600]" in capsys.readouterr().out
     assert plot.main([str(path), "--judge", "yesno", "--out", str(tmp_path / "no.png")]) == 2
+    assert not (tmp_path / "no.png").exists()
+    assert plot.main([str(path), "--groups", "shifting", "--out", str(tmp_path / "no.png")]) == 2  # no such group
     assert not (tmp_path / "no.png").exists()
