@@ -60,8 +60,9 @@ def drift_png(columns: dict[str, dict[str, dict[str, list[float]]]], direction: 
             if any(s["tokens"]):  # history@notes is pasted, not generated: it reads nothing
                 bottom.plot(s["round"], s["tokens"], marker="o", ms=3, label=name)
         top.set_title(title, fontsize=9)
-        top.set_ylabel(f"{direction.upper().replace('_', ' ')} on the next round")
-        bottom.set_ylabel("prompt tokens read")
+        if col == 0:
+            top.set_ylabel(f"{direction.upper().replace('_', ' ')} on the next round")
+            bottom.set_ylabel("prompt tokens read")
         bottom.set_xlabel("profile after round")
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, population in report["populations"].items():
                 for group in [g for g in args.groups if g == "all" or g in population.get("groups", {})]:
                     size = population["users"] if group == "all" else population["groups"][group]
-                    columns[f"{path.stem}: {name}, {group} ({size} users, {args.judge} judge)"] = \
+                    columns[f"{path.stem}\n{name}, {group}: {size} users, {args.judge} judge"] = \
                         drift_series(population, args.judge, group, args.direction)
         except (OSError, ValueError, KeyError, DataError) as e:
             print(f"error: {path}: {e!r}", file=sys.stderr)
@@ -98,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| population | set | {args.direction} per round (mean [95% CI]) | prompt tokens per round |")
     print("|---|---|---|---|")
     for title, series in columns.items():
+        population = title.replace("\n", ": ")
         for name, s in series.items():
             cells = ", ".join(f"r{r}: {m:.3f} [{lo:.3f}, {hi:.3f}]" for r, m, lo, hi in zip(s["round"], s["mean"], s["lo"], s["hi"], strict=True))
-            print(f"| {title} | {name} | {cells} | {', '.join(f'{t:.0f}' for t in s['tokens'])} |")
+            print(f"| {population} | {name} | {cells} | {', '.join(f'{t:.0f}' for t in s['tokens'])} |")
     atomic_write_bytes(args.out, drift_png(columns, args.direction))
     print(f"wrote {args.out}")
     return 0
