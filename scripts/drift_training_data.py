@@ -1,7 +1,7 @@
 """Write the news authors that the drift benchmark does not sample, for training the update writer.
 
 The drift benchmark (benchmarks/bench_drift.py) samples ``--authors`` of the authors with at least
-``rounds * per_round`` articles with ``--seed``; an update writer judged there must not have trained on
+``first_round + (rounds - 1) * per_round`` articles with ``--seed``; an update writer judged there must not have trained on
 them. This writes every other author with at least ``--min-articles`` (all their records, as the source
 has them) to a JSONL the training config reads: an update writer's training user needs an older part
 to profile, this round's items and the next round's.
@@ -31,13 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--authors", type=int, default=16, help="as bench_drift.py --authors")
     p.add_argument("--rounds", type=int, default=6, help="as bench_drift.py --rounds")
     p.add_argument("--per-round", type=int, default=5, help="as bench_drift.py --per-round")
+    p.add_argument("--first-round", type=int, help="as bench_drift.py --first-round (default --per-round)")
     p.add_argument("--seed", type=int, default=0, help="as bench_drift.py --seed")
     p.add_argument("--min-articles", type=int, default=15, help="older part + this round + the next (5 + 5 + 5)")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
 
     every = load_authors(args.data)
-    sampled, _ = sample_authors(every, args.authors, min_items=args.rounds * args.per_round, seed=args.seed)
+    sampled, _ = sample_authors(every, args.authors, min_items=(args.first_round or args.per_round) + (args.rounds - 1) * args.per_round,
+                                 seed=args.seed)
     held = {u.id for u in sampled}  # the authors bench_drift.py judges on
     keep = {u.id for u in every if u.id not in held and len(u.interactions) >= args.min_articles}
     lines = [line for line in args.data.read_text().splitlines() if line.strip() and json.loads(line)["user_id"] in keep]

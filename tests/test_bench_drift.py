@@ -77,24 +77,26 @@ def test_the_judged_round_was_never_read():
 def test_update_writer_training_data_leaves_out_the_benchmarks_authors(tmp_path, monkeypatch):
     """scripts/drift_training_data.py draws the authors bench_drift samples the same way and writes every
     other author with enough articles, none of the sampled ones."""
-    from argparse import Namespace
-
     from authors_fixture import write_authors
 
     from bump_profiles.authors.data import load_authors
 
     data = write_authors(tmp_path / "authors.jsonl", n_authors=12, base=8)  # author i: 8 + i articles
     script = load_script("scripts/drift_training_data.py")
-    out = tmp_path / "train.jsonl"
-    assert script.main(["--data", str(data), "--authors", "3", "--rounds", "3", "--per-round", "4",
-                        "--min-articles", "12", "--out", str(out)]) == 0
     bench = _bench()
     monkeypatch.setattr(bench, "AUTHORS", data)
-    pops = bench.populations(Namespace(synthetic=0, authors=3, rounds=3, per_round=4, seed=0))
-    sampled = {u.id for u in pops["huffpost-authors"]["users"]}
-    written = {u.id for u in load_authors(out)}
-    assert len(sampled) == 3 and not sampled & written
-    assert written == {u.id for u in load_authors(data) if u.id not in sampled and len(u.interactions) >= 12}
+    draws = []
+    for long_first in ([], ["--first-round", "10"]):  # a long first round samples among fewer authors
+        out = tmp_path / f"train{len(long_first)}.jsonl"
+        shape = ["--authors", "3", "--rounds", "3", "--per-round", "4", *long_first]
+        assert script.main(["--data", str(data), *shape, "--min-articles", "12", "--out", str(out)]) == 0
+        pops = bench.populations(bench.parse_args(["--synthetic", "0", *shape]))
+        sampled = {u.id for u in pops["huffpost-authors"]["users"]}
+        written = {u.id for u in load_authors(out)}
+        assert len(sampled) == 3 and not sampled & written
+        assert written == {u.id for u in load_authors(data) if u.id not in sampled and len(u.interactions) >= 12}
+        draws.append(sampled)
+    assert draws[0] != draws[1] and draws[1] == {"author-0", "author-10", "author-11"}  # the 3 with >= 10 + 2 * 4
 
 
 class _Recorder:
