@@ -1,10 +1,10 @@
 """Write the news authors that the drift benchmark does not sample, for training the update writer.
 
 The drift benchmark (benchmarks/bench_drift.py) samples ``--authors`` of the authors with at least
-``first_round + (rounds - 1) * per_round`` articles with ``--seed``; an update writer judged there must not have trained on
-them. This writes every other author with at least ``--min-articles`` (all their records, as the source
-has them) to a JSONL the training config reads: an update writer's training user needs an older part
-to profile, this round's items and the next round's.
+``first_round + (rounds - 1) * per_round`` articles with ``--seed``; an update writer judged there must
+not have trained on them. This writes every other author with at least ``--min-articles`` (all their
+records, as the source has them) to a JSONL the training config reads: an update writer's training user
+needs an older part to profile, this round's items and the next round's.
 
     PYTHONPATH=src python scripts/drift_training_data.py --authors 16 --rounds 6 --per-round 5 \
         --min-articles 15 --out runs/update-writer/authors-train.jsonl
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     every = load_authors(args.data)
-    sampled, _ = sample_authors(every, args.authors, min_items=(args.first_round or args.per_round) + (args.rounds - 1) * args.per_round,
-                                 seed=args.seed)
+    need = (args.first_round or args.per_round) + (args.rounds - 1) * args.per_round
+    sampled, _ = sample_authors(every, args.authors, min_items=need, seed=args.seed)
     held = {u.id for u in sampled}  # the authors bench_drift.py judges on
     keep = {u.id for u in every if u.id not in held and len(u.interactions) >= args.min_articles}
     lines = [line for line in args.data.read_text().splitlines() if line.strip() and json.loads(line)["user_id"] in keep]
