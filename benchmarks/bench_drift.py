@@ -110,26 +110,25 @@ def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Name -> ``users`` (User list), ``rounds`` ({user id: rounds of items}) and ``idf`` (corpus texts
     from outside the population, for the lexical judge)."""
     from bump_profiles.authors.data import load_authors
-    from bump_profiles.evaluation.drift import cut_rounds, make_drift_users, sample_authors
+    from bump_profiles.evaluation.drift import cut_rounds, items_needed, make_drift_users, sample_authors
 
     out: dict[str, dict[str, Any]] = {}
-    first = args.first_round or args.per_round
     if args.synthetic:
         users = make_drift_users(args.synthetic, rounds=args.rounds, per_round=args.per_round,
-                                 seed=args.synthetic_seed, kinds=args.kinds, first_round=first,
+                                 seed=args.synthetic_seed, kinds=args.kinds, first_round=args.first_round,
                                  distinct=True)
         others = make_drift_users(200, rounds=args.rounds, per_round=args.per_round, seed=args.synthetic_seed + 1)
         out["synthetic"] = {"users": users, "idf": [x.text for u in others for x in u.interactions],
-                            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, first) for u in users}}
+                            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, args.first_round) for u in users}}
     if args.authors and AUTHORS.exists():
         every = load_authors(AUTHORS)
-        need = first + (args.rounds - 1) * args.per_round
+        need = items_needed(args.rounds, args.per_round, args.first_round)
         users, eligible = sample_authors(every, args.authors, min_items=need, seed=args.seed)
         chosen = {u.id for u in users}
         out["huffpost-authors"] = {
             "users": users, "eligible": eligible,
             "idf": [x.text for u in every if u.id not in chosen for x in u.interactions],
-            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, first) for u in users}}
+            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, args.first_round) for u in users}}
     elif args.authors:
         print(f"skipping the news authors: {AUTHORS} is absent", file=sys.stderr)
     return out

@@ -9,8 +9,9 @@ generators are compared through their gaps to their own history@budget, paired b
 
 ``--term LABEL=RUN_DIR:SET`` or ``LABEL=RUN_DIR:SET - SET`` reads the per-author NDCG of
 ``RUN_DIR/intrinsic/<judge>.json`` (a folds run's pooled 128 authors: ``RUN_DIR`` = ``<run>/pooled``,
-``--judge lexical-all --grouping "far, all authors at once"``). Prints each term (mean [95% bootstrap interval over authors]) and
-each term minus the first, A and B, over the authors every term has (the same resamples throughout).
+``--judge lexical-all --grouping "far, all authors at once"``). Prints each term (mean [95% bootstrap
+interval over authors]) and each term minus the first, A and B, over the authors every term has (the same
+resamples throughout).
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def drift_png(columns: dict[str, dict[str, dict[str, list[float]]]], direction: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bump_profiles.evaluation.report import _figure_png
+    from bump_profiles.evaluation.report import figure_png
 
     fig, axes = plt.subplots(2, len(columns), figsize=(4.6 * len(columns), 6.2), squeeze=False,
                              gridspec_kw={"height_ratios": [2, 1]})
@@ -67,7 +67,7 @@ def drift_png(columns: dict[str, dict[str, dict[str, list[float]]]], direction: 
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    png = _figure_png(fig)
+    png = figure_png(fig)
     plt.close(fig)
     return png
 

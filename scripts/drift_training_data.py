@@ -24,7 +24,7 @@ AUTHORS = REPO.parent / "shared" / "data" / "huffpost-authors" / "interactions.j
 def main(argv: list[str] | None = None) -> int:
     from bump_profiles.authors.data import load_authors
     from bump_profiles.data.atomic import atomic_write_text
-    from bump_profiles.evaluation.drift import sample_authors
+    from bump_profiles.evaluation.drift import items_needed, sample_authors
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=AUTHORS)
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     every = load_authors(args.data)
-    need = (args.first_round or args.per_round) + (args.rounds - 1) * args.per_round
+    need = items_needed(args.rounds, args.per_round, args.first_round)
     sampled, _ = sample_authors(every, args.authors, min_items=need, seed=args.seed)
     held = {u.id for u in sampled}  # the authors bench_drift.py judges on
     keep = {u.id for u in every if u.id not in held and len(u.interactions) >= args.min_articles}

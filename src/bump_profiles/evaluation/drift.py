@@ -32,6 +32,12 @@ KINDS = ("keep", "add", "drop", "shift")  # the default mix; also "switch"
 ALL_KINDS = (*KINDS, "switch")
 
 
+def items_needed(rounds: int, per_round: int, first: int | None = None) -> int:
+    """How many of a user's newest items ``rounds`` rounds take: a first round of ``first`` (default
+    ``per_round``) and ``rounds - 1`` of ``per_round``."""
+    return (per_round if first is None else first) + (rounds - 1) * per_round
+
+
 def cut_rounds(items: Sequence[Interaction], rounds: int, per_round: int | None = None,
                first: int | None = None) -> list[list[Interaction]]:
     """``rounds`` consecutive rounds of ``items`` (time order). With ``per_round``, the most recent
@@ -44,7 +50,7 @@ def cut_rounds(items: Sequence[Interaction], rounds: int, per_round: int | None 
         first = per_round if first is None else first
         if min(per_round, first) < 1:
             raise DataError(f"items per round must be at least 1, got {per_round} (first round {first})")
-        need = first + (rounds - 1) * per_round
+        need = items_needed(rounds, per_round, first)
         if len(items) < need:
             long_first = f" (the first of {first})" if first != per_round else ""
             raise DataError(f"{len(items)} interactions: {rounds} rounds of {per_round}{long_first} need {need}")

@@ -56,7 +56,8 @@ def series(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def _figure_png(fig) -> bytes:
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (one resolution for every figure the project writes)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return buf.getvalue()
@@ -84,7 +85,7 @@ def headroom_png(runs: dict[str, list[dict]]) -> bytes | None:
         ax.set_xlabel("training step")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    png = _figure_png(fig)
+    png = figure_png(fig)
     plt.close(fig)
     return png
 
@@ -109,7 +110,7 @@ def make_plots(run_dir: Path) -> dict[str, bytes]:
         ax.set_title("BUMP reward and its two directions")
         ax.grid(alpha=0.3)
         ax.legend()
-        plots["reward"] = _figure_png(fig)
+        plots["reward"] = figure_png(fig)
         plt.close(fig)
         xs, ys = series(metrics, "profile_tokens")
         if xs:
@@ -119,7 +120,7 @@ def make_plots(run_dir: Path) -> dict[str, bytes]:
             ax.set_ylabel("tokens")
             ax.set_title("Mean profile length")
             ax.grid(alpha=0.3)
-            plots["length"] = _figure_png(fig)
+            plots["length"] = figure_png(fig)
             plt.close(fig)
         headroom = headroom_png({"this run": metrics})
         if headroom:
@@ -141,7 +142,7 @@ def make_plots(run_dir: Path) -> dict[str, bytes]:
         ax.set_xlabel(f"held-out NDCG (judge: {intrinsic.get('judge', '?')})")
         ax.set_title("Intrinsic scores on held-out users")
         ax.legend(loc="lower right")
-        plots["intrinsic"] = _figure_png(fig)
+        plots["intrinsic"] = figure_png(fig)
         plt.close(fig)
     return plots
 
