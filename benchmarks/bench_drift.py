@@ -17,8 +17,9 @@ round r (r = 1 .. rounds-1) each user has three profiles, all from the same gene
   K rounds later (round 1: the note is the scratch profile, the same text as the others);
 - ``notes-trained`` (with ``--notes K --merge-model``): the same notes, merged by another model (a run of
   ``configs/update-writer-notes.yaml``), paired with ``notes``.
-- ``history@notes`` (with ``--notes K``): no profile, the adversary of ``notes``: each user's rounds so far,
-  newest first, cut to the notes profile's token count (what pasting the history scores at that length).
+- ``history@notes`` (with ``--notes K``) and ``history@trained`` (with ``--trained-model``): no profile, the
+  adversary of that set: each user's rounds so far, newest first, cut to that set's profile's token count
+  (what pasting the history scores at that length).
 
 Each is judged on round r+1's items, which no profile has read (checked with the provenance hashes),
 ranking all users of a population at once (calibration none) under each of ``--judges``: ``lexical``
@@ -58,6 +59,7 @@ from bench_incremental import generate, per_user_ndcg  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 AUTHORS = REPO.parent / "shared" / "data" / "huffpost-authors" / "interactions.jsonl"
 DIRECTIONS = ("ndcg_a", "ndcg_b")
+PASTED_AGAINST = ("notes", "trained")  # the sets that get a pasted-history adversary at their length
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,6 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--synthetic-seed", type=int, default=9101, help="a seed no training config uses")
     p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=ALL_KINDS, help="synthetic kinds, cycled")
     p.add_argument("--authors", type=int, default=32, help="HuffPost authors, sampled with --seed (0: none)")
+    p.add_argument("--spliced", type=int, default=0, metavar="N", help="N spliced authors (one author's first round, "
+                   "another's later rounds) and, as their control, the first N of the --authors draw unspliced")
+    p.add_argument("--min-splice-shift", type=float, default=0.5, help="--spliced: category TV distance between the two authors")
     p.add_argument("--rounds", type=int, default=5, help="rounds of items; profiles after rounds 1..rounds-1")
     p.add_argument("--per-round", type=int, default=6, help="items per round (authors: their newest rounds*per_round)")
     p.add_argument("--first-round", type=int, metavar="N", help="items in round 1 (default --per-round): a long-lived "
@@ -86,6 +91,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "N apart ('fresh': a sample no earlier run of the first N saw; the draw is prefix-stable)")
     p.add_argument("--shift-threshold", type=float, default=0.5, help="authors: category TV distance that counts as shifting")
     p.add_argument("--scratch-tokens", type=int, default=1500, help="history budget of a regeneration")
+    p.add_argument("--no-regeneration", action="store_true", help="leave out the regenerated chain (most of a long "
+                   "first round's cost): enough to compare a trained writer with the untrained one and the stale profile")
     p.add_argument("--update-tokens", type=int, default=400, help="budget of the new items in an update")
     p.add_argument("--max-words", type=int, default=60)
     p.add_argument("--max-new-tokens", type=int, default=96)
@@ -109,8 +116,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Name -> ``users`` (User list), ``rounds`` ({user id: rounds of items}) and ``idf`` (corpus texts
     from outside the population, for the lexical judge)."""
+    from dataclasses import replace
+
     from bump_profiles.authors.data import load_authors
-    from bump_profiles.evaluation.drift import cut_rounds, items_needed, make_drift_users, sample_authors
+    from bump_profiles.evaluation.drift import (
+        cut_rounds,
+        items_needed,
+        make_drift_users,
+        sample_authors,
+        splice_authors,
+    )
 
     out: dict[str, dict[str, Any]] = {}
     if args.synthetic:
@@ -131,6 +146,21 @@ def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, args.first_round) for u in users}}
     elif args.authors:
         print(f"skipping the news authors: {AUTHORS} is absent", file=sys.stderr)
+    if args.spliced and AUTHORS.exists():
+        every = load_authors(AUTHORS)
+        first = args.first_round or args.per_round
+        singles, eligible = sample_authors(every, args.spliced, min_items=items_needed(args.rounds, args.per_round, first),
+                                           seed=args.seed)
+        spliced = splice_authors(every, args.spliced, first=first, later=(args.rounds - 1) * args.per_round,
+                                 min_shift=args.min_splice_shift, seed=args.seed, exclude=[u.id for u in singles])
+        users = [replace(u, extra={**u.extra, "kind": "single"}) for u in singles] + spliced
+        chosen = {a for u in spliced for a in u.extra["authors"]} | {u.id for u in singles}
+        out["spliced-authors"] = {
+            "users": users, "eligible": eligible,
+            "idf": [x.text for u in every if u.id not in chosen for x in u.interactions],
+            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, args.first_round) for u in users}}
+    elif args.spliced:
+        print(f"skipping the spliced authors: {AUTHORS} is absent", file=sys.stderr)
     return out
 
 
@@ -155,7 +185,8 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
     update = UpdatePrompt(max_words=args.max_words, history_items=None, history_tokens=args.update_tokens)
     rounds = [pop["rounds"][u.id] for u in pop["users"]]
     first = generate(base, [scratch.messages(r[0], count) for r in rounds], args, cache / "round1-scratch.json")
-    out: dict[str, list[list[Any]]] = {"stale": [first], "regenerated": [first], "incremental": [first]}
+    out: dict[str, list[list[Any]]] = {"stale": [first], "incremental": [first],
+                                       **({} if args.no_regeneration else {"regenerated": [first]})}
     writers = {"incremental": base, **({"trained": backends["trained"]} if "trained" in backends else {})}
     for name in writers:
         out.setdefault(name, [first])
@@ -163,14 +194,16 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
     mergers = {"notes": base, **({"notes-trained": backends["merge"]} if "merge" in backends else {})} if args.notes else {}
     for name in mergers:
         out[name] = [first]
-    if args.notes:
-        out["history@notes"] = [pasted(pop, first, 1, count)]
+    adversaries = [name for name in PASTED_AGAINST if name in out]
+    for name in adversaries:
+        out[f"history@{name}"] = [pasted(pop, first, 1, count)]
     yield 1, out
     for r in range(2, args.rounds):
         out["stale"].append(first)
-        history = [[x for rnd in ur[:r] for x in rnd] for ur in rounds]
-        out["regenerated"].append(generate(base, [scratch.messages(h, count) for h in history], args,
-                                           cache / f"round{r}-regenerated.json"))
+        if "regenerated" in out:
+            history = [[x for rnd in ur[:r] for x in rnd] for ur in rounds]
+            out["regenerated"].append(generate(base, [scratch.messages(h, count) for h in history], args,
+                                               cache / f"round{r}-regenerated.json"))
         for name, writer in writers.items():
             msgs = [update.messages(prev.text, ur[r - 1], count) for prev, ur in zip(out[name][-1], rounds, strict=True)]
             out[name].append(generate(writer, msgs, args, cache / f"round{r}-{name}.json"))
@@ -179,7 +212,8 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
                                   cache / f"round{r}-note.json"))
             for name, merger in mergers.items():
                 out[name].append(merge_notes(merger, notes[-args.notes:], args, cache / f"round{r}-{name}.json"))
-            out["history@notes"].append(pasted(pop, out["notes"][-1], r, count))
+        for name in adversaries:
+            out[f"history@{name}"].append(pasted(pop, out[name][-1], r, count))
         yield r, out
 
 
@@ -272,7 +306,7 @@ def _summary(per: dict[str, dict[str, dict[str, float]]], units: list[str], draw
     for name in [n for n in per if n not in ("stale", "regenerated")]:
         # the trained writer and the notes are also paired with the untrained update (another writer or chain)
         for other in ("stale", "regenerated", *(("incremental",) if name != "incremental" else ()),
-                      *(("notes",) if name == "notes-trained" else ()), *(("history@notes",) if name == "notes" else ())):
+                      *(("notes",) if name == "notes-trained" else ()), *((f"history@{name}",) if name in PASTED_AGAINST else ())):
             if other in per:  # a judge may score a subset of the sets (--likelihood-sets)
                 diffs[f"{name}-{other}"] = {d: paired_difference(per[name][d], per[other][d], units, draws) for d in DIRECTIONS}
     within = {name: {d: rows["regenerated"][d]["lo"] <= rows[name][d]["mean"] <= rows["regenerated"][d]["hi"]
@@ -297,6 +331,8 @@ def run_population(name: str, pop: dict[str, Any], backends: dict[str, Any], jud
     else:
         shifts = {u.id: category_shift(pop["rounds"][u.id][0], pop["rounds"][u.id][-1]) for u in pop["users"]}
         pop["groups"] = author_groups(ids, shifts, args.shift_threshold, args.fresh_from)
+        pop["groups"].update({k: [u.id for u in pop["users"] if u.extra.get("kind") == k]
+                              for k in sorted({u.extra.get("kind") for u in pop["users"]} - {None})})
     draws = np.random.default_rng(args.seed).integers(0, len(ids), size=(args.bootstrap, len(ids)))
     report: dict[str, Any] = {
         "users": len(ids), "user_ids": ids, "random_ndcg_a": float(random_ndcg(len(ids) * args.per_round, args.per_round)),
@@ -322,7 +358,8 @@ def judge_all(name: str, pop: dict[str, Any], sets: dict[str, list[list[Any]]], 
     tokens = {s: _mean_tokens(c[r - 1]) if (s != "stale" or r == 1) else 0.0 for s, c in sets.items()}
     entry: dict[str, Any] = {"round": r, "judged_on_round": r + 1, "prompt_tokens_mean": tokens,
                              "token_ratio_regenerated_over_incremental":
-                                 tokens["regenerated"] / tokens["incremental"] if r > 1 and tokens["incremental"] else None,
+                                 tokens["regenerated"] / tokens["incremental"]
+                                 if r > 1 and tokens["incremental"] and "regenerated" in tokens else None,
                              "unchanged_from_previous_round": {
                                  s: float(np.mean([a.text == b.text for a, b in zip(c[r - 2], c[r - 1], strict=True)]))
                                  for s, c in sets.items() if r > 1},
@@ -346,7 +383,7 @@ def judge_all(name: str, pop: dict[str, Any], sets: dict[str, list[list[Any]]], 
                 "dropped_mentions": float(np.mean(dropped)) if dropped else None, "users_with_dropped": len(dropped)}
         entry["topic_recall_paired"] = {f"{s}-{o}": paired_difference(recalls[s], recalls[o], ids, draws)
                                         for s in recalls if s not in ("stale", "regenerated")
-                                        for o in ("stale", "regenerated", "incremental") if o != s}
+                                        for o in ("stale", "regenerated", "incremental") if o != s and o in recalls}
     return entry
 
 

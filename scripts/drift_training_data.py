@@ -1,4 +1,4 @@
-"""Write the news authors that the drift benchmark does not sample, for training the update writer.
+"""Write training users for the update writer that the drift benchmark never judges.
 
 The drift benchmark (benchmarks/bench_drift.py) samples ``--authors`` of the authors with at least
 ``first_round + (rounds - 1) * per_round`` articles with ``--seed``; an update writer judged there must
@@ -8,6 +8,15 @@ needs an older part to profile, this round's items and the next round's.
 
     PYTHONPATH=src python scripts/drift_training_data.py --authors 16 --rounds 6 --per-round 5 \
         --min-articles 15 --out runs/update-writer/authors-train.jsonl
+
+With ``--synthetic N`` it writes N synthetic drift users instead (``--kinds``, cycled), drawn with
+``--synthetic-seed``, which must not be the benchmark's (9101) or its IDF corpus's (9102): three rounds,
+a first of ``--first-round`` items, then ``--per-round`` (this round's new items) and ``--per-round``
+(the next round's, which the reward ranks), so a ``switch`` user's older part holds only the topics
+it has left.
+
+    PYTHONPATH=src python scripts/drift_training_data.py --synthetic 64 --kinds switch keep \
+        --first-round 20 --per-round 6 --out runs/update-writer/switch-train.jsonl
 """
 
 from __future__ import annotations
@@ -19,12 +28,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 AUTHORS = REPO.parent / "shared" / "data" / "huffpost-authors" / "interactions.jsonl"
+BENCHMARK_SEEDS = (9101, 9102)  # bench_drift.py's synthetic users and the IDF corpus drawn beside them
 
 
 def main(argv: list[str] | None = None) -> int:
     from bump_profiles.authors.data import load_authors
     from bump_profiles.data.atomic import atomic_write_text
-    from bump_profiles.evaluation.drift import items_needed, sample_authors
+    from bump_profiles.data.jsonl import write_users_jsonl
+    from bump_profiles.evaluation.drift import ALL_KINDS, items_needed, make_drift_users, sample_authors
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=AUTHORS)
@@ -34,8 +45,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-round", type=int, help="as bench_drift.py --first-round (default --per-round)")
     p.add_argument("--seed", type=int, default=0, help="as bench_drift.py --seed")
     p.add_argument("--min-articles", type=int, default=15, help="older part + this round + the next (5 + 5 + 5)")
+    p.add_argument("--synthetic", type=int, metavar="N", help="write N synthetic drift users instead of authors")
+    p.add_argument("--kinds", nargs="+", default=["switch", "keep"], choices=ALL_KINDS, help="with --synthetic")
+    p.add_argument("--synthetic-seed", type=int, default=7301, help="with --synthetic; not the benchmark's 9101/9102")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
+
+    if args.synthetic:
+        if args.synthetic_seed in BENCHMARK_SEEDS:
+            p.error(f"--synthetic-seed {args.synthetic_seed} draws the drift benchmark's own users; pick another")
+        users = make_drift_users(args.synthetic, rounds=3, per_round=args.per_round, seed=args.synthetic_seed,
+                                 kinds=args.kinds, first_round=args.first_round, distinct=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_users_jsonl(users, args.out)
+        print(f"wrote {args.out}: {len(users)} synthetic users ({', '.join(args.kinds)}), seed {args.synthetic_seed}",
+              file=sys.stderr)
+        return 0
 
     every = load_authors(args.data)
     need = items_needed(args.rounds, args.per_round, args.first_round)

@@ -28,7 +28,8 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
     assert pop["users"] == 8 and [r["judged_on_round"] for r in pop["rounds"]] == [2, 3, 4]
     for entry in pop["rounds"]:
         rows = entry["judges"]["lexical"]["all"]["rows"]
-        assert set(rows) == {"stale", "regenerated", "incremental", "trained", "notes", "notes-trained", "history@notes"}
+        assert set(rows) == {"stale", "regenerated", "incremental", "trained", "notes", "notes-trained", "history@notes",
+                             "history@trained"}
         for row in rows.values():
             assert 0 <= row["ndcg_a"]["lo"] <= row["ndcg_a"]["mean"] <= row["ndcg_a"]["hi"] <= 1
         assert set(entry["judges"]["lexical"]) >= {"keep", "add", "drop", "shift"}
@@ -55,6 +56,32 @@ def test_bench_drift_runs_rounds_and_resumes(tmp_path, capsys):
     assert bench.main(argv) == 0  # resumes from the kept generations and reproduces the report
     again = json.loads(out.read_text())["populations"]["synthetic"]
     assert again["rounds"][-1]["judges"] == pop["rounds"][-1]["judges"]
+
+
+@pytest.mark.slow
+def test_spliced_authors_without_regeneration(tmp_path, monkeypatch):
+    """--spliced N ranks N authors spliced onto another author beside N unspliced ones (reported apart);
+    --no-regeneration leaves the regenerated chain out (nothing generated for it, nothing paired with
+    it); the trained chain gets its pasted-history adversary at its own length."""
+    from authors_fixture import write_authors
+
+    bench = _bench()
+    monkeypatch.setattr(bench, "AUTHORS", write_authors(tmp_path / "authors.jsonl", n_authors=12, base=8))
+    tiny = save_tiny(tmp_path / "tiny")
+    out = tmp_path / "drift.json"
+    assert bench.main(["--model", str(tiny), "--trained-model", str(tiny), "--synthetic", "0", "--authors", "0",
+                       "--spliced", "2", "--no-regeneration", "--rounds", "3", "--per-round", "2", "--first-round", "4",
+                       "--max-new-tokens", "4", "--bootstrap", "50", "--out", str(out)]) == 0
+    pop = json.loads(out.read_text())["populations"]["spliced-authors"]
+    assert pop["users"] == 4 and pop["groups"]["single"] == 2 and pop["groups"]["spliced"] == 2
+    assert sum("->" in u for u in pop["user_ids"]) == 2
+    for entry in pop["rounds"]:
+        lexical = entry["judges"]["lexical"]
+        assert set(lexical["all"]["rows"]) == {"stale", "incremental", "trained", "history@trained"}
+        assert {"trained-incremental", "trained-history@trained"} <= set(lexical["all"]["paired"])
+        assert not any("regenerated" in pair for pair in lexical["all"]["paired"])
+        assert {"single", "spliced"} <= set(lexical) and entry["token_ratio_regenerated_over_incremental"] is None
+    assert not any("regenerated" in p.name for p in (tmp_path / "drift-spliced-authors").iterdir())
 
 
 def test_the_judged_round_was_never_read():
@@ -99,6 +126,23 @@ def test_update_writer_training_data_leaves_out_the_benchmarks_authors(tmp_path,
     assert draws[0] != draws[1] and draws[1] == {"author-0", "author-10", "author-11"}  # the 3 with >= 10 + 2 * 4
 
 
+def test_update_writer_synthetic_training_users_are_not_the_benchmarks(tmp_path):
+    """--synthetic N writes N drift users of three rounds (first, this round, the next) with a seed of its own;
+    the seeds of the benchmark's users and of its IDF corpus are refused."""
+    from bump_profiles.data import load_users
+
+    script = load_script("scripts/drift_training_data.py")
+    out = tmp_path / "switch.jsonl"
+    assert script.main(["--synthetic", "4", "--kinds", "switch", "keep", "--first-round", "8", "--per-round", "3",
+                        "--out", str(out)]) == 0
+    users = load_users(out)
+    assert [len(u.interactions) for u in users] == [14] * 4 and [u.extra["kind"] for u in users] == ["switch", "keep"] * 2
+    assert users[0].extra["topics"][0] != users[0].extra["topics"][1] == users[0].extra["topics"][2]
+    for seed in ("9101", "9102"):
+        with pytest.raises(SystemExit):
+            script.main(["--synthetic", "4", "--synthetic-seed", seed, "--out", str(out)])
+
+
 class _Recorder:
     """A generator that answers each prompt with a tag of what it read, recording every prompt."""
 
@@ -135,7 +179,7 @@ def test_rolling_notes_note_each_round_once_and_merge_the_latest_k(tmp_path):
     rounds = [cut_rounds(u.interactions, 5, 3) for u in users]
     pop = {"users": users, "rounds": {u.id: r for u, r in zip(users, rounds, strict=True)}}
     args = Namespace(max_words=20, scratch_tokens=1500, update_tokens=400, rounds=5, notes=2, batch_size=8,
-                     max_new_tokens=8)
+                     max_new_tokens=8, no_regeneration=False)
     rec = _Recorder()
     sets = list(bench.chains(pop, {"base": rec}, args, tmp_path))[-1][1]
     assert sorted(sets) == ["history@notes", "incremental", "notes", "regenerated", "stale"] and len(sets["notes"]) == 4

@@ -18,6 +18,7 @@ from bump_profiles.evaluation.drift import (
     dropped_topics,
     make_drift_users,
     mentions,
+    splice_authors,
     topic_recall,
 )
 from bump_profiles.profiles.prompts import ProfilePrompt, UpdatePrompt
@@ -136,6 +137,33 @@ class Recording:
     def complete(self, messages_batch, **kw):
         self.prompts += [m[-1]["content"] for m in messages_batch]
         return self.inner.complete(messages_batch, **kw)
+
+
+def test_spliced_authors_switch_subject_at_the_first_round_and_use_each_author_once():
+    """One author's newest `first` items, then another's newest `later`, dated after them; the two authors'
+    categories far enough apart; no author twice, none of the excluded; too few pairs is refused."""
+    def author(name: str, label: str, n: int) -> User:
+        return User(id=name, interactions=[Interaction(id=f"{name}-{i}", fields={"text": f"{name} {i}"}, label=label,
+                                                       date=f"2020-0{1 + i // 28}-{1 + i % 28:02d}") for i in range(n)])
+
+    authors = [author("p1", "politics", 12), author("p2", "politics", 12), author("s1", "sports", 12),
+               author("s2", "sports", 4), author("f1", "food", 12), author("short", "travel", 2)]
+    spliced = splice_authors(authors, 2, first=5, later=3, min_shift=0.5, seed=0, exclude=["f1"])
+    assert len(spliced) == 2
+    used = [a for u in spliced for a in u.extra["authors"]]
+    assert len(set(used)) == 4 and "f1" not in used and "short" not in used
+    for u in spliced:
+        before, after = u.extra["authors"]
+        assert u.extra["kind"] == "spliced" and u.id == f"{before} -> {after}"
+        source = {a.id: a for a in authors}
+        assert [x.id for x in u.interactions] == [x.id for x in source[before].interactions[-5:]] + [
+            x.id for x in source[after].interactions[-3:]]
+        assert category_shift(u.interactions[:5], u.interactions[5:]) >= 0.5  # a politics author never follows one
+        dates = [x.date for x in u.interactions]
+        assert dates == sorted(dates) and dates[4] < dates[5]
+        assert cut_rounds(u.interactions, 3, 1, 6)[0] == u.interactions[:6]
+    with pytest.raises(DataError, match="only 2 author pairs"):
+        splice_authors(authors, 3, first=5, later=3, min_shift=0.5, seed=0)
 
 
 def test_five_rounds_of_updates_keep_provenance_exact(tiny_lm, tmp_path):

@@ -13,7 +13,9 @@ round's items; this module holds the parts that need no model:
 - :func:`topic_recall` / :func:`dropped_mentions`: the share of the current true topics a profile
   mentions, and of the dropped ones it still mentions (a faded interest kept is an error);
 - :func:`category_shift`: for real authors, how far the categories of the first and the last round
-  lie apart (total variation distance), to report shifting authors apart from stable ones.
+  lie apart (total variation distance), to report shifting authors apart from stable ones;
+- :func:`splice_authors`: real text with a drift at a known time, for when real authors move too little
+  to tell an update from a stale profile: one author's articles, then another's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 
 from bump_profiles.data.schema import Interaction, User
@@ -172,3 +175,37 @@ def category_shift(first: Sequence[Interaction], last: Sequence[Interaction]) ->
         raise DataError("category shift needs two non-empty rounds")
     a, b = Counter(it.label for it in first), Counter(it.label for it in last)
     return 0.5 * sum(abs(a[c] / len(first) - b[c] / len(last)) for c in set(a) | set(b))
+
+
+def splice_authors(users: Sequence[User], n: int, *, first: int, later: int, min_shift: float, seed: int,
+                   exclude: Sequence[str] = ()) -> list[User]:
+    """``n`` users of real text whose subjects switch at a known time: each is one author's newest ``first``
+    articles, then another author's newest ``later``, re-dated a day apart to follow on, the two authors'
+    category mixes at least ``min_shift`` apart (:func:`category_shift`). No author is used twice, nor one
+    in ``exclude`` (the unspliced authors ranked beside them). Pairs are drawn with ``seed`` (authors
+    sorted by id first); ``extra``: ``kind`` "spliced" and ``authors`` [before, after]. Refused
+    (DataError) when fewer than ``n`` pairs can be made."""
+    pool = sorted((u for u in users if u.id not in set(exclude)), key=lambda u: u.id)
+    random.Random(seed).shuffle(pool)
+    used: set[str] = set()
+    out = []
+    for a in pool:
+        if len(out) == n:
+            break
+        if a.id in used or len(a.interactions) < first:
+            continue
+        before = list(a.interactions[-first:])
+        for b in pool:
+            after = list(b.interactions[-later:])
+            if b.id in used or b.id == a.id or len(b.interactions) < later or category_shift(before, after) < min_shift:
+                continue
+            used |= {a.id, b.id}
+            last = date.fromisoformat(before[-1].date or "2000-01-01")
+            moved = [replace(x, date=(last + timedelta(days=i + 1)).isoformat()) for i, x in enumerate(after)]
+            out.append(User(id=f"{a.id} -> {b.id}", interactions=before + moved,
+                            extra={"kind": "spliced", "authors": [a.id, b.id]}))
+            break
+    if len(out) < n:
+        raise DataError(f"only {len(out)} author pairs with {first} and {later} articles and a category shift of at "
+                        f"least {min_shift} (asked for {n})")
+    return out
