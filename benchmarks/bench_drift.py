@@ -32,6 +32,9 @@ keep / add / drop / shift, their true topics known per round) also get the recal
 topics and the share of dropped topics still mentioned; news authors are reported all, shifting
 (category mix of the first and last round apart by total variation >= ``--shift-threshold``) and stable,
 and with ``--fresh-from N`` the first N of the draw and the rest (a fresh sample for a pre-registered check).
+``--spliced N`` adds a population of real text with a drift made at a known time: N users of one author's
+first round and another author's later rounds (:func:`~bump_profiles.evaluation.drift.splice_authors`),
+ranked beside N unspliced authors and reported apart (``spliced``, ``single``).
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_drift.py --synthetic 32 --authors 32 \
         --rounds 5 --per-round 6 --judges lexical
@@ -127,40 +130,36 @@ def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         splice_authors,
     )
 
+    def population(users: list[Any], idf: list[str], **extra: Any) -> dict[str, Any]:
+        return {"users": users, "idf": idf, **extra, "rounds": {
+            u.id: cut_rounds(u.interactions, args.rounds, args.per_round, args.first_round) for u in users}}
+
     out: dict[str, dict[str, Any]] = {}
     if args.synthetic:
         users = make_drift_users(args.synthetic, rounds=args.rounds, per_round=args.per_round,
                                  seed=args.synthetic_seed, kinds=args.kinds, first_round=args.first_round,
                                  distinct=True)
         others = make_drift_users(200, rounds=args.rounds, per_round=args.per_round, seed=args.synthetic_seed + 1)
-        out["synthetic"] = {"users": users, "idf": [x.text for u in others for x in u.interactions],
-                            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, args.first_round) for u in users}}
-    if args.authors and AUTHORS.exists():
-        every = load_authors(AUTHORS)
-        need = items_needed(args.rounds, args.per_round, args.first_round)
+        out["synthetic"] = population(users, [x.text for u in others for x in u.interactions])
+    if (args.authors or args.spliced) and not AUTHORS.exists():
+        print(f"skipping the news authors: {AUTHORS} is absent", file=sys.stderr)
+        return out
+    every = load_authors(AUTHORS) if args.authors or args.spliced else []
+    need = items_needed(args.rounds, args.per_round, args.first_round)
+    if args.authors:
         users, eligible = sample_authors(every, args.authors, min_items=need, seed=args.seed)
         chosen = {u.id for u in users}
-        out["huffpost-authors"] = {
-            "users": users, "eligible": eligible,
-            "idf": [x.text for u in every if u.id not in chosen for x in u.interactions],
-            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, args.first_round) for u in users}}
-    elif args.authors:
-        print(f"skipping the news authors: {AUTHORS} is absent", file=sys.stderr)
-    if args.spliced and AUTHORS.exists():
-        every = load_authors(AUTHORS)
-        first = args.first_round or args.per_round
-        singles, eligible = sample_authors(every, args.spliced, min_items=items_needed(args.rounds, args.per_round, first),
-                                           seed=args.seed)
-        spliced = splice_authors(every, args.spliced, first=first, later=(args.rounds - 1) * args.per_round,
-                                 min_shift=args.min_splice_shift, seed=args.seed, exclude=[u.id for u in singles])
-        users = [replace(u, extra={**u.extra, "kind": "single"}) for u in singles] + spliced
+        out["huffpost-authors"] = population(users, [x.text for u in every if u.id not in chosen for x in u.interactions],
+                                             eligible=eligible)
+    if args.spliced:
+        singles, eligible = sample_authors(every, args.spliced, min_items=need, seed=args.seed)
+        spliced = splice_authors(every, args.spliced, first=args.first_round or args.per_round,
+                                 later=(args.rounds - 1) * args.per_round, min_shift=args.min_splice_shift,
+                                 seed=args.seed, exclude=[u.id for u in singles])
         chosen = {a for u in spliced for a in u.extra["authors"]} | {u.id for u in singles}
-        out["spliced-authors"] = {
-            "users": users, "eligible": eligible,
-            "idf": [x.text for u in every if u.id not in chosen for x in u.interactions],
-            "rounds": {u.id: cut_rounds(u.interactions, args.rounds, args.per_round, args.first_round) for u in users}}
-    elif args.spliced:
-        print(f"skipping the spliced authors: {AUTHORS} is absent", file=sys.stderr)
+        out["spliced-authors"] = population([replace(u, extra={**u.extra, "kind": "single"}) for u in singles] + spliced,
+                                            [x.text for u in every if u.id not in chosen for x in u.interactions],
+                                            eligible=eligible)
     return out
 
 
