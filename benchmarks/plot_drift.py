@@ -21,22 +21,25 @@ from bump_profiles.errors import DataError
 
 
 def drift_series(population: dict[str, Any], judge: str = "lexical", group: str = "all",
-                 direction: str = "ndcg_a") -> dict[str, dict[str, list[float]]]:
+                 direction: str = "ndcg_a", sets: list[str] | None = None) -> dict[str, dict[str, list[float]]]:
     """Set name -> ``round`` (profiles after it), ``mean``, ``lo``, ``hi`` and ``tokens``, over the rounds that
-    judge scored."""
+    judge scored; only ``sets`` when given (a report holds up to eight)."""
     out: dict[str, dict[str, list[float]]] = {}
     for entry in population["rounds"]:
         scored = entry["judges"].get(judge, {}).get(group)
         if scored is None:
             continue
         for name, row in scored["rows"].items():
+            if sets is not None and name not in sets:
+                continue
             s = out.setdefault(name, {"round": [], "mean": [], "lo": [], "hi": [], "tokens": []})
             s["round"].append(entry["round"])
             for k in ("mean", "lo", "hi"):
                 s[k].append(row[direction][k])
             s["tokens"].append(entry["prompt_tokens_mean"][name])
     if not out:
-        raise DataError(f"no round of this report was scored by the {judge} judge for '{group}'")
+        raise DataError(f"no round of this report was scored by the {judge} judge for '{group}'"
+                        + (f" with any of the sets {', '.join(sets)}" if sets else ""))
     return out
 
 
@@ -51,14 +54,17 @@ def drift_png(columns: dict[str, dict[str, dict[str, list[float]]]], direction: 
 
     fig, axes = plt.subplots(2, len(columns), figsize=(4.6 * len(columns), 6.2), squeeze=False,
                              gridspec_kw={"height_ratios": [2, 1]})
+    names = list(dict.fromkeys(name for series in columns.values() for name in series))  # one colour a set, every column
+    handles = {}
     for col, (title, series) in enumerate(columns.items()):
         top, bottom = axes[0][col], axes[1][col]
         for i, (name, s) in enumerate(series.items()):
             x = [r + 0.06 * (i - len(series) / 2) for r in s["round"]]  # spread the bars so they do not hide each other
             err = [[m - lo for m, lo in zip(s["mean"], s["lo"], strict=True)], [hi - m for m, hi in zip(s["mean"], s["hi"], strict=True)]]
-            top.errorbar(x, s["mean"], yerr=err, marker="o", ms=3, capsize=2, label=name)
+            colour = f"C{names.index(name) % 10}"
+            handles[name] = top.errorbar(x, s["mean"], yerr=err, marker="o", ms=3, capsize=2, color=colour, label=name)
             if any(s["tokens"]):  # history@notes is pasted, not generated: it reads nothing
-                bottom.plot(s["round"], s["tokens"], marker="o", ms=3, label=name)
+                bottom.plot(s["round"], s["tokens"], marker="o", ms=3, color=colour, label=name)
         top.set_title(title, fontsize=9)
         if col == 0:
             top.set_ylabel(f"{direction.upper().replace('_', ' ')} on the next round")
@@ -66,7 +72,7 @@ def drift_png(columns: dict[str, dict[str, dict[str, list[float]]]], direction: 
         bottom.set_xlabel("profile after round")
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(list(handles.values()), list(handles), fontsize=7)
     png = figure_png(fig)
     plt.close(fig)
     return png
@@ -79,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--groups", nargs="+", default=["all"], help="'all', synthetic kinds, authors' groups (shifting, "
                    "...): a column for each population that reports the group")
     p.add_argument("--direction", choices=["ndcg_a", "ndcg_b"], default="ndcg_a")
+    p.add_argument("--sets", nargs="+", help="the profile sets to draw (default: every set a report holds)")
     p.add_argument("--out", required=True, help="the PNG to write")
     args = p.parse_args(argv)
     columns = {}
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 for group in [g for g in args.groups if g == "all" or g in population.get("groups", {})]:
                     size = population["users"] if group == "all" else population["groups"][group]
                     columns[f"{path.stem}\n{name}, {group}: {size} users, {args.judge} judge"] = \
-                        drift_series(population, args.judge, group, args.direction)
+                        drift_series(population, args.judge, group, args.direction, args.sets)
         except (OSError, ValueError, KeyError, DataError) as e:
             print(f"error: {path}: {e!r}", file=sys.stderr)
             return 2

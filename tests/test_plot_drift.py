@@ -34,6 +34,9 @@ def test_drift_series_are_the_reports_numbers_and_a_missing_judge_is_refused(tmp
     assert plot.drift_series(pop, judge="likelihood")["stale"]["round"] == [3]  # only the rounds that judge scored
     with pytest.raises(DataError, match="yesno judge for 'all'"):
         plot.drift_series(pop, judge="yesno")
+    assert list(plot.drift_series(pop, sets=["notes", "trained"])) == ["notes"]  # only the sets asked for
+    with pytest.raises(DataError, match="with any of the sets trained"):
+        plot.drift_series(pop, sets=["trained"])
     path = tmp_path / "drift.json"
     path.write_text(json.dumps(_report()))
     out = tmp_path / "fig.png"
