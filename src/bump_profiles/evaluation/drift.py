@@ -180,12 +180,13 @@ def category_shift(first: Sequence[Interaction], last: Sequence[Interaction]) ->
 def splice_authors(users: Sequence[User], n: int, *, first: int, later: int, min_shift: float, seed: int,
                    exclude: Sequence[str] = ()) -> list[User]:
     """``n`` users of real text whose subjects switch at a known time: each is one author's newest ``first``
-    articles, then another author's newest ``later``, re-dated a day apart to follow on, the two authors'
-    category mixes at least ``min_shift`` apart (:func:`category_shift`). No author is used twice, nor one
-    in ``exclude`` (the unspliced authors ranked beside them). Pairs are drawn with ``seed`` (authors
-    sorted by id first); ``extra``: ``kind`` "spliced" and ``authors`` [before, after]. Refused
+    articles, then another author's newest ``later`` (when dated, re-dated a day apart to follow on), the
+    two authors' category mixes at least ``min_shift`` apart (:func:`category_shift`). No author is used
+    twice, nor one in ``exclude`` (the unspliced authors ranked beside them). Pairs are drawn with ``seed``
+    (authors sorted by id first); ``extra``: ``kind`` "spliced" and ``authors`` [before, after]. Refused
     (DataError) when fewer than ``n`` pairs can be made."""
-    pool = sorted((u for u in users if u.id not in set(exclude)), key=lambda u: u.id)
+    excluded = set(exclude)
+    pool = sorted((u for u in users if u.id not in excluded), key=lambda u: u.id)
     random.Random(seed).shuffle(pool)
     used: set[str] = set()
     out = []
@@ -200,8 +201,10 @@ def splice_authors(users: Sequence[User], n: int, *, first: int, later: int, min
             if b.id in used or b.id == a.id or len(b.interactions) < later or category_shift(before, after) < min_shift:
                 continue
             used |= {a.id, b.id}
-            last = date.fromisoformat(before[-1].date or "2000-01-01")
-            moved = [replace(x, date=(last + timedelta(days=i + 1)).isoformat()) for i, x in enumerate(after)]
+            moved = after
+            if before[-1].date:
+                last = date.fromisoformat(before[-1].date[:10])
+                moved = [replace(x, date=(last + timedelta(days=i + 1)).isoformat()) for i, x in enumerate(after)]
             out.append(User(id=f"{a.id} -> {b.id}", interactions=before + moved,
                             extra={"kind": "spliced", "authors": [a.id, b.id]}))
             break
