@@ -17,6 +17,14 @@ it has left.
 
     PYTHONPATH=src python scripts/drift_training_data.py --synthetic 64 --kinds switch keep \
         --first-round 20 --per-round 6 --out runs/update-writer/switch-train.jsonl
+
+With ``--spliced N`` it writes N spliced authors (``splice_authors``: one author's ``--train-first``
+articles, then another's 2 x ``--per-round``) from the authors that neither the natural draw
+(``--authors``) nor ``bench_drift.py --spliced --benchmark-spliced`` uses, so a writer trained on real
+text with a made switch can be judged on both.
+
+    PYTHONPATH=src python scripts/drift_training_data.py --authors 32 --first-round 30 --per-round 5 \
+        --spliced 24 --train-first 20 --out runs/update-writer/spliced-train.jsonl
 """
 
 from __future__ import annotations
@@ -35,7 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     from bump_profiles.authors.data import load_authors
     from bump_profiles.data.atomic import atomic_write_text
     from bump_profiles.data.jsonl import write_users_jsonl
-    from bump_profiles.evaluation.drift import ALL_KINDS, items_needed, make_drift_users, sample_authors
+    from bump_profiles.errors import DataError
+    from bump_profiles.evaluation.drift import (
+        ALL_KINDS,
+        items_needed,
+        make_drift_users,
+        sample_authors,
+        splice_authors,
+    )
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=AUTHORS)
@@ -48,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synthetic", type=int, metavar="N", help="write N synthetic drift users instead of authors")
     p.add_argument("--kinds", nargs="+", default=["switch", "keep"], choices=ALL_KINDS, help="with --synthetic")
     p.add_argument("--synthetic-seed", type=int, default=7301, help="with --synthetic; not the benchmark's 9101/9102")
+    p.add_argument("--spliced", type=int, metavar="N", help="write N spliced authors outside both benchmarks instead")
+    p.add_argument("--benchmark-spliced", type=int, default=16, help="with --spliced: as bench_drift.py --spliced")
+    p.add_argument("--train-first", type=int, default=20, help="with --spliced: the first author's articles")
+    p.add_argument("--min-splice-shift", type=float, default=0.5, help="as bench_drift.py --min-splice-shift")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
 
@@ -66,6 +85,23 @@ def main(argv: list[str] | None = None) -> int:
     need = items_needed(args.rounds, args.per_round, args.first_round)
     sampled, _ = sample_authors(every, args.authors, min_items=need, seed=args.seed)
     held = {u.id for u in sampled}  # the authors bench_drift.py judges on
+    if args.spliced:
+        singles, _ = sample_authors(every, args.benchmark_spliced, min_items=need, seed=args.seed)
+        try:
+            judged = splice_authors(every, args.benchmark_spliced, first=args.first_round or args.per_round,
+                                    later=(args.rounds - 1) * args.per_round, min_shift=args.min_splice_shift,
+                                    seed=args.seed, exclude=[u.id for u in singles])
+            held |= {u.id for u in singles} | {a for u in judged for a in u.extra["authors"]}
+            users = splice_authors(every, args.spliced, first=args.train_first, later=2 * args.per_round,
+                                   min_shift=args.min_splice_shift, seed=args.seed, exclude=sorted(held))
+        except DataError as e:
+            print(f"error: {args.data}: {e}", file=sys.stderr)
+            return 2
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_users_jsonl(users, args.out)
+        print(f"wrote {args.out}: {len(users)} spliced authors; left out the {len(held)} the drift benchmarks use",
+              file=sys.stderr)
+        return 0
     keep = {u.id for u in every if u.id not in held and len(u.interactions) >= args.min_articles}
     lines = [line for line in args.data.read_text().splitlines() if line.strip() and json.loads(line)["user_id"] in keep]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -143,6 +143,31 @@ def test_update_writer_synthetic_training_users_are_not_the_benchmarks(tmp_path)
             script.main(["--synthetic", "4", "--synthetic-seed", seed, "--out", str(out)])
 
 
+def test_spliced_training_authors_are_none_of_either_benchmarks(tmp_path, monkeypatch):
+    """--spliced N writes N spliced authors from the authors that neither the natural draw nor the spliced
+    benchmark (its unspliced control and its pairs) uses; too few pairs is a clear error, not a traceback."""
+    from authors_fixture import write_authors
+
+    from bump_profiles.data import load_users
+
+    data = write_authors(tmp_path / "authors.jsonl", n_authors=24, base=12)
+    script = load_script("scripts/drift_training_data.py")
+    bench = _bench()
+    monkeypatch.setattr(bench, "AUTHORS", data)
+    shape = ["--rounds", "3", "--per-round", "2", "--first-round", "4"]
+    out = tmp_path / "spliced.jsonl"
+    assert script.main(["--data", str(data), "--authors", "3", *shape, "--spliced", "3", "--benchmark-spliced", "2",
+                        "--train-first", "4", "--out", str(out)]) == 0
+    pops = bench.populations(bench.parse_args(["--synthetic", "0", "--authors", "3", "--spliced", "2", *shape]))
+    judged = {u.id for u in pops["huffpost-authors"]["users"]} | {
+        a for u in pops["spliced-authors"]["users"] for a in u.extra.get("authors", [u.id])}
+    written = load_users(out)
+    used = [a for u in written for a in u.extra["authors"]]
+    assert len(written) == 3 and len(set(used)) == 6 and not set(used) & judged
+    assert all(len(u.interactions) == 4 + 2 * 2 for u in written)  # the first author's 4, then this round and the next
+    assert script.main(["--data", str(data), "--authors", "3", *shape, "--spliced", "40", "--out", str(out)]) == 2
+
+
 class _Recorder:
     """A generator that answers each prompt with a tag of what it read, recording every prompt."""
 
