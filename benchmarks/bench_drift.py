@@ -119,20 +119,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Name -> ``users`` (User list), ``rounds`` ({user id: rounds of items}) and ``idf`` (corpus texts
     from outside the population, for the lexical judge)."""
-    from dataclasses import replace
-
     from bump_profiles.authors.data import load_authors
     from bump_profiles.evaluation.drift import (
+        authors_used,
         cut_rounds,
         items_needed,
         make_drift_users,
         sample_authors,
-        splice_authors,
+        spliced_population,
     )
 
     def population(users: list[Any], idf: list[str], **extra: Any) -> dict[str, Any]:
         return {"users": users, "idf": idf, **extra, "rounds": {
             u.id: cut_rounds(u.interactions, args.rounds, args.per_round, args.first_round) for u in users}}
+
+    def texts_outside(users: list[Any]) -> list[str]:  # the IDF corpus of an author population
+        chosen = authors_used(users)
+        return [x.text for u in every if u.id not in chosen for x in u.interactions]
 
     out: dict[str, dict[str, Any]] = {}
     if args.synthetic:
@@ -145,21 +148,14 @@ def populations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         print(f"skipping the news authors: {AUTHORS} is absent", file=sys.stderr)
         return out
     every = load_authors(AUTHORS) if args.authors or args.spliced else []
-    need = items_needed(args.rounds, args.per_round, args.first_round)
     if args.authors:
-        users, eligible = sample_authors(every, args.authors, min_items=need, seed=args.seed)
-        chosen = {u.id for u in users}
-        out["huffpost-authors"] = population(users, [x.text for u in every if u.id not in chosen for x in u.interactions],
-                                             eligible=eligible)
+        users, eligible = sample_authors(every, args.authors, seed=args.seed,
+                                         min_items=items_needed(args.rounds, args.per_round, args.first_round))
+        out["huffpost-authors"] = population(users, texts_outside(users), eligible=eligible)
     if args.spliced:
-        singles, eligible = sample_authors(every, args.spliced, min_items=need, seed=args.seed)
-        spliced = splice_authors(every, args.spliced, first=args.first_round or args.per_round,
-                                 later=(args.rounds - 1) * args.per_round, min_shift=args.min_splice_shift,
-                                 seed=args.seed, exclude=[u.id for u in singles])
-        chosen = {a for u in spliced for a in u.extra["authors"]} | {u.id for u in singles}
-        out["spliced-authors"] = population([replace(u, extra={**u.extra, "kind": "single"}) for u in singles] + spliced,
-                                            [x.text for u in every if u.id not in chosen for x in u.interactions],
-                                            eligible=eligible)
+        users, eligible = spliced_population(every, args.spliced, rounds=args.rounds, per_round=args.per_round,
+                                             first=args.first_round, min_shift=args.min_splice_shift, seed=args.seed)
+        out["spliced-authors"] = population(users, texts_outside(users), eligible=eligible)
     return out
 
 

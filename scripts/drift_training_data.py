@@ -46,10 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     from bump_profiles.errors import DataError
     from bump_profiles.evaluation.drift import (
         ALL_KINDS,
+        authors_used,
         items_needed,
         make_drift_users,
         sample_authors,
         splice_authors,
+        spliced_population,
     )
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -86,12 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     sampled, _ = sample_authors(every, args.authors, min_items=need, seed=args.seed)
     held = {u.id for u in sampled}  # the authors bench_drift.py judges on
     if args.spliced:
-        singles, _ = sample_authors(every, args.benchmark_spliced, min_items=need, seed=args.seed)
         try:
-            judged = splice_authors(every, args.benchmark_spliced, first=args.first_round or args.per_round,
-                                    later=(args.rounds - 1) * args.per_round, min_shift=args.min_splice_shift,
-                                    seed=args.seed, exclude=[u.id for u in singles])
-            held |= {u.id for u in singles} | {a for u in judged for a in u.extra["authors"]}
+            judged, _ = spliced_population(every, args.benchmark_spliced, rounds=args.rounds, per_round=args.per_round,
+                                           first=args.first_round, min_shift=args.min_splice_shift, seed=args.seed)
+            held |= authors_used(judged)
             users = splice_authors(every, args.spliced, first=args.train_first, later=2 * args.per_round,
                                    min_shift=args.min_splice_shift, seed=args.seed, exclude=sorted(held))
         except DataError as e:

@@ -15,7 +15,9 @@ round's items; this module holds the parts that need no model:
 - :func:`category_shift`: for real authors, how far the categories of the first and the last round
   lie apart (total variation distance), to report shifting authors apart from stable ones;
 - :func:`splice_authors`: real text with a drift at a known time, for when real authors move too little
-  to tell an update from a stale profile: one author's articles, then another's.
+  to tell an update from a stale profile: one author's articles, then another's;
+  :func:`spliced_population` the benchmark's draw of them beside unspliced authors, and
+  :func:`authors_used` which authors a population holds (what a writer trained for it must leave out).
 """
 
 from __future__ import annotations
@@ -212,3 +214,20 @@ def splice_authors(users: Sequence[User], n: int, *, first: int, later: int, min
         raise DataError(f"only {len(out)} author pairs with {first} and {later} articles and a category shift of at "
                         f"least {min_shift} (asked for {n})")
     return out
+
+
+def spliced_population(users: Sequence[User], n: int, *, rounds: int, per_round: int, first: int | None = None,
+                       min_shift: float, seed: int) -> tuple[list[User], int]:
+    """The drift benchmark's spliced population and how many authors could be its control: the first ``n``
+    of the ``seed`` draw of authors with ``rounds`` rounds (``kind`` "single", unspliced, the control),
+    then ``n`` pairs spliced from the others (first round: one author's ``first``; later rounds: another's)."""
+    first = per_round if first is None else first
+    singles, eligible = sample_authors(users, n, min_items=items_needed(rounds, per_round, first), seed=seed)
+    spliced = splice_authors(users, n, first=first, later=(rounds - 1) * per_round, min_shift=min_shift, seed=seed,
+                             exclude=[u.id for u in singles])
+    return [replace(u, extra={**u.extra, "kind": "single"}) for u in singles] + spliced, eligible
+
+
+def authors_used(users: Sequence[User]) -> set[str]:
+    """The author ids behind ``users``: both authors of a spliced user, the user's own id otherwise."""
+    return {a for u in users for a in u.extra.get("authors", [u.id])}
