@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_incremental: its cached generation and scoring
-from bench_incremental import generate, per_user_ndcg  # noqa: E402
+from bench_incremental import generate, per_user_ndcg, weights_digest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 AUTHORS = REPO.parent / "shared" / "data" / "huffpost-authors" / "interactions.jsonl"
@@ -183,6 +183,8 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
     out: dict[str, list[list[Any]]] = {"stale": [first], "incremental": [first],
                                        **({} if args.no_regeneration else {"regenerated": [first]})}
     writers = {"incremental": base, **({"trained": backends["trained"]} if "trained" in backends else {})}
+    weights = {"trained": args.trained_model, "notes-trained": args.merge_model}
+    digest = {name: weights_digest(weights[name]) if weights.get(name) else None for name in ("trained", "notes-trained")}
     for name in writers:
         out.setdefault(name, [first])
     notes = [first]  # per round, every user's note on that round's items (round 1's is the scratch profile)
@@ -201,12 +203,13 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
                                                cache / f"round{r}-regenerated.json"))
         for name, writer in writers.items():
             msgs = [update.messages(prev.text, ur[r - 1], count) for prev, ur in zip(out[name][-1], rounds, strict=True)]
-            out[name].append(generate(writer, msgs, args, cache / f"round{r}-{name}.json"))
+            out[name].append(generate(writer, msgs, args, cache / f"round{r}-{name}.json", digest.get(name)))
         if args.notes:
             notes.append(generate(base, [scratch.messages(ur[r - 1], count) for ur in rounds], args,
                                   cache / f"round{r}-note.json"))
             for name, merger in mergers.items():
-                out[name].append(merge_notes(merger, notes[-args.notes:], args, cache / f"round{r}-{name}.json"))
+                out[name].append(merge_notes(merger, notes[-args.notes:], args, cache / f"round{r}-{name}.json",
+                                             digest.get(name)))
         for name in adversaries:
             out[f"history@{name}"].append(pasted(pop, out[name][-1], r, count))
         yield r, out
@@ -225,7 +228,8 @@ def pasted(pop: dict[str, Any], profiles: list[Any], r: int, count: Any) -> list
     return [Completion(cut[u.id], 0, None, False) for u in pop["users"]]
 
 
-def merge_notes(backend: Any, window: list[list[Any]], args: argparse.Namespace, cache: Path) -> list[Any]:
+def merge_notes(backend: Any, window: list[list[Any]], args: argparse.Namespace, cache: Path,
+                model: str | None = None) -> list[Any]:
     """Every user's profile merged from their notes in ``window`` (rounds oldest first, users in order); a
     merged completion's prompt tokens count the newest note's prompt too (the older notes were paid for
     in their rounds)."""
@@ -235,7 +239,7 @@ def merge_notes(backend: Any, window: list[list[Any]], args: argparse.Namespace,
 
     merge = ChunkedPrompt(ProfilePrompt(max_words=args.max_words), merge_template=PORTRAIT_MERGE_INSTRUCTION)
     msgs = [merge.merge_messages([n.text for n in user_notes]) for user_notes in zip(*window, strict=True)]
-    merged = generate(backend, msgs, args, cache)
+    merged = generate(backend, msgs, args, cache, model)
     return [Completion(m.text, None if m.prompt_tokens is None or n.prompt_tokens is None else m.prompt_tokens + n.prompt_tokens,
                        m.completion_tokens, m.hit_limit) for m, n in zip(merged, window[-1], strict=True)]
 

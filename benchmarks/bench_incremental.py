@@ -88,9 +88,12 @@ def user_sets(args: argparse.Namespace) -> dict[str, list[Any]]:
     return {name: [u for u in users if len(u.interactions) >= need] for name, users in sets.items()}
 
 
-def generate(backend: Any, messages: list[Any], args: argparse.Namespace, cache: Path) -> list[Any]:
+def generate(backend: Any, messages: list[Any], args: argparse.Namespace, cache: Path,
+             model: str | None = None) -> list[Any]:
     """Greedy completions, batch by batch; finished batches are kept in ``cache`` with a hash of each
-    prompt, so a stopped run resumes, and a changed run (other users or budgets) is refused, not mixed."""
+    prompt, so a stopped run resumes, and a changed run (other users or budgets) is refused, not mixed.
+    ``model`` (e.g. :func:`weights_digest` of a trained adapter) is kept too: the same prompts written by
+    another model are refused, since a trained writer's first prompts are the untrained one's."""
     import hashlib
     from dataclasses import asdict
 
@@ -98,15 +101,33 @@ def generate(backend: Any, messages: list[Any], args: argparse.Namespace, cache:
     from bump_profiles.engines.backends import Completion
 
     keys = [hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:16] for m in messages]
-    kept = json.loads(cache.read_text()) if cache.exists() else {"prompts": [], "completions": []}
+    kept = json.loads(cache.read_text()) if cache.exists() else {"prompts": [], "completions": [], "model": model}
     if kept["prompts"] != keys[: len(kept["prompts"])]:
         raise SystemExit(f"{cache} holds generations of other prompts (another --seed, user count or budget): "
                          f"delete {cache.parent} to start over")
+    if kept.get("model") != model:
+        raise SystemExit(f"{cache} holds generations of another model ({kept.get('model')}, not {model}): "
+                         f"delete {cache} to start over")
     out = [Completion(**c) for c in kept["completions"]]
     for b in range(len(out), len(messages), args.batch_size):
         out += backend.complete(messages[b : b + args.batch_size], max_new_tokens=args.max_new_tokens, temperature=0.0)
-        atomic_write_json(cache, {"prompts": keys[: len(out)], "completions": [asdict(c) for c in out]})
+        atomic_write_json(cache, {"prompts": keys[: len(out)], "completions": [asdict(c) for c in out], "model": model})
     return out
+
+
+def weights_digest(model_dir: str) -> str:
+    """A short hash of a trained model folder's weight files (a LoRA adapter's, or a full model's), so kept
+    generations name the weights that wrote them, not a path that a later run may reuse."""
+    import hashlib
+
+    files = sorted(p for p in Path(model_dir).glob("*.safetensors") if p.is_file())
+    if not files:
+        raise SystemExit(f"{model_dir}: no *.safetensors weights to fingerprint")
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def per_user_ndcg(splits: list[Any], profiles: dict[str, str], judge: Any,

@@ -204,7 +204,7 @@ def test_rolling_notes_note_each_round_once_and_merge_the_latest_k(tmp_path):
     rounds = [cut_rounds(u.interactions, 5, 3) for u in users]
     pop = {"users": users, "rounds": {u.id: r for u, r in zip(users, rounds, strict=True)}}
     args = Namespace(max_words=20, scratch_tokens=1500, update_tokens=400, rounds=5, notes=2, batch_size=8,
-                     max_new_tokens=8, no_regeneration=False)
+                     max_new_tokens=8, no_regeneration=False, trained_model=None, merge_model=None)
     rec = _Recorder()
     sets = list(bench.chains(pop, {"base": rec}, args, tmp_path))[-1][1]
     assert sorted(sets) == ["history@notes", "incremental", "notes", "regenerated", "stale"] and len(sets["notes"]) == 4

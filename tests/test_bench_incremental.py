@@ -44,3 +44,42 @@ def test_bench_incremental_runs_and_counts_prompt_tokens(tmp_path, capsys):
     with pytest.raises(SystemExit, match="other prompts"):
         bench.main(["--model", str(tiny), "--synthetic", "4", "--synthetic-interactions", "14", "16", "--authors", "0",
                     "--max-new-tokens", "6", "--bootstrap", "50", "--scratch-tokens", "40", "--out", str(out)])
+
+
+def test_kept_generations_name_the_model_that_wrote_them(tmp_path):
+    """A trained writer's first prompts are the untrained one's; kept texts of one set of weights must not be
+    read back as another's (drift runs copy kept generations between outputs)."""
+    from argparse import Namespace
+
+    from bump_profiles.engines.backends import Completion
+
+    bench = load_script("benchmarks/bench_incremental.py")
+
+    class Echo:
+        def __init__(self, tag):
+            self.tag, self.calls = tag, 0
+
+        def complete(self, messages, **_):
+            self.calls += 1
+            return [Completion(f"{self.tag} {m[-1]['content']}", 3, 2, False) for m in messages]
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, byte in ((a, b"\x01"), (b, b"\x02")):
+        d.mkdir()
+        (d / "adapter_model.safetensors").write_bytes(byte * 64)
+    digest_a, digest_b = bench.weights_digest(str(a)), bench.weights_digest(str(b))
+    assert digest_a != digest_b and digest_a == bench.weights_digest(str(a))
+    args = Namespace(batch_size=2, max_new_tokens=4)
+    msgs = [[{"role": "user", "content": f"p{i}"}] for i in range(3)]
+    cache = tmp_path / "kept" / "round2-trained.json"
+    cache.parent.mkdir()
+    first = bench.generate(Echo("A"), msgs, args, cache, digest_a)
+    assert [c.text for c in first] == ["A p0", "A p1", "A p2"]
+    again = Echo("A")
+    assert bench.generate(again, msgs, args, cache, digest_a) == first and again.calls == 0  # resumed, not redone
+    with pytest.raises(SystemExit, match="another model"):
+        bench.generate(Echo("B"), msgs, args, cache, digest_b)
+    with pytest.raises(SystemExit, match="another model"):  # nor as the base model's (no digest)
+        bench.generate(Echo("B"), msgs, args, cache)
+    with pytest.raises(SystemExit, match="no \\*.safetensors"):
+        bench.weights_digest(str(tmp_path / "kept"))
