@@ -27,14 +27,20 @@ from bench_drift import parse_args, populations  # noqa: E402
 from bump_profiles.authors.stats import paired_difference  # noqa: E402
 
 
-def groups_of(report: dict[str, Any], population: str) -> dict[str, list[str]]:
-    """'all' and each ``kind`` -> the user ids, from the report's population drawn again with its arguments."""
+def redraw(report: dict[str, Any], population: str) -> dict[str, Any]:
+    """The report's population (``bench_drift.populations``: users, rounds, IDF corpus) drawn again with the
+    report's own arguments; refused (ValueError) when its users are not the report's."""
     argv = [x for k, v in report["args"].items() if v is not None and v is not False and k != "out"
             for x in ([f"--{k.replace('_', '-')}"] + ([] if v is True else [str(y) for y in (v if isinstance(v, list) else [v])]))]
-    users = populations(parse_args(argv))[population]["users"]
-    ids = [u.id for u in users]
-    if ids != report["populations"][population]["user_ids"]:
+    pop = populations(parse_args(argv))[population]
+    if [u.id for u in pop["users"]] != report["populations"][population]["user_ids"]:
         raise ValueError(f"the {population} users drawn from the report's arguments are not the report's users")
+    return pop
+
+
+def kinds_of(users: list[Any]) -> dict[str, list[str]]:
+    """'all' and each ``kind`` (synthetic switch/keep, spliced/single) -> the user ids, in order."""
+    ids = [u.id for u in users]
     kinds = sorted({u.extra["kind"] for u in users if "kind" in u.extra})
     return {"all": ids, **{k: [u.id for u in users if u.extra.get("kind") == k] for k in kinds}}
 
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         population = args.population or next(iter(ra["populations"]))
         if ra["populations"][population]["user_ids"] != rb["populations"][population]["user_ids"]:
             raise ValueError(f"the two reports' {population} users differ")
-        members = groups_of(ra, population)
+        members = kinds_of(redraw(ra, population)["users"])
         missing = [g for g in args.groups if g not in members]
         if missing:
             raise ValueError(f"no group {', '.join(missing)} (the population has {', '.join(members)})")

@@ -25,7 +25,7 @@ def test_pairs_come_from_the_reports_per_user_scores(tmp_path, capsys):
     assert lines[0] == "| after round | switch | keep | all |" and len(lines) == 2 + 2
     assert all(cell.strip() == "+0.000 [+0.000, +0.000]" for line in lines[2:] for cell in line.split("|")[2:-1])
     report = json.loads(a.read_text())["populations"]["synthetic"]
-    members = pair.groups_of(json.loads(a.read_text()), "synthetic")
+    members = pair.kinds_of(pair.redraw(json.loads(a.read_text()), "synthetic")["users"])
     assert members["all"] == report["user_ids"] and len(members["switch"]) == len(members["keep"]) == 3
     rows = pair.pair(report, "incremental", report, "stale", members, "lexical", "ndcg_a", 0, 50)
     last = report["rounds"][-1]["judges"]["lexical"]["per_user"]
