@@ -61,7 +61,33 @@ def paired_table(scores: dict[str, dict], set_a: str, set_b: str, members: list[
             for (r, t) in scores[set_a]}
 
 
+def horizon_png(tables: dict[str, dict[tuple[int, int], dict[str, float]]], title: str) -> bytes:
+    """One panel a group: the paired difference (95% interval) against rounds ahead k, one line a round r >= 2."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bump_profiles.evaluation.report import figure_png
+
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.6 * len(tables), 3.6), squeeze=False, sharey=True)
+    for ax, (group, table) in zip(axes[0], tables.items(), strict=True):
+        for r in sorted({r for r, _ in table if r > 1}):
+            ks = sorted(k for rr, k in table if rr == r)
+            d = [table[r, k] for k in ks]
+            x = [k + 0.06 * (r - 3) for k in ks]  # rounds side by side, not on top of each other
+            ax.errorbar(x, [v["mean"] for v in d], yerr=[[v["mean"] - v["lo"] for v in d], [v["hi"] - v["mean"] for v in d]],
+                        marker="o", capsize=3, label=f"after round {r}")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set(title=group, xlabel="rounds ahead k (1 = the next round)")
+        ax.set_xticks(sorted({k for r, k in table if r > 1}))
+    axes[0][0].set_ylabel(f"{title}\nNDCG_A difference (95% CI)")
+    axes[0][-1].legend(fontsize=8)
+    return figure_png(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from bump_profiles.data.atomic import atomic_write_bytes
     from bump_profiles.judges.lexical import LexicalJudge
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("b", help="the set subtracted (e.g. stale)")
     p.add_argument("--population", help="default: the report's only (first) population")
     p.add_argument("--groups", nargs="+", default=["all"])
+    p.add_argument("--plot", type=Path, metavar="PNG", help="also draw the differences, one panel a group")
     args = p.parse_args(argv)
     try:
         report = json.loads(args.report.read_text())
@@ -88,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.report}: {e!r}", file=sys.stderr)
         return 2
     horizons = sorted({k for (r, t) in scores[args.a] for k in [t - r]})
+    tables = {}
     for group in args.groups:
         ids = members[group]
         seed = report["args"]["seed"] if group == "all" else len(ids)
-        table = paired_table(scores, args.a, args.b, ids, seed, report["args"]["bootstrap"])
+        table = tables[f"{population}, {group} ({len(ids)} users)"] = paired_table(
+            scores, args.a, args.b, ids, seed, report["args"]["bootstrap"])
         print(f"\n{population}, {group} ({len(ids)} users): {args.a} - {args.b}, NDCG_A on round r + k (lexical)")
         print(f"| after round r | {' | '.join(f'k = {k}' for k in horizons)} |\n|---|{'---|' * len(horizons)}")
         for r in sorted({r for r, _ in table}):
@@ -103,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             cells = [" / ".join(f"{np.mean([scores[s][r, r + k][u] for u in ids]):.3f}" for s in (args.a, args.b))
                      if (r, k) in table else "" for k in horizons]
             print(f"| {r} | {' | '.join(cells)} |")
+    if args.plot:
+        atomic_write_bytes(args.plot, horizon_png(tables, f"{args.a} - {args.b}"))
+        print(f"wrote {args.plot}")
     return 0
 
 

@@ -37,7 +37,9 @@ def test_far_horizons_reproduce_the_next_round_and_pair_users(tmp_path, capsys):
     assert scores["stale"][1, 4] == scores["stale"][2, 4] == scores["stale"][3, 4]
 
     # the same model wrote both chains: trained - incremental is 0 at every horizon, in every group
-    assert horizon.main([str(out), "trained", "incremental", "--groups", "switch", "keep", "all"]) == 0
+    png = tmp_path / "horizons.png"
+    assert horizon.main([str(out), "trained", "incremental", "--groups", "switch", "keep", "all", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     diffs = [c.strip() for line in printed.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")
              or line.startswith("| 3 ") for c in line.split("|")[2:-1] if "[" in c]
