@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {args.report}: {e!r}", file=sys.stderr)
         return 2
-    horizons = sorted({k for (r, t) in scores[args.a] for k in [t - r]})
+    horizons = sorted({t - r for r, t in scores[args.a]})
     tables = {}
     for group in args.groups:
         ids = members[group]
