@@ -183,8 +183,8 @@ def chains(pop: dict[str, Any], backends: dict[str, Any], args: argparse.Namespa
     out: dict[str, list[list[Any]]] = {"stale": [first], "incremental": [first],
                                        **({} if args.no_regeneration else {"regenerated": [first]})}
     writers = {"incremental": base, **({"trained": backends["trained"]} if "trained" in backends else {})}
-    weights = {"trained": args.trained_model, "notes-trained": args.merge_model}
-    digest = {name: weights_digest(weights[name]) if weights.get(name) else None for name in ("trained", "notes-trained")}
+    digest = {name: weights_digest(path) for name, path in (("trained", args.trained_model), ("notes-trained", args.merge_model))
+              if path}  # kept texts name the weights that wrote them
     for name in writers:
         out.setdefault(name, [first])
     notes = [first]  # per round, every user's note on that round's items (round 1's is the scratch profile)
