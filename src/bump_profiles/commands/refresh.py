@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from bump_profiles.commands.store_generator import add_refresh_mode_arguments, add_store_generator_arguments
+from bump_profiles.commands.store_generator import (
+    add_refresh_mode_arguments,
+    add_store_generator_arguments,
+    update_writer,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +51,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     stale = dict(min_new=args.min_new, max_age_s=args.max_age_s)
     if args.engine == "ray":
         from bump_profiles.scale.engines import EngineSpec
+
+        if args.update_model:
+            raise ConfigError("--update-model runs with the local engine (--engine local), not on Ray")
         from bump_profiles.scale.refresh import refresh_store
 
         spec = EngineSpec(backend=args.backend, model=(args.api_model or args.model) if args.backend == "openai"
@@ -67,7 +74,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         backend = _backend(args)
         refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=scratch,
                               update_prompt=update, max_new_tokens=args.max_new_tokens,
-                              temperature=args.temperature, notes_kept=args.notes_kept)
+                              temperature=args.temperature, notes_kept=args.notes_kept,
+                              update_backend=update_writer(args))
         pages = written = failed = 0
         after = None
         while args.max_pages is None or pages < args.max_pages:
@@ -79,7 +87,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                 results = refresher.refresh_many(users[b : b + args.batch_size])
                 written += sum(r is not None and not isinstance(r, Exception) for r in results)
                 failed += sum(isinstance(r, Exception) for r in results)
-        summary = {"engine": "local", "model": backend.name, "pages": pages, "written": written, "failed": failed,
+        summary = {"engine": "local", "model": backend.name,
+                   **({"update_model": refresher.update_backend.name} if refresher.update_backend else {}), "pages": pages, "written": written, "failed": failed,
                    "seconds": round(time.perf_counter() - start, 2)}
     store.close()
     print(json.dumps(summary))

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from bump_profiles.commands.store_generator import add_refresh_mode_arguments, add_store_generator_arguments
+from bump_profiles.commands.store_generator import (
+    add_refresh_mode_arguments,
+    add_store_generator_arguments,
+    update_writer,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,13 +68,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     backend = _backend(args)
     scratch, update = prompt_pair(args.prompt, max_words=args.max_words, history_items=args.history_items,
                                   history_tokens=args.history_tokens)
-    refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=scratch,
-                          update_prompt=update, max_new_tokens=args.max_new_tokens, notes_kept=args.notes_kept)
+    refresher = Refresher(store, backend, mode=args.mode, scratch_prompt=scratch, update_prompt=update,
+                          max_new_tokens=args.max_new_tokens, notes_kept=args.notes_kept,
+                          update_backend=update_writer(args))
     settings = ServeSettings(token=token, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
                              rate=args.rate, burst=args.burst, max_refresh_users=args.max_refresh_users,
                              **({"replica": args.replica} if args.replica else {}))
     app = create_app(store, refresher, settings)
-    logging.getLogger(__name__).info("serving store %s with generator %s (%s prompt) on http://%s:%d (docs: /docs)",
-                                     store.engine.url.render_as_string(hide_password=True), backend.name, args.prompt, args.host, args.port)
+    logging.getLogger(__name__).info("serving store %s with generator %s%s (%s prompt) on http://%s:%d (docs: /docs)",
+                                     store.engine.url.render_as_string(hide_password=True), backend.name,
+                                     f", updates by {refresher.update_backend.name}" if refresher.update_backend else "",
+                                     args.prompt, args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

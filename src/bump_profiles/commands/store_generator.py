@@ -4,6 +4,8 @@ so they take the same model, prompt style and budgets."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 
 def add_store_generator_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,3 +40,47 @@ def add_refresh_mode_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--notes-kept", type=int, default=3,
                    help="--mode notes: the profile merges the user's latest this many notes (1: the profile is "
                         "the newest note)")
+    p.add_argument("--update-model",
+                   help="--mode update: another model writes the updates (a trained update writer, a training "
+                        "run's final/; docs/drift.md), the --model the first profile; same backend settings")
+
+
+def update_writer(args: argparse.Namespace) -> Any:
+    """The backend of ``--update-model`` (the ``--backend`` settings with that model), or None without one.
+    Refused outside update mode; a warning when the writer was trained on another update prompt than the
+    service shows it (its run's config.yaml says which)."""
+    import sys
+
+    from bump_profiles.commands.profile import _backend
+    from bump_profiles.errors import ConfigError
+
+    if not args.update_model:
+        return None
+    if args.mode != "update":
+        raise ConfigError(f"--update-model writes updates: it needs --mode update, not --mode {args.mode}")
+    problem = trained_prompt_mismatch(args.update_model, args.prompt, args.max_words)
+    if problem:
+        print(f"warning: --update-model {args.update_model}: {problem}", file=sys.stderr)
+    return _backend(argparse.Namespace(**{**vars(args), "model": args.update_model, "api_model": None}))
+
+
+def trained_prompt_mismatch(model_dir: str, style: str, max_words: int) -> str | None:
+    """What differs between the update prompt a training run's writer learned (``model_dir/config.yaml``) and
+    the ``style`` and ``max_words`` it will be shown; None when they agree or the folder holds no config."""
+    import yaml
+
+    from bump_profiles.profiles.prompts import PROMPT_STYLES
+
+    config = Path(model_dir) / "config.yaml"
+    if not config.is_file():
+        return None
+    trained = (yaml.safe_load(config.read_text()) or {}).get("prompt") or {}
+    if trained.get("mode") != "update":
+        return f"{config} trained a writer from scratch (prompt.mode: {trained.get('mode')}), not an update writer"
+    learned = [name for name, (_, update) in PROMPT_STYLES.items() if update == trained.get("update_template")]
+    if style not in learned:
+        return (f"it learned {'the --prompt ' + learned[0] if learned else 'another'} update prompt, not "
+                f"--prompt {style}")
+    if trained.get("max_words") != max_words:
+        return f"it learned --max-words {trained.get('max_words')}, not {max_words}"
+    return None

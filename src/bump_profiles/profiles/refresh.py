@@ -19,6 +19,11 @@ later ones read the interactions after the newest note, chained like an update o
 (one note per chunk). A note leaves the profile ``notes_kept`` rounds later, so the profile follows
 interests that move. Many users: their notes chunk round by chunk round, then one merge call.
 
+An ``update_backend`` (update mode) writes the updates while ``backend`` writes a user's first profile: a
+trained update writer (docs/drift.md) learned the update prompt only, so the first profile stays with the
+generator that writes from scratch, as the drift benchmark's ``trained`` chain does. Each version records
+the name of the backend that wrote it.
+
 The new version is written in one transaction on top of the version it was built on; interactions
 that arrive during generation have larger ``seq`` and stay "new" for the next refresh. The store
 makes a read wait for a write of the same user in progress, so no smaller ``seq`` can appear later.
@@ -62,10 +67,14 @@ class Refresher:
     temperature: float = 0.0  # of the profile (update, scratch, merge); notes are always greedy
     notes_kept: int = 3
     merge_template: str = PORTRAIT_MERGE_INSTRUCTION
+    update_backend: Backend | None = None  # update mode: writes the updates (None: ``backend``)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.update_backend is not None and self.mode != "update":
+            raise ConfigError(f"an update writer is used in update mode only, not in {self.mode} mode "
+                              "(nothing there is written by the update prompt)")
         for name, prompt in (("scratch", self.scratch_prompt), ("update", self.update_prompt)):
             if prompt.history_items is None:  # the item budget is what bounds a refresh's reads
                 raise ConfigError(f"the {name} prompt of a refresh needs history_items (at least 1), not None")
@@ -92,8 +101,7 @@ class Refresher:
             pending = [p for p in (self.prepare(u, target=targets.get(u)) for u in active) if p is not None]
             if not pending:
                 break
-            completions = self._complete([p.messages(self.scratch_prompt, self.update_prompt, self._count())
-                                          for p in pending], greedy=self.mode == "notes")
+            completions = self._complete_pending(pending)
             active = []
             for p, c in zip(pending, completions, strict=True):
                 targets[p.user_id] = p.target
@@ -139,7 +147,7 @@ class Refresher:
         if current is None or self.mode == "scratch":
             return self._newest(user_id, "scratch", current)
         shown, target = self._oldest(user_id, current.through_seq, target, self.update_prompt.history_items,
-                                     self.update_prompt.history_tokens)
+                                     self.update_prompt.history_tokens, self._count("update"))
         return PendingRefresh(user_id, "update", current.text, shown, current.version, target) if shown else None
 
     def _prepare_note(self, user_id: str, target: int | None) -> PendingRefresh | None:
@@ -149,7 +157,8 @@ class Refresher:
         after = newest[-1].through_seq
         shown, target = self._oldest(user_id, after, target,
                                      _smaller(self.scratch_prompt.history_items, self.update_prompt.history_items),
-                                     _smaller(self.scratch_prompt.history_tokens, self.update_prompt.history_tokens))
+                                     _smaller(self.scratch_prompt.history_tokens, self.update_prompt.history_tokens),
+                                     self._count())
         return PendingRefresh(user_id, "note", "", shown, None, target, after_note=after) if shown else None
 
     def _newest(self, user_id: str, mode: str, current: StoredProfile | None) -> PendingRefresh | None:
@@ -162,15 +171,15 @@ class Refresher:
                                              count_tokens=self._count()):]
         return PendingRefresh(user_id, mode, "", shown, None if current is None else current.version, recent[-1].seq)
 
-    def _oldest(self, user_id: str, after: int, target: int | None, items: int | None,
-                tokens: int | None) -> tuple[list[StoredInteraction], int]:
+    def _oldest(self, user_id: str, after: int, target: int | None, items: int | None, tokens: int | None,
+                count: Callable[[str], int] | None) -> tuple[list[StoredInteraction], int]:
         """The oldest interactions after seq ``after``, up to ``target``, within the budgets; and ``target``."""
         new = self.store.interactions(user_id, after_seq=after, limit=items)
         if target is None:  # the backlog as it stood at the start: later arrivals wait for the next refresh
             newest = self.store.interactions(user_id, after_seq=after, limit=1, newest=True)
             target = newest[-1].seq if newest else after
         new = [i for i in new if i.seq <= target]
-        return new[: fitting([as_interaction(i) for i in new], max_tokens=tokens, count_tokens=self._count())], target
+        return new[: fitting([as_interaction(i) for i in new], max_tokens=tokens, count_tokens=count)], target
 
     def prepare_merge(self, user_id: str) -> PendingMerge | None:
         """The user's latest notes to merge, unless the current profile is already their merge."""
@@ -186,7 +195,7 @@ class Refresher:
         if not text.strip():
             raise EmptyProfileError(f"user '{pending.user_id}': the generator returned an empty profile")
         return self.store.write_profile(
-            pending.user_id, text, generator=self.backend.name, mode=pending.mode,
+            pending.user_id, text, generator=self._writer(pending.mode).name, mode=pending.mode,
             previous_version=pending.previous_version, through_seq=max(i.seq for i in pending.shown),
             source_seqs=[i.seq for i in pending.shown], prompt_tokens=prompt_tokens,
         )
@@ -210,12 +219,27 @@ class Refresher:
             source_seqs=sorted({s for n in pending.notes for s in n.source_seqs}), prompt_tokens=prompt_tokens,
         )
 
-    def _complete(self, messages: list[Messages], *, greedy: bool = False) -> list[Completion]:
-        return self.backend.complete(messages, max_new_tokens=self.max_new_tokens,
-                                     temperature=0.0 if greedy else self.temperature)
+    def _complete_pending(self, pending: Sequence[PendingRefresh]) -> list[Completion]:
+        """Each pending refresh's completion, one generation call per writer (updates to ``update_backend``)."""
+        out: dict[int, Completion] = {}
+        for writer in {id(w): w for w in (self._writer(p.mode) for p in pending)}.values():
+            mine = [k for k, p in enumerate(pending) if self._writer(p.mode) is writer]
+            count = token_counter(writer)
+            messages = [pending[k].messages(self.scratch_prompt, self.update_prompt, count) for k in mine]
+            out.update(zip(mine, self._complete(messages, greedy=self.mode == "notes", backend=writer), strict=True))
+        return [out[k] for k in range(len(pending))]
 
-    def _count(self) -> Callable[[str], int] | None:
-        return token_counter(self.backend)
+    def _complete(self, messages: list[Messages], *, greedy: bool = False,
+                  backend: Backend | None = None) -> list[Completion]:
+        return (backend or self.backend).complete(messages, max_new_tokens=self.max_new_tokens,
+                                                  temperature=0.0 if greedy else self.temperature)
+
+    def _writer(self, mode: str) -> Backend:
+        """The backend that writes a ``mode`` prompt: the update writer's for updates, when there is one."""
+        return self.update_backend if mode == "update" and self.update_backend is not None else self.backend
+
+    def _count(self, mode: str = "scratch") -> Callable[[str], int] | None:
+        return token_counter(self._writer(mode))
 
 
 def _smaller(a: int | None, b: int | None) -> int | None:
