@@ -62,7 +62,9 @@ def test_a_writer_shown_another_prompt_than_it_learned_is_named(tmp_path):
     run = tmp_path / "final"
     run.mkdir()
     assert trained_prompt_mismatch(str(run), "subjects", 40) is None  # no config: nothing to compare
-    config = load_config(REPO / "configs" / "update-writer-switch.yaml")
+    data = tmp_path / "train.jsonl"  # the config's data file is made by a script; any file will do here
+    data.write_text("")
+    config = load_config(REPO / "configs" / "update-writer-switch.yaml", [f"data.path={data}"])
     (run / "config.yaml").write_text(to_yaml(config))
     assert trained_prompt_mismatch(str(run), "portrait", 40) is None
     assert "learned the --prompt portrait update prompt, not --prompt subjects" in trained_prompt_mismatch(
