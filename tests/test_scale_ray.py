@@ -1,7 +1,8 @@
 """``profile --engine ray`` on a real local Ray (2 CPUs, no dashboard, one cluster for the module):
 the same profiles as single-process ``profile``, an OpenAI-compatible endpoint through
 ``ray.data.llm``, kill -9 of the driver and of a worker then a rerun gives each user exactly once, a
-second live run is refused, and ``refresh --engine ray`` on a store. Tiny random model, greedy."""
+second live run is refused, and ``refresh --engine ray`` on a store (also with an update writer). Tiny random
+models, greedy."""
 
 from __future__ import annotations
 
@@ -204,3 +205,36 @@ def test_refresh_on_ray_pages_the_store_writes_what_the_service_writes_and_is_id
         assert state(stores[1].current_profile(uid)) == state(stores[0].current_profile(uid))
     again = refresh_store(stores[1], spec(tiny_model), page_size=3)  # a retry: nothing new is written
     assert again.written == 0 and again.failed == empty
+
+
+def test_refresh_on_ray_with_an_update_writer_writes_what_the_service_writes(cluster, tiny_model, tmp_path):
+    """The first profile by the generator, the update by another model, as the local Refresher with
+    ``update_backend`` writes them: one Ray Data pass per engine. The generator writes blanks (no version), the
+    writer text, so an update through the wrong engine writes nothing."""
+    from fakes import save_tiny
+
+    from bump_profiles.profiles.refresh import Refresher
+    from bump_profiles.scale.refresh import refresh_store
+    from bump_profiles.store import NewInteraction, ProfileStore
+
+    writer = save_tiny(tmp_path / "writer", varied=True)
+    stores = [ProfileStore(str(tmp_path / f"{name}.db")) for name in ("local", "ray")]
+    for store in stores:
+        store.add_interactions("new", [NewInteraction(it.text) for it in make_users(1, seed=3)[0].interactions])
+        seq = store.add_interactions("old", [NewInteraction("first post about tea")])[0]
+        store.write_profile("old", "Likes tea.", generator="earlier", mode="scratch", previous_version=None,
+                            through_seq=seq, source_seqs=[seq])
+        store.add_interactions("old", [NewInteraction("second post about green tea")])
+
+    def backend(path):
+        return TransformersBackend(load_causal_lm(str(path)), load_tokenizer(str(path)), name=str(path))
+
+    Refresher(stores[0], backend(tiny_model), update_backend=backend(writer), scratch_prompt=PROMPT,
+              max_new_tokens=12).refresh_many(["new", "old"])
+    s = refresh_store(stores[1], spec(tiny_model), update_spec=spec(writer))
+    assert (s.written, s.failed, s.superseded) == (1, 1, 0)
+    for store in stores:
+        assert [v.generator for v in store.profile_history("old")] == ["earlier", str(writer)]
+        assert store.current_profile("new") is None  # the generator's blank first profile: not stored
+    ours, theirs = (store.current_profile("old") for store in stores)
+    assert ours.text.strip() and (ours.text, ours.source_seqs) == (theirs.text, theirs.source_seqs)

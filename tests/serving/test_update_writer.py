@@ -54,7 +54,6 @@ def test_the_refresh_command_takes_an_update_model(tmp_path, capsys, monkeypatch
     assert (out["model"], out["update_model"], out["written"]) == ("smollm2-135m", "writer-dir", 1)
     assert [v.generator for v in store.profile_history("u")] == ["smollm2-135m", "writer-dir"]
     assert main([*flags, "--mode", "notes"]) != 0 and "needs --mode update" in capsys.readouterr().err
-    assert main([*flags, "--engine", "ray"]) != 0 and "local engine" in capsys.readouterr().err
 
 
 def test_a_writer_shown_another_prompt_than_it_learned_is_named(tmp_path):

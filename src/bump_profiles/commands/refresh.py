@@ -8,6 +8,7 @@ import json
 from bump_profiles.commands.store_generator import (
     add_refresh_mode_arguments,
     add_store_generator_arguments,
+    check_update_writer,
     update_writer,
 )
 
@@ -50,10 +51,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     store = ProfileStore(args.store)
     stale = dict(min_new=args.min_new, max_age_s=args.max_age_s)
     if args.engine == "ray":
-        from bump_profiles.scale.engines import EngineSpec
+        from dataclasses import replace
 
-        if args.update_model:
-            raise ConfigError("--update-model runs with the local engine (--engine local), not on Ray")
+        from bump_profiles.scale.engines import EngineSpec
         from bump_profiles.scale.refresh import refresh_store
 
         spec = EngineSpec(backend=args.backend, model=(args.api_model or args.model) if args.backend == "openai"
@@ -62,9 +62,15 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                           seed=args.seed, scratch=scratch, update=update,
                           lora=args.lora, base_url=args.base_url, api_key_env=args.api_key_env, qps=args.qps,
                           max_retries=args.max_retries)
+        update_spec = None  # --update-model: a vLLM engine serves it as a LoRA adapter on --model
+        if args.update_model:
+            check_update_writer(args)
+            update_spec = replace(spec, lora=args.update_model) if args.backend == "vllm" else \
+                replace(spec, model=args.update_model, lora=None)
         s = refresh_store(store, spec, mode=args.mode, page_size=args.page_size, max_pages=args.max_pages,
-                          address=args.ray_address, **stale)
-        summary = {"engine": "ray", "model": spec.name, "pages": s.pages, "written": s.written,
+                          address=args.ray_address, update_spec=update_spec, **stale)
+        summary = {"engine": "ray", "model": spec.name, **({"update_model": update_spec.name} if update_spec else {}),
+                   "pages": s.pages, "written": s.written,
                    "superseded": s.superseded, "failed": s.failed, "seconds": round(s.seconds, 2)}
     else:
         from bump_profiles.commands.profile import _backend

@@ -46,22 +46,27 @@ def add_refresh_mode_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def update_writer(args: argparse.Namespace) -> Any:
-    """The backend of ``--update-model`` (the ``--backend`` settings with that model), or None without one.
-    Refused outside update mode; a warning when the writer was trained on another update prompt than the
-    service shows it (its run's config.yaml says which)."""
-    import sys
-
+    """The backend of ``--update-model`` (the ``--backend`` settings with that model), or None without one."""
     from bump_profiles.commands.profile import _backend
-    from bump_profiles.errors import ConfigError
 
     if not args.update_model:
         return None
+    check_update_writer(args)
+    return _backend(argparse.Namespace(**{**vars(args), "model": args.update_model, "api_model": None}))
+
+
+def check_update_writer(args: argparse.Namespace) -> None:
+    """``--update-model`` is refused outside update mode; a warning when the writer was trained on another
+    update prompt than it will be shown (its run's config.yaml says which)."""
+    import sys
+
+    from bump_profiles.errors import ConfigError
+
     if args.mode != "update":
         raise ConfigError(f"--update-model writes updates: it needs --mode update, not --mode {args.mode}")
     problem = trained_prompt_mismatch(args.update_model, args.prompt, args.max_words)
     if problem:
         print(f"warning: --update-model {args.update_model}: {problem}", file=sys.stderr)
-    return _backend(argparse.Namespace(**{**vars(args), "model": args.update_model, "api_model": None}))
 
 
 def trained_prompt_mismatch(model_dir: str, style: str, max_words: int) -> str | None:

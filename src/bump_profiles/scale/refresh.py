@@ -9,6 +9,8 @@ update prompt holds is chained (one more pass for those users, on the version ju
 Idempotent under retries: a user written before a crash is not stale at the rerun, and a version
 written meanwhile by another refresh makes the write a StaleWriteError, counted as ``superseded``,
 never a second version. Mode ``notes`` (rolling notes) is not run here: it runs with the local engine.
+With ``update_spec`` (a trained update writer) the updates go through that engine and the first profiles
+through ``spec``: one pass per engine.
 """
 
 from __future__ import annotations
@@ -35,14 +37,15 @@ class RefreshSummary:
 
 def refresh_store(store: ProfileStore, spec: EngineSpec, *, mode: str = "update", min_new: int = 1,
                   max_age_s: float | None = None, page_size: int = 10_000, max_pages: int | None = None,
-                  address: str | None = None) -> RefreshSummary:
+                  address: str | None = None, update_spec: EngineSpec | None = None) -> RefreshSummary:
     """Refresh every stale user of ``store`` (see the module docstring)."""
     if mode == "notes":
         raise ConfigError("refresh --mode notes runs with the local engine (--engine local), not on Ray")
     ray = require_ray()
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    refresher = Refresher(store, _Counter(spec), mode=mode, scratch_prompt=spec.scratch, update_prompt=spec.update)
+    refresher = Refresher(store, _Counter(spec), mode=mode, scratch_prompt=spec.scratch, update_prompt=spec.update,
+                          update_backend=None if update_spec is None else _Counter(update_spec))
     start = time.perf_counter()
     s = RefreshSummary(0, 0, 0, 0, 0.0)
     after: str | None = None
@@ -53,10 +56,21 @@ def refresh_store(store: ProfileStore, spec: EngineSpec, *, mode: str = "update"
         after, s.pages = users[-1], s.pages + 1
         todo = [p for p in map(refresher.prepare, users) if p is not None]
         while todo:
-            chained = _generate_and_write(refresher, todo, spec, s)
+            chained = [c for part, engine in _by_engine(todo, spec, update_spec)
+                       for c in _generate_and_write(refresher, part, engine, s)]
             todo = [p for p in (refresher.prepare(u, target=t) for u, t in chained) if p is not None]
     s.seconds = time.perf_counter() - start
     return s
+
+
+def _by_engine(todo: list[PendingRefresh], spec: EngineSpec,
+               update_spec: EngineSpec | None) -> list[tuple[list[PendingRefresh], EngineSpec]]:
+    """The pending refreshes per engine, one Ray Data pass each: all on ``spec`` unless an update writer
+    takes the updates."""
+    if update_spec is None:
+        return [(todo, spec)]
+    parts = (([p for p in todo if p.mode != "update"], spec), ([p for p in todo if p.mode == "update"], update_spec))
+    return [(part, engine) for part, engine in parts if part]
 
 
 def _generate_and_write(refresher: Refresher, todo: list[PendingRefresh], spec: EngineSpec,
