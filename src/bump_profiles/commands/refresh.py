@@ -70,8 +70,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         s = refresh_store(store, spec, mode=args.mode, page_size=args.page_size, max_pages=args.max_pages,
                           address=args.ray_address, update_spec=update_spec, **stale)
         summary = {"engine": "ray", "model": spec.name, **({"update_model": update_spec.name} if update_spec else {}),
-                   "pages": s.pages, "written": s.written,
-                   "superseded": s.superseded, "failed": s.failed, "seconds": round(s.seconds, 2)}
+                   "pages": s.pages, "written": s.written, "superseded": s.superseded, "failed": s.failed,
+                   "seconds": round(s.seconds, 2)}
     else:
         from bump_profiles.commands.profile import _backend
         from bump_profiles.profiles.refresh import Refresher
@@ -93,9 +93,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                 results = refresher.refresh_many(users[b : b + args.batch_size])
                 written += sum(r is not None and not isinstance(r, Exception) for r in results)
                 failed += sum(isinstance(r, Exception) for r in results)
-        summary = {"engine": "local", "model": backend.name,
-                   **({"update_model": refresher.update_backend.name} if refresher.update_backend else {}), "pages": pages, "written": written, "failed": failed,
-                   "seconds": round(time.perf_counter() - start, 2)}
+        writer = refresher.update_backend
+        summary = {"engine": "local", "model": backend.name, **({"update_model": writer.name} if writer else {}),
+                   "pages": pages, "written": written, "failed": failed, "seconds": round(time.perf_counter() - start, 2)}
     store.close()
     print(json.dumps(summary))
     return 0

@@ -222,7 +222,7 @@ class Refresher:
     def _complete_pending(self, pending: Sequence[PendingRefresh]) -> list[Completion]:
         """Each pending refresh's completion, one generation call per writer (updates to ``update_backend``)."""
         out: dict[int, Completion] = {}
-        for writer in {id(w): w for w in (self._writer(p.mode) for p in pending)}.values():
+        for writer in {id(w): w for w in (self._writer(p.mode) for p in pending)}.values():  # by identity
             mine = [k for k, p in enumerate(pending) if self._writer(p.mode) is writer]
             count = token_counter(writer)
             messages = [pending[k].messages(self.scratch_prompt, self.update_prompt, count) for k in mine]
