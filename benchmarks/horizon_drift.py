@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_drift import read_by  # noqa: E402
 from bench_incremental import per_user_ndcg  # noqa: E402
-from pair_drift import kinds_of, redraw  # noqa: E402
+from pair_drift import group_draws, kinds_of, redraw  # noqa: E402
 
 from bump_profiles.authors.stats import paired_difference  # noqa: E402
 
@@ -52,11 +52,9 @@ def horizon_scores(pop: dict[str, Any], profiles: dict[str, list[list[str]]], ju
     return out
 
 
-def paired_table(scores: dict[str, dict], set_a: str, set_b: str, members: list[str], seed: int,
-                 bootstrap: int) -> dict[tuple[int, int], dict[str, float]]:
+def paired_table(scores: dict[str, dict], set_a: str, set_b: str, members: list[str],
+                 draws: np.ndarray) -> dict[tuple[int, int], dict[str, float]]:
     """(r, k) -> ``set_a - set_b`` over ``members`` (mean, lo, hi) for the profile after round r on round r + k."""
-    n = len(members)
-    draws = np.random.default_rng(seed).integers(0, n, size=(bootstrap, n))
     return {(r, t - r): paired_difference(scores[set_a][r, t], scores[set_b][r, t], members, draws)
             for (r, t) in scores[set_a]}
 
@@ -118,9 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     tables = {}
     for group in args.groups:
         ids = members[group]
-        seed = report["args"]["seed"] if group == "all" else len(ids)
-        table = tables[f"{population}, {group} ({len(ids)} users)"] = paired_table(
-            scores, args.a, args.b, ids, seed, report["args"]["bootstrap"])
+        draws = group_draws(group, len(ids), report["args"]["seed"], report["args"]["bootstrap"])
+        table = tables[f"{population}, {group} ({len(ids)} users)"] = paired_table(scores, args.a, args.b, ids, draws)
         print(f"\n{population}, {group} ({len(ids)} users): {args.a} - {args.b}, NDCG_A on round r + k (lexical)")
         print(f"| after round r | {' | '.join(f'k = {k}' for k in horizons)} |\n|---|{'---|' * len(horizons)}")
         for r in sorted({r for r, _ in table}):

@@ -45,6 +45,12 @@ def kinds_of(users: list[Any]) -> dict[str, list[str]]:
     return {"all": ids, **{k: [u.id for u in users if u.extra.get("kind") == k] for k in kinds}}
 
 
+def group_draws(group: str, n: int, seed: int, bootstrap: int) -> np.ndarray:
+    """``bench_drift.py``'s bootstrap resamples of a group of ``n`` users: seeded with ``--seed`` for 'all', with
+    the group's size otherwise, so a paired interval here is the report's own."""
+    return np.random.default_rng(seed if group == "all" else n).integers(0, n, size=(bootstrap, n))
+
+
 def pair(a: dict[str, Any], set_a: str, b: dict[str, Any], set_b: str, members: dict[str, list[str]],
          judge: str, direction: str, seed: int, bootstrap: int) -> list[dict[str, Any]]:
     """Per round both reports judged: ``set_a - set_b`` per group, with ``bench_drift.py``'s resampling."""
@@ -57,9 +63,7 @@ def pair(a: dict[str, Any], set_a: str, b: dict[str, Any], set_b: str, members: 
         sa, sb = ea["judges"][judge]["per_user"][set_a][direction], eb["judges"][judge]["per_user"][set_b][direction]
         row = {"round": ea["round"]}
         for group, ids in members.items():
-            n = len(ids)
-            rng = np.random.default_rng(seed if group == "all" else n)
-            row[group] = paired_difference(sa, sb, ids, rng.integers(0, n, size=(bootstrap, n)))
+            row[group] = paired_difference(sa, sb, ids, group_draws(group, len(ids), seed, bootstrap))
         out.append(row)
     return out
 
